@@ -1,0 +1,186 @@
+"""A training run's options: one frozen dataclass, saved as ``config.json`` beside the weights.
+
+Every default lives here and nowhere else; presets are named partial overrides of it.
+
+Example::
+
+    cfg = preset("notebook", data_root="data/isic")
+    cfg = cfg.replace(epochs=5)
+    cfg.to_json()
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, fields
+from typing import Any
+
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("constant", "cosine", "plateau")
+AUGMENTATIONS = ("none", "light", "strong", "notebook")
+IMBALANCE = ("none", "class_weights", "oversample")
+WEIGHTS = ("imagenet", "none")
+STRATEGIES = ("auto", "none", "mirrored", "multiworker")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a training run.
+
+    Attributes:
+        data_root: dataset folder (``<root>/Train/<class>/...``); only Train is trained on.
+        backbone: a name from :data:`skinlab.backbones.BACKBONES`.
+        weights: ``"imagenet"`` (transfer learning) or ``"none"`` (random init).
+        image_size: square input size in pixels.
+        batch_size: images per step.
+        epochs: epochs of the first (head / whole-model) phase.
+        optimizer: ``"sgd"`` (with :attr:`momentum`, as in the notebook) or ``"adam"``.
+        learning_rate: initial learning rate.
+        momentum: SGD momentum.
+        schedule: ``"constant"``, ``"cosine"`` decay over all steps, or ``"plateau"``
+            (halve when validation loss stalls).
+        dropout: dropout rate before the classifier.
+        augmentation: preset name (``none``/``light``/``strong``/``notebook``).
+        augmentation_strength: multiplies rotation, zoom, contrast and brightness ranges.
+        imbalance: ``"none"``, ``"class_weights"`` (loss weights from counts) or
+            ``"oversample"`` (minority classes repeated, training side only).
+        val_fraction: share of Train held out for validation (hash-grouped, stratified).
+        seed: seeds the split, shuffling, initialisation and augmentation.
+        patience: early-stopping patience in epochs on validation loss (0 = off).
+        fine_tune_layers: top backbone layers to unfreeze after the head phase (0 = none).
+        fine_tune_epochs: epochs of the fine-tuning phase.
+        fine_tune_lr_factor: fine-tuning learning rate = ``learning_rate * factor``.
+        deterministic: ask TensorFlow for deterministic ops (slower, reproducible).
+        strategy: ``tf.distribute`` strategy: ``auto``, ``none``, ``mirrored``, ``multiworker``.
+        name: optional human name for the run.
+    """
+
+    data_root: str = ""
+    backbone: str = "custom"
+    weights: str = "none"
+    image_size: int = 180
+    batch_size: int = 32
+    epochs: int = 20
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    schedule: str = "constant"
+    dropout: float = 0.2
+    augmentation: str = "light"
+    augmentation_strength: float = 1.0
+    imbalance: str = "none"
+    val_fraction: float = 0.2
+    seed: int = 123
+    patience: int = 0
+    fine_tune_layers: int = 0
+    fine_tune_epochs: int = 0
+    fine_tune_lr_factor: float = 0.1
+    deterministic: bool = False
+    strategy: str = "auto"
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("augmentation", self.augmentation, AUGMENTATIONS)
+        _check_choice("imbalance", self.imbalance, IMBALANCE)
+        _check_choice("weights", self.weights, WEIGHTS)
+        _check_choice("strategy", self.strategy, STRATEGIES)
+        if not 16 <= self.image_size <= 1024:
+            raise ValueError(
+                f"image_size must be between 16 and 1024 pixels, not {self.image_size}."
+            )
+        if self.batch_size < 1 or self.epochs < 0 or self.fine_tune_epochs < 0:
+            raise ValueError("batch_size must be at least 1 and epochs cannot be negative.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}.")
+        if not 0.0 <= self.val_fraction < 0.9:
+            raise ValueError(f"val_fraction must be in [0, 0.9), not {self.val_fraction}.")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, not {self.learning_rate}.")
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Build from a dict, ignoring unknown keys (configs written by newer versions)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def total_epochs(self) -> int:
+        return self.epochs + (self.fine_tune_epochs if self.fine_tune_layers else 0)
+
+
+def _check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{field} must be one of {', '.join(allowed)}; got '{value}'.")
+
+
+#: Named recipes. Each is a set of overrides of the :class:`RunConfig` defaults.
+PRESETS: dict[str, dict[str, Any]] = {
+    # The seed notebook exactly: its CNN, 180 px, batch 32, augmentation + dropout 0.2,
+    # SGD, 30 epochs, 20% validation.
+    "notebook": {
+        "backbone": "custom",
+        "weights": "none",
+        "image_size": 180,
+        "batch_size": 32,
+        "epochs": 30,
+        "optimizer": "sgd",
+        "learning_rate": 0.01,
+        "momentum": 0.9,
+        "dropout": 0.2,
+        "augmentation": "notebook",
+        "imbalance": "none",
+        "val_fraction": 0.2,
+    },
+    # The best from-scratch recipe that finishes within ~15 minutes on a 2-core CPU.
+    "cpu-best": {
+        "backbone": "skinlab_cnn",
+        "weights": "none",
+        "image_size": 128,
+        "batch_size": 32,
+        "epochs": 40,
+        "optimizer": "adam",
+        "learning_rate": 2e-3,
+        "schedule": "cosine",
+        "dropout": 0.3,
+        "augmentation": "strong",
+        "imbalance": "class_weights",
+        "patience": 0,
+    },
+    # ImageNet transfer learning: train the head, then fine-tune the top of the backbone.
+    "transfer": {
+        "backbone": "mobilenetv2",
+        "weights": "imagenet",
+        "image_size": 224,
+        "batch_size": 32,
+        "epochs": 10,
+        "optimizer": "adam",
+        "learning_rate": 1e-3,
+        "dropout": 0.3,
+        "augmentation": "light",
+        "imbalance": "class_weights",
+        "fine_tune_layers": 30,
+        "fine_tune_epochs": 10,
+        "fine_tune_lr_factor": 0.05,
+        "patience": 5,
+    },
+}
+
+
+def preset(name: str, **overrides: Any) -> RunConfig:
+    """The :class:`RunConfig` of preset ``name`` with ``overrides`` applied."""
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset '{name}'; choose one of {', '.join(PRESETS)}.")
+    return RunConfig(**{**PRESETS[name], **overrides})

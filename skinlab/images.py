@@ -1,0 +1,241 @@
+"""The one safe image decoder: every image skinlab reads (training, explorer,
+prediction) goes through :func:`decode_image`.
+
+Contract:
+
+* Only formats on :data:`ALLOWED_FORMATS` are opened (no SVG, PDF, EPS, ...).
+* The whole image is decoded inside the ``try`` (``Image.load()``), so truncated or
+  corrupt files fail here, not later inside a training loop.
+* Pillow's decompression-bomb warning is turned into an error at
+  :data:`MAX_PIXELS` pixels.
+* EXIF orientation is applied, and any mode (CMYK, P, RGBA, LA, I;16, L, 1, animated
+  GIF/WebP first frame) becomes 8-bit RGB.
+* Every failure raises :class:`~skinlab.errors.InvalidImageError` with one sentence.
+
+Example::
+
+    from skinlab.images import decode_image
+    img = decode_image("lesion.jpg")          # PIL.Image.Image, mode "RGB"
+    arr = load_rgb_array("lesion.jpg", 180)  # uint8 array (180, 180, 3)
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from skinlab.errors import InvalidImageError
+
+#: Formats we decode. Anything else is refused before decoding.
+ALLOWED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP", "MPO"})
+
+#: File suffixes treated as images during dataset discovery.
+IMAGE_SUFFIXES: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+)
+
+#: Largest image (in pixels) we agree to decode: ~ a 10000 x 8000 photo.
+MAX_PIXELS = 80_000_000
+
+#: Largest file we read into memory.
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+ImageSource = str | Path | bytes | BinaryIO
+
+
+@dataclass(frozen=True)
+class ImageProbe:
+    """Header facts about an image file, without its pixels."""
+
+    width: int
+    height: int
+    mode: str
+    format: str
+
+
+def _read_bytes(source: ImageSource) -> tuple[bytes, str]:
+    """Return the raw bytes of ``source`` and a name for messages."""
+    if isinstance(source, bytes):
+        return source, "The image"
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        name = path.name
+        try:
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise InvalidImageError(
+                    f"{name} is {size / 2**20:.0f} MB; images over "
+                    f"{MAX_FILE_BYTES // 2**20} MB are refused, resize it first.",
+                    "too_large",
+                )
+            return path.read_bytes(), name
+        except OSError as exc:
+            raise InvalidImageError(
+                f"{name} could not be read ({exc.strerror or exc}); check that the file exists "
+                "and is readable.",
+                "unreadable",
+            ) from exc
+    name = getattr(source, "name", None) or "The upload"
+    data = source.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise InvalidImageError(
+            f"{name} is over {MAX_FILE_BYTES // 2**20} MB; resize it first.", "too_large"
+        )
+    return data, str(name)
+
+
+def _open_checked(data: bytes, name: str) -> Image.Image:
+    """Open (header only) and check the format; raises :class:`InvalidImageError`."""
+    if not data:
+        raise InvalidImageError(f"{name} is empty (0 bytes); re-export or re-download it.", "empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as exc:
+        raise InvalidImageError(
+            f"{name} is not an image Pillow recognises; use a JPEG, PNG, BMP, GIF, TIFF or WebP file.",
+            "not_an_image",
+        ) from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _too_many_pixels(name) from exc
+    except Exception as exc:  # noqa: BLE001 - any decoder fault is a bad file, not a crash
+        raise InvalidImageError(
+            f"{name} could not be opened as an image ({exc}).", "unreadable"
+        ) from exc
+    if img.format not in ALLOWED_FORMATS:
+        raise InvalidImageError(
+            f"{name} is a {img.format} file, which skinlab does not read; convert it to JPEG or PNG.",
+            "unsupported_format",
+        )
+    if img.width * img.height > MAX_PIXELS:
+        raise _too_many_pixels(name, img.width, img.height)
+    return img
+
+
+def _too_many_pixels(
+    name: str, width: int | None = None, height: int | None = None
+) -> InvalidImageError:
+    size = f" ({width}x{height})" if width else ""
+    return InvalidImageError(
+        f"{name}{size} has more than {MAX_PIXELS:,} pixels, which looks like a decompression "
+        "bomb; resize it below that before using it.",
+        "too_many_pixels",
+    )
+
+
+def probe_image(source: ImageSource, *, verify: bool = False) -> ImageProbe:
+    """Read width, height, mode and format of ``source``.
+
+    Args:
+        verify: also decode the pixels (JPEGs at a reduced scale, which is cheap) so
+            truncated or corrupt files are caught; without it only the header is read.
+
+    Raises:
+        InvalidImageError: as :func:`decode_image`.
+    """
+    data, name = _read_bytes(source)
+    img = _open_checked(data, name)
+    probe = ImageProbe(img.width, img.height, img.mode, img.format or "")
+    if verify:
+        _decode(img, name, draft_size=(64, 64))
+    return probe
+
+
+def decode_image(source: ImageSource, *, draft_size: tuple[int, int] | None = None) -> Image.Image:
+    """Decode ``source`` (path, bytes or binary file) to an 8-bit RGB :class:`PIL.Image.Image`.
+
+    Args:
+        source: a file path, the file's bytes, or an open binary file (an upload).
+        draft_size: optional hint that the caller only needs about this size; JPEGs
+            are then decoded at a reduced scale, which is several times faster.
+
+    Raises:
+        InvalidImageError: the file is empty, truncated, not an image, of a refused
+            format, too big, or otherwise undecodable.
+    """
+    data, name = _read_bytes(source)
+    return _decode(_open_checked(data, name), name, draft_size)
+
+
+def _decode(img: Image.Image, name: str, draft_size: tuple[int, int] | None) -> Image.Image:
+    """Decode an opened image to RGB; raises :class:`InvalidImageError` on any fault."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if draft_size is not None and img.format == "JPEG":
+                img.draft("RGB", draft_size)
+            img.seek(0)  # animated GIF/WebP: the first frame
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+            rgb = _to_rgb(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _too_many_pixels(name) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        text = str(exc).lower()
+        if (
+            "truncated" in text
+            or "premature" in text
+            or "ended" in text
+            or isinstance(exc, EOFError)
+        ):
+            raise InvalidImageError(
+                f"{name} is truncated or corrupt (the file ends early); re-download or re-export it.",
+                "truncated",
+            ) from exc
+        raise InvalidImageError(
+            f"{name} is corrupt and could not be decoded ({exc}); re-download or re-export it.",
+            "corrupt",
+        ) from exc
+    if rgb.width < 1 or rgb.height < 1:
+        raise InvalidImageError(f"{name} has no pixels.", "empty")
+    return rgb
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB, compositing transparency on white."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16/32-bit greyscale: scale the real range down to 8 bits instead of clipping.
+        arr = np.asarray(img, dtype=np.float64)
+        top = float(arr.max()) or 1.0
+        scale = 255.0 / (65535.0 if top > 255 else 255.0) if mode != "I" else 255.0 / top
+        grey = np.clip(arr * scale, 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        grey = ((arr - lo) / ((hi - lo) or 1.0) * 255).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def load_rgb_array(source: ImageSource, size: int | tuple[int, int] | None = None) -> np.ndarray:
+    """Decode ``source`` and return a ``uint8`` array of shape ``(H, W, 3)``.
+
+    Args:
+        size: resize to ``size x size`` (or ``(height, width)``) with bilinear
+            filtering, as the training pipeline does; ``None`` keeps the original size.
+    """
+    if size is None:
+        return np.asarray(decode_image(source), dtype=np.uint8)
+    height, width = (size, size) if isinstance(size, int) else size
+    img = decode_image(source, draft_size=(width, height))
+    if img.size != (width, height):
+        img = img.resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(img, dtype=np.uint8)

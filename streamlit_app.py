@@ -1,0 +1,28 @@
+"""skinlab's entry point: a router over the pages, plus the shared sidebar.
+
+Run with ``streamlit run streamlit_app.py``. All logic lives in the ``skinlab`` package;
+this file only decides which page runs.
+"""
+
+import streamlit as st
+
+from skinlab import ui
+
+
+def run() -> None:
+    """Configure the app, draw the sidebar and run the selected page."""
+    st.set_page_config(page_title="skinlab", page_icon=":material/biotech:", layout="wide")
+    page = st.navigation(
+        [
+            st.Page("pages/explore.py", title="Explore", icon=":material/insights:", default=True),
+            st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+            st.Page("pages/predict.py", title="Predict", icon=":material/image_search:"),
+            st.Page("pages/runs.py", title="Runs", icon=":material/compare:"),
+        ]
+    )
+    ui.dataset_sidebar()
+    page.run()
+
+
+if __name__ == "__main__":
+    run()
