@@ -51,8 +51,8 @@ def image_bytes(
 
 
 @pytest.fixture
-def make_dataset(tmp_path: Path) -> Callable[..., Path]:
-    """Write a tiny dataset: ``make_dataset({"Train": {"melanoma": 3}}, root_name="ds")``."""
+def make_dataset_folder(tmp_path: Path) -> Callable[..., Path]:
+    """Write a tiny dataset: ``make_dataset_folder({"Train": {"melanoma": 3}}, root_name="ds")``."""
 
     def _make(layout: dict[str, dict[str, int]], root_name: str = "ds", seed: int = 0) -> Path:
         root = tmp_path / root_name

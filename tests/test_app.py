@@ -38,8 +38,8 @@ def test_folder_that_is_not_a_dataset_shows_one_clear_sentence(tmp_path) -> None
     assert "does not exist" in at.error[0].value
 
 
-def test_real_dataset_folder_given_by_link_is_explored(make_dataset) -> None:
-    root = make_dataset({"Train": {"melanoma": 2, "nevus": 3}, "Test": {"nevus": 1}})
+def test_real_dataset_folder_given_by_link_is_explored(make_dataset_folder) -> None:
+    root = make_dataset_folder({"Train": {"melanoma": 2, "nevus": 3}, "Test": {"nevus": 1}})
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["dataset"] = str(root)
     at.run()

@@ -19,7 +19,7 @@ def _copy(root: Path, src: str, dst: str) -> None:
 
 
 @pytest.fixture
-def planted(make_dataset) -> Path:
+def planted(make_dataset_folder) -> Path:
     """A tiny dataset with known problems.
 
     Unique images: Train melanoma 4, nevus 3, dermatofibroma 1; Test melanoma 1, nevus 1.
@@ -27,7 +27,7 @@ def planted(make_dataset) -> Path:
     label (img_000), a label conflict inside Train (img_001), a Test copy that is both a
     leak and a conflict (img_003), a grey PNG, an empty and a truncated file.
     """
-    root = make_dataset(
+    root = make_dataset_folder(
         {
             "Train": {"melanoma": 4, "nevus": 3, "dermatofibroma": 1},
             "Test": {"melanoma": 1, "nevus": 1},
@@ -135,8 +135,8 @@ def test_stats_describe_readable_images_only(planted) -> None:
     assert stats["file_size"]["total"] >= 15 * stats["file_size"]["min"]
 
 
-def test_clean_dataset_reports_no_problems(make_dataset) -> None:
-    report = audit_dataset(discover(make_dataset({"Train": {"melanoma": 3, "nevus": 2}})))
+def test_clean_dataset_reports_no_problems(make_dataset_folder) -> None:
+    report = audit_dataset(discover(make_dataset_folder({"Train": {"melanoma": 3, "nevus": 2}})))
 
     assert not report.exact_duplicates
     assert not report.label_conflicts

@@ -26,8 +26,8 @@ def test_help_runs_as_a_module() -> None:
     assert "not a medical device" in out.stdout
 
 
-def test_audit_json_has_the_documented_keys_and_finds_a_planted_leak(make_dataset, capsys) -> None:
-    root = make_dataset({"Train": {"melanoma": 2, "nevus": 2}, "Test": {"nevus": 1}})
+def test_audit_json_has_the_documented_keys_and_finds_a_planted_leak(make_dataset_folder, capsys) -> None:
+    root = make_dataset_folder({"Train": {"melanoma": 2, "nevus": 2}, "Test": {"nevus": 1}})
     shutil.copy(root / "Train/melanoma/img_000.jpg", root / "Test/nevus/leak.jpg")
     assert main(["audit", str(root), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -38,8 +38,8 @@ def test_audit_json_has_the_documented_keys_and_finds_a_planted_leak(make_datase
     assert report["counts"]["Train"]["melanoma"] == 2
 
 
-def test_audit_text_summary_mentions_duplicates(make_dataset, capsys) -> None:
-    assert main(["audit", str(make_dataset({"Train": {"nevus": 2}}))]) == 0
+def test_audit_text_summary_mentions_duplicates(make_dataset_folder, capsys) -> None:
+    assert main(["audit", str(make_dataset_folder({"Train": {"nevus": 2}}))]) == 0
     assert "duplicate" in capsys.readouterr().out.lower()
 
 
