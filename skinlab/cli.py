@@ -92,6 +92,157 @@ def cmd_data_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per :class:`~skinlab.config.RunConfig` field; defaults come from the preset."""
+    from dataclasses import fields
+
+    from skinlab.config import PRESETS, RunConfig
+
+    parser.add_argument("--data", help="dataset root (default: the synthetic demo)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="start from a named recipe")
+    for f in fields(RunConfig):
+        if f.name == "data_root":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            parser.add_argument(
+                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None
+            )
+        else:
+            kind = {"int": int, "float": float}.get(str(f.type), str)
+            parser.add_argument(flag, dest=f.name, type=kind, default=None)
+
+
+def _config_from_args(args: argparse.Namespace):
+    from dataclasses import fields
+
+    from skinlab.config import RunConfig, preset
+
+    given = {
+        f.name: getattr(args, f.name)
+        for f in fields(RunConfig)
+        if f.name != "data_root" and getattr(args, f.name, None) is not None
+    }
+    root = str(_dataset_root(args.data))
+    try:
+        return (
+            preset(args.preset, data_root=root, **given)
+            if args.preset
+            else RunConfig(data_root=root, **given)
+        )
+    except (ValueError, TypeError) as exc:
+        raise SkinlabError(str(exc)) from exc
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from skinlab.training import train
+
+    config = _config_from_args(args)
+    result = train(config, verbose=1 if sys.stdout.isatty() else 2)
+    for split in ("validation", "test"):
+        m = result.metrics.get(split)
+        if m:
+            print(
+                f"{split}: accuracy {m['accuracy']:.3f}, balanced accuracy "
+                f"{m['balanced_accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}",
+                file=sys.stderr,
+            )
+    print(f"run {result.state}: {result.paths.root}", file=sys.stderr)
+    print(result.paths.root)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from skinlab.scoring import evaluate_run
+
+    result = evaluate_run(args.run, args.data, args.split)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(
+            f"{result['run_id']} on {result['split']} ({result['n']} images): accuracy "
+            f"{result['accuracy']:.3f}, balanced accuracy {result['balanced_accuracy']:.3f}, "
+            f"macro-F1 {result['macro_f1']:.3f}"
+        )
+    return 0
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    from skinlab.manager import list_summaries
+
+    summaries = list_summaries()
+    if args.json:
+        print(json.dumps(summaries, indent=2))
+        return 0
+    for s in summaries:
+        best = s.get("best_val_accuracy")
+        best_text = f"{best:.3f}" if isinstance(best, float) else "-"
+        epochs = f"{s.get('epoch') or 0}/{s.get('total_epochs') or 0}"
+        print(
+            f"{s['run_id']}\t{s['state']}\tepoch {epochs}\tval acc {best_text}\t{s.get('error') or ''}"
+        )
+    return 0
+
+
+def cmd_runs_start(args: argparse.Namespace) -> int:
+    from skinlab.manager import start_run
+
+    paths = start_run(_config_from_args(args), key=args.key)
+    print(paths.root, flush=True)
+    return 0
+
+
+def cmd_runs_status(args: argparse.Namespace) -> int:
+    from skinlab.manager import run_status
+
+    status = run_status(args.run)
+    if args.json:
+        print(json.dumps(status.to_dict(), indent=2))
+    else:
+        print(
+            f"{status.state}: epoch {status.epoch}/{status.total_epochs}, batch {status.batch}/{status.total_batches}"
+        )
+        if status.error:
+            print(status.error)
+    return 0
+
+
+def cmd_runs_stop(args: argparse.Namespace) -> int:
+    from skinlab.manager import stop_run
+
+    print(stop_run(args.run, force=args.force).state)
+    return 0
+
+
+def cmd_runs_resume(args: argparse.Namespace) -> int:
+    from skinlab.manager import resume_run
+
+    print(resume_run(args.run).root)
+    return 0
+
+
+def cmd_runs_logs(args: argparse.Namespace) -> int:
+    from skinlab.manager import read_log
+
+    print(read_log(args.run, args.tail))
+    return 0
+
+
+def cmd_runs_delete(args: argparse.Namespace) -> int:
+    from skinlab.manager import delete_run
+
+    delete_run(args.run)
+    print(f"deleted {args.run}")
+    return 0
+
+
+def cmd_runs_rename(args: argparse.Namespace) -> int:
+    from skinlab.manager import rename_run
+
+    print(rename_run(args.run, args.name).root)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; subcommands grow with the library."""
     parser = argparse.ArgumentParser(
@@ -129,6 +280,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_data_download)
     p = data_sub.add_parser("list", help="list the datasets the app can use")
     p.set_defaults(func=cmd_data_list)
+    p = sub.add_parser("train", help="train a model (prints the run directory last)")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a trained run on a split")
+    p.add_argument("run", help="run id, unique prefix, or run folder")
+    p.add_argument("--data", help="dataset root (default: the run's own)")
+    p.add_argument("--split", default="Test", choices=["Train", "Val", "Test"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    runs_parser = sub.add_parser("runs", help="list and manage training runs")
+    runs_sub = runs_parser.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
+    p = runs_sub.add_parser("list", help="every run with its true state")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs_list)
+    p = runs_sub.add_parser("start", help="train in a background process (prints the run dir)")
+    _add_run_options(p)
+    p.add_argument("--key", help="idempotency key: a second start with it while active is a no-op")
+    p.set_defaults(func=cmd_runs_start)
+    for name, func, text in [
+        ("status", cmd_runs_status, "a run's live status"),
+        ("stop", cmd_runs_stop, "stop after the current batch (twice, or --force: kill)"),
+        ("resume", cmd_runs_resume, "continue a stopped or failed run"),
+        ("logs", cmd_runs_logs, "the end of a run's log"),
+        ("delete", cmd_runs_delete, "delete a run that is not running"),
+        ("rename", cmd_runs_rename, "give a run a name"),
+    ]:
+        p = runs_sub.add_parser(name, help=text)
+        p.add_argument("run", help="run id, unique prefix, or run folder")
+        p.set_defaults(func=func)
+        if name == "status":
+            p.add_argument("--json", action="store_true")
+        if name == "stop":
+            p.add_argument("--force", action="store_true")
+        if name == "logs":
+            p.add_argument("--tail", type=int, default=50)
+        if name == "rename":
+            p.add_argument("name")
     return parser
 
 

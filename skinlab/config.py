@@ -53,6 +53,8 @@ class RunConfig:
         fine_tune_lr_factor: fine-tuning learning rate = ``learning_rate * factor``.
         deterministic: ask TensorFlow for deterministic ops (slower, reproducible).
         strategy: ``tf.distribute`` strategy: ``auto``, ``none``, ``mirrored``, ``multiworker``.
+        time_budget_minutes: stop gracefully after this many minutes of training (0 = no
+            limit); the best weights so far are kept, as with a stop request.
         name: optional human name for the run.
     """
 
@@ -78,6 +80,7 @@ class RunConfig:
     fine_tune_lr_factor: float = 0.1
     deterministic: bool = False
     strategy: str = "auto"
+    time_budget_minutes: float = 0.0
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -150,7 +153,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "weights": "none",
         "image_size": 128,
         "batch_size": 32,
-        "epochs": 40,
+        "epochs": 25,
         "optimizer": "adam",
         "learning_rate": 2e-3,
         "schedule": "cosine",

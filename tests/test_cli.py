@@ -26,7 +26,9 @@ def test_help_runs_as_a_module() -> None:
     assert "not a medical device" in out.stdout
 
 
-def test_audit_json_has_the_documented_keys_and_finds_a_planted_leak(make_dataset_folder, capsys) -> None:
+def test_audit_json_has_the_documented_keys_and_finds_a_planted_leak(
+    make_dataset_folder, capsys
+) -> None:
     root = make_dataset_folder({"Train": {"melanoma": 2, "nevus": 2}, "Test": {"nevus": 1}})
     shutil.copy(root / "Train/melanoma/img_000.jpg", root / "Test/nevus/leak.jpg")
     assert main(["audit", str(root), "--json"]) == 0

@@ -13,7 +13,9 @@ from skinlab.errors import DatasetLayoutError
 
 
 def test_table_has_one_row_per_image_with_every_column(make_dataset_folder) -> None:
-    root = make_dataset_folder({"Train": {"melanoma": 3, "nevus": 2}, "Test": {"melanoma": 1, "nevus": 1}})
+    root = make_dataset_folder(
+        {"Train": {"melanoma": 3, "nevus": 2}, "Test": {"melanoma": 1, "nevus": 1}}
+    )
     ds = discover(root)
     assert tuple(ds.table.columns) == COLUMNS
     assert len(ds.table) == 7
@@ -26,7 +28,9 @@ def test_table_has_one_row_per_image_with_every_column(make_dataset_folder) -> N
 
 
 def test_split_folders_match_case_insensitively(make_dataset_folder) -> None:
-    root = make_dataset_folder({"train": {"nevus": 1}, "TEST": {"nevus": 1}, "validation": {"nevus": 1}})
+    root = make_dataset_folder(
+        {"train": {"nevus": 1}, "TEST": {"nevus": 1}, "validation": {"nevus": 1}}
+    )
     assert set(discover(root).table["split"]) == {"Train", "Test", "Val"}
 
 

@@ -1,0 +1,123 @@
+"""Atomic file writes: a reader sees the old file or the new one, never half of either.
+
+A training process writes its run folder while the app (possibly many sessions at once)
+reads it, and the process can be killed at any moment. Every writer here therefore writes
+a hidden temporary file in the destination folder, flushes and fsyncs it, and moves it
+into place with ``os.replace``, which is atomic on POSIX and on Windows. On any failure
+(disk full, an exception in the caller) the temporary file is removed and the previous
+content of the destination is left untouched.
+
+Example::
+
+    write_json(run / "status.json", {"state": "running", "loss": float("nan")})
+    read_json(run / "status.json")            # {'loss': None, 'state': 'running'}
+    with atomic_path(run / "best.weights.h5") as tmp:
+        model.save_weights(tmp)               # Keras needs a real file name
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePath
+from typing import Any
+
+from skinlab.errors import SkinlabError
+
+
+class RunFileError(SkinlabError):
+    """A file of a run folder exists but cannot be parsed (or is missing when required)."""
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a fresh temporary path beside ``path``; on success move it onto ``path``.
+
+    The temporary name keeps the full suffix of ``path`` (``.weights.h5``, ``.keras``)
+    because Keras picks the file format from it. The caller must create the file; it is
+    fsynced and then replaces ``path``. Parent folders are created.
+
+    Raises:
+        OSError: the file could not be written or moved; ``path`` is unchanged.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    base = path.name.split(".", 1)[0]
+    tmp = path.with_name(f".{base}.tmp-{secrets.token_hex(6)}{''.join(path.suffixes)}")
+    try:
+        yield tmp
+        _fsync(tmp)
+        os.replace(tmp, path)
+    finally:
+        # After a successful replace the name is gone; otherwise this is the cleanup.
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Atomically replace ``path`` with ``data`` (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp, open(tmp, "xb") as handle:
+        handle.write(data)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Atomically replace ``path`` with ``text`` encoded as UTF-8."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomically write ``obj`` as indented, key-sorted JSON.
+
+    NaN and infinities become ``null`` (strict JSON, readable by any parser); NumPy
+    scalars and arrays become plain numbers and lists; paths become strings.
+
+    Raises:
+        TypeError: ``obj`` holds something JSON cannot represent; nothing is written.
+    """
+    write_text(path, json.dumps(_plain(obj), indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    """The parsed content of the JSON file ``path``, or ``default`` when it does not exist.
+
+    Raises:
+        RunFileError: the file exists but is not valid UTF-8 JSON.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return default
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunFileError(
+            f"{path} is not valid JSON ({exc}); delete the run or restore the file."
+        ) from exc
+
+
+def _fsync(path: Path) -> None:
+    # A read-only descriptor is enough for fsync on POSIX, but Windows wants write access.
+    fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _plain(obj: Any) -> Any:
+    """``obj`` as JSON-safe Python values (NaN/inf -> None, NumPy -> lists and numbers)."""
+    if isinstance(obj, dict):
+        return {str(key): _plain(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(value) for value in obj]
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, PurePath):
+        return str(obj)
+    if hasattr(obj, "tolist"):  # NumPy scalars and arrays, without importing NumPy
+        return _plain(obj.tolist())
+    return obj

@@ -1,0 +1,94 @@
+"""Data augmentation as Keras layers, placed inside the model (keras-io style).
+
+The layers are the first block of every skinlab model, so training and prediction share one
+graph and cannot drift apart. They act only when the model is called with ``training=True``
+(``model.fit``); ``predict`` and ``model(x, training=False)`` pass images through untouched.
+Inputs are raw RGB ``float32`` in ``0..255``, so the colour layers use that value range.
+
+Presets (``s`` is the strength multiplier, ``RunConfig.augmentation_strength``):
+
+* ``"notebook"``: the seed notebook exactly at ``s = 1``: flips, rotation ``0.2 s``,
+  zoom ``0.2 s``.
+* ``"light"``: flips, rotation ``0.1 s``, zoom ``0.1 s``, contrast ``0.1 s``.
+* ``"strong"``: flips, rotation ``0.5 s`` (a dermoscopic lesion has no "up", so a full turn
+  is fair), zoom ``0.2 s``, translation ``0.1 s``, contrast ``0.2 s``, brightness ``0.2 s``.
+
+Example::
+
+    aug = augmentation_layers("light", strength=1.0, seed=123)
+    model = build_model("skinlab_cnn", num_classes=9, image_size=128, augmentation=aug)
+"""
+
+from __future__ import annotations
+
+import keras
+
+from skinlab.config import AUGMENTATIONS
+
+#: Name of the augmentation block inside every model (prediction code can look it up).
+AUGMENTATION_LAYER = "augmentation"
+
+#: Per-preset base factors, multiplied by the strength. Keys are Keras layer kinds.
+_PRESETS: dict[str, dict[str, float]] = {
+    "notebook": {"rotation": 0.2, "zoom": 0.2},
+    "light": {"rotation": 0.1, "zoom": 0.1, "contrast": 0.1},
+    "strong": {
+        "rotation": 0.5,
+        "zoom": 0.2,
+        "translation": 0.1,
+        "contrast": 0.2,
+        "brightness": 0.2,
+    },
+}
+
+#: Largest factor of each layer: Keras wants fractions; a rotation of 0.5 is already a full turn.
+_LIMITS = {"rotation": 0.5, "zoom": 0.9, "translation": 0.9, "contrast": 1.0, "brightness": 1.0}
+
+
+def augmentation_layers(
+    preset: str, strength: float = 1.0, seed: int = 0
+) -> keras.Sequential | None:
+    """The augmentation block of preset ``preset``.
+
+    Args:
+        preset: one of :data:`skinlab.config.AUGMENTATIONS`.
+        strength: multiplies every range except the flips (``1.0`` = the preset as listed);
+            ranges are capped (rotation at a full turn, the rest where Keras needs a fraction).
+        seed: each random layer gets its own seed, ``seed + i`` for the ``i``-th layer.
+
+    Returns:
+        ``None`` for ``"none"``, else a ``keras.Sequential`` named ``"augmentation"``.
+
+    Raises:
+        ValueError: unknown preset or negative strength.
+    """
+    if preset not in AUGMENTATIONS:
+        raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}; got '{preset}'.")
+    if strength < 0:
+        raise ValueError(f"augmentation strength cannot be negative, not {strength}.")
+    if preset == "none":
+        return None
+    factors = {kind: min(base * strength, _LIMITS[kind]) for kind, base in _PRESETS[preset].items()}
+    layers = [keras.layers.RandomFlip("horizontal_and_vertical", seed=seed, name="flip")]
+    for i, (kind, factor) in enumerate(factors.items(), start=1):
+        layers.append(_random_layer(kind, factor, seed + i))
+    return keras.Sequential(layers, name=AUGMENTATION_LAYER)
+
+
+def _random_layer(kind: str, factor: float, seed: int) -> keras.layers.Layer:
+    if kind == "rotation":
+        return keras.layers.RandomRotation(factor, seed=seed, name="rotation")
+    if kind == "zoom":
+        return keras.layers.RandomZoom(factor, seed=seed, name="zoom")
+    if kind == "translation":
+        return keras.layers.RandomTranslation(factor, factor, seed=seed, name="translation")
+    if kind == "contrast":
+        # A pair: Keras 3 reads a single number f as [1, 1 + f], i.e. only ever more contrast.
+        return keras.layers.RandomContrast(
+            (factor, factor), value_range=(0, 255), seed=seed, name="contrast"
+        )
+    if kind == "brightness":
+        return keras.layers.RandomBrightness(
+            factor, value_range=(0, 255), seed=seed, name="brightness"
+        )
+    raise AssertionError(f"no layer for augmentation kind '{kind}'")

@@ -1,0 +1,307 @@
+"""Background runs: start, queue, watch, stop, resume, delete; runs are processes and their
+state is files.
+
+A Streamlit script re-runs on every click and a tab can close at any time, so training
+never lives inside the app. :func:`start_run` creates a run directory and hands it to the
+scheduler, which launches ``python -m skinlab.worker supervise RUN`` in its own session
+(process group) when a slot is free. The supervisor runs the training process, waits on it,
+records how it ended, and then starts the next queued run, so the queue advances with no
+page open. Everybody else only reads ``status.json``; :func:`refresh` turns a run whose
+processes died while marked running into ``failed`` with the reason, the next time anyone
+looks.
+
+Example::
+
+    paths = start_run(preset("cpu-best", data_root="data/isic"))
+    refresh(paths).state          # "queued", "running", ...
+    stop_run(paths.run_id)        # graceful: best weights kept and evaluated
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import replace
+from pathlib import Path
+
+from skinlab import atomic, runs
+from skinlab.config import RunConfig
+from skinlab.errors import SkinlabError
+from skinlab.paths import PROJECT_ROOT, models_dir
+from skinlab.processes import is_alive, terminate
+
+ACTIVE = ("running", "stopping")
+_LOCK = ".scheduler.lock"
+
+#: Rough size of one weights file per backbone (MB): a run keeps three copies (best, last,
+#: export). Used only to refuse starting on a nearly full disk.
+_WEIGHTS_MB = {
+    "custom": 50,
+    "skinlab_cnn": 5,
+    "mobilenetv2": 15,
+    "efficientnetb0": 25,
+    "resnet50": 100,
+}
+_MARGIN_MB = 100
+
+
+class RunStateError(SkinlabError):
+    """The requested action does not fit the run's state (deleting a running run, ...)."""
+
+
+def max_concurrent_runs() -> int:
+    """Runs allowed to train at once: ``SKINLAB_MAX_CONCURRENT_RUNS``, default 1 (a CPU
+    machine trains one run fastest at a time)."""
+    return max(1, int(os.environ.get("SKINLAB_MAX_CONCURRENT_RUNS", "1")))
+
+
+def stop_grace_seconds() -> float:
+    """How long a stop request may take (the batch, then evaluation) before a kill."""
+    return float(os.environ.get("SKINLAB_STOP_GRACE_SECONDS", "120"))
+
+
+@contextmanager
+def _scheduler_lock(root: Path) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / _LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def idempotency_key(config: RunConfig) -> str:
+    """The default key: two starts of the same config while one is active give one run."""
+    return hashlib.sha256(config.to_json().encode()).hexdigest()[:20]
+
+
+def required_free_bytes(config: RunConfig) -> int:
+    """A generous estimate of the disk space a run needs."""
+    return (3 * _WEIGHTS_MB.get(config.backbone, 100) + _MARGIN_MB) * 2**20
+
+
+def check_disk_space(config: RunConfig, root: Path | None = None) -> None:
+    """Raise :class:`SkinlabError` when the models folder lacks the space a run needs."""
+    folder = Path(root) if root else models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    need = required_free_bytes(config)
+    if free < need:
+        raise SkinlabError(
+            f"Only {free / 2**20:.0f} MB are free in {folder}, and a {config.backbone} run needs "
+            f"about {need / 2**20:.0f} MB; delete old runs or free disk space, then start again."
+        )
+
+
+def start_run(
+    config: RunConfig,
+    *,
+    key: str | None = None,
+    root: Path | None = None,
+    max_concurrent: int | None = None,
+) -> runs.RunPaths:
+    """Queue a run for ``config`` and start it if a slot is free; returns its paths at once.
+
+    A second start with the same ``key`` (default: :func:`idempotency_key`) while the first
+    is still queued or running returns the first run instead of creating another.
+
+    Raises:
+        SkinlabError: not enough free disk space.
+    """
+    root = Path(root) if root else models_dir()
+    key = key or idempotency_key(config)
+    check_disk_space(config, root)
+    with _scheduler_lock(root):
+        for paths in runs.list_runs(root):
+            request = atomic.read_json(paths.request, default={}) or {}
+            if request.get("key") == key and refresh(paths).state in ("queued", *ACTIVE):
+                return paths
+        paths = runs.new_run(config, root=root)
+        atomic.write_json(paths.request, {"key": key, "resume": False, "requested": time.time()})
+    schedule(root, max_concurrent)
+    return paths
+
+
+def schedule(root: Path | None = None, max_concurrent: int | None = None) -> list[runs.RunPaths]:
+    """Start queued runs, oldest first, while fewer than ``max_concurrent`` are active."""
+    root = Path(root) if root else models_dir()
+    limit = max_concurrent or max_concurrent_runs()
+    started = []
+    with _scheduler_lock(root):
+        all_runs = runs.list_runs(root)
+        states = {p: _safe_state(p) for p in all_runs}
+        active = sum(state in ACTIVE for state in states.values())
+        for paths in reversed(all_runs):  # oldest first
+            if active >= limit:
+                break
+            if states[paths] == "queued":
+                _launch(paths)
+                started.append(paths)
+                active += 1
+    return started
+
+
+def _safe_state(paths: runs.RunPaths) -> str:
+    try:
+        return refresh(paths).state
+    except SkinlabError:
+        return "broken"
+
+
+def _launch(paths: runs.RunPaths) -> None:
+    paths.stop_request.unlink(missing_ok=True)
+    env = {**os.environ, "SKINLAB_MODELS_DIR": str(paths.root.parent), "PYTHONUNBUFFERED": "1"}
+    with open(paths.log, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "skinlab.worker", "supervise", str(paths.root)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=PROJECT_ROOT,
+            env=env,
+            start_new_session=True,  # its own process group: a page reload never kills it
+        )
+    status = runs.read_status(paths)
+    now = time.time()
+    runs.write_status(
+        paths,
+        replace(
+            status,
+            state="running",
+            supervisor_pid=proc.pid,
+            pid=None,
+            heartbeat=now,
+            error=None,
+            finished=None,
+        ),
+    )
+    # Reap the supervisor when it ends, so a long-lived app leaves no zombies behind.
+    threading.Thread(target=proc.wait, daemon=True).start()
+
+
+def refresh(paths: runs.RunPaths) -> runs.RunStatus:
+    """Read a run's status; a run marked active whose processes are gone becomes ``failed``
+    with the reason (this is how a kill, an out-of-memory or a reboot shows up)."""
+    status = runs.read_status(paths)
+    if status.state not in ACTIVE or is_alive(status.pid) or is_alive(status.supervisor_pid):
+        return status
+    age = time.time() - status.heartbeat
+    reason = (
+        f"The training process disappeared without a final status (heartbeat lost "
+        f"{age:.0f} s ago): it was killed or the machine restarted. Resume the run to continue "
+        "from its last saved epoch."
+    )
+    failed = replace(status, state="failed", error=reason, finished=time.time())
+    runs.write_status(paths, failed)
+    return failed
+
+
+def run_status(ref: str | Path) -> runs.RunStatus:
+    """:func:`refresh` for a run id, prefix or path."""
+    return refresh(runs.resolve_run(ref))
+
+
+def list_summaries() -> list[dict]:
+    """Every run (newest first) with its true state, for tables and ``runs list``."""
+    summaries = []
+    for paths in runs.list_runs():
+        with suppress(SkinlabError):  # run_summary reports a broken run itself
+            refresh(paths)
+        summaries.append(runs.run_summary(paths))
+    return summaries
+
+
+def stop_run(ref: str | Path, *, force: bool = False) -> runs.RunStatus:
+    """Stop a run: queued runs are dropped from the queue; a running run is asked to stop
+    after its current batch (best weights kept and evaluated); a second stop, or ``force``,
+    kills its process group.
+
+    Raises:
+        RunStateError: the run is not queued or running.
+    """
+    paths = runs.resolve_run(ref)
+    status = refresh(paths)
+    now = time.time()
+    if status.state == "queued":
+        stopped = replace(status, state="stopped", finished=now, error="Stopped before it started.")
+        runs.write_status(paths, stopped)
+        return stopped
+    if status.state not in ACTIVE:
+        raise RunStateError(
+            f"Run {paths.run_id} is {status.state}; only queued or running runs can be stopped."
+        )
+    if force or status.state == "stopping":
+        terminate(status.supervisor_pid or status.pid or 0, group=status.supervisor_pid is not None)
+        killed = replace(
+            status,
+            state="stopped",
+            finished=now,
+            error="Killed by a second stop request before it finished stopping; the best weights saved so far are kept.",
+        )
+        runs.write_status(paths, killed)
+        schedule(paths.root.parent)
+        return killed
+    runs.request_stop(paths)
+    stopping = replace(status, state="stopping", heartbeat=now)
+    runs.write_status(paths, stopping)
+    return stopping
+
+
+def resume_run(ref: str | Path, *, max_concurrent: int | None = None) -> runs.RunPaths:
+    """Queue a stopped or failed run to continue from its last saved epoch.
+
+    Raises:
+        RunStateError: the run is not stopped/failed, or has no saved epoch.
+    """
+    paths = runs.resolve_run(ref)
+    status = refresh(paths)
+    if status.state not in ("stopped", "failed"):
+        raise RunStateError(
+            f"Run {paths.run_id} is {status.state}; only stopped or failed runs can be resumed."
+        )
+    if not (paths.last_weights.exists() or paths.weights.exists()):
+        raise RunStateError(
+            f"Run {paths.run_id} has no saved epoch to resume from; start a new run instead."
+        )
+    request = atomic.read_json(paths.request, default={}) or {}
+    atomic.write_json(paths.request, {**request, "resume": True, "requested": time.time()})
+    runs.write_status(
+        paths, replace(status, state="queued", error=None, finished=None, heartbeat=time.time())
+    )
+    schedule(paths.root.parent, max_concurrent)
+    return paths
+
+
+def delete_run(ref: str | Path) -> None:
+    """Delete a run's folder. Raises :class:`RunStateError` for a queued or running run."""
+    paths = runs.resolve_run(ref)
+    state = _safe_state(paths)
+    if state in ("queued", *ACTIVE):
+        raise RunStateError(f"Run {paths.run_id} is {state}; stop it before deleting it.")
+    shutil.rmtree(paths.root)
+
+
+def rename_run(ref: str | Path, name: str) -> runs.RunPaths:
+    """Give a run a human name (stored in its config; the folder keeps its id)."""
+    paths = runs.resolve_run(ref)
+    config = runs.read_config(paths).replace(name=name.strip())
+    atomic.write_text(paths.config, config.to_json() + "\n")
+    return paths
+
+
+def read_log(ref: str | Path | runs.RunPaths, tail: int = 50) -> str:
+    """The last ``tail`` lines of a run's log ('' when it has none yet)."""
+    paths = ref if isinstance(ref, runs.RunPaths) else runs.resolve_run(ref)
+    if not paths.log.exists():
+        return ""
+    lines = paths.log.read_text(errors="replace").splitlines()
+    return "\n".join(lines[-tail:])

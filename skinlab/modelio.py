@@ -1,0 +1,101 @@
+"""Saving and loading a run's model: rebuild from the registry, check the hash, load weights.
+
+skinlab never calls ``keras.models.load_model`` on a file it did not write: a run's model
+is rebuilt from :mod:`skinlab.backbones` using the run's manifest, and the weights file is
+loaded only after its sha256 matches the manifest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+
+from skinlab import runs
+from skinlab.augment import augmentation_layers
+from skinlab.backbones import BACKBONES, build_model
+from skinlab.config import RunConfig
+from skinlab.errors import SkinlabError
+
+
+class ModelFileError(SkinlabError):
+    """A run's weights or manifest are missing, tampered with or inconsistent."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready for prediction, with the facts that travel with its weights."""
+
+    model: keras.Model
+    manifest: dict[str, Any]
+    paths: runs.RunPaths
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.manifest["class_names"])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.manifest["image_size"])
+
+    @property
+    def temperature(self) -> float:
+        return float(self.manifest.get("temperature", 1.0))
+
+
+def build_for_config(
+    config: RunConfig, num_classes: int, *, weights: str | None = None
+) -> keras.Model:
+    """The run's architecture (augmentation included, so weight layouts always match)."""
+    return build_model(
+        config.backbone,
+        num_classes=num_classes,
+        image_size=config.image_size,
+        dropout=config.dropout,
+        augmentation=augmentation_layers(
+            config.augmentation, config.augmentation_strength, config.seed
+        ),
+        weights=config.weights if weights is None else weights,
+        seed=config.seed,
+    )
+
+
+def load_run_model(ref: str | runs.RunPaths) -> LoadedModel:
+    """Rebuild a run's model and load its best weights after checking their sha256.
+
+    Raises:
+        RunNotFoundError: no such run.
+        ModelFileError: no weights yet, a hash mismatch, or a manifest naming an unknown
+            backbone or a class count that does not fit the weights.
+    """
+    paths = ref if isinstance(ref, runs.RunPaths) else runs.resolve_run(ref)
+    if not paths.manifest.exists() or not paths.weights.exists():
+        raise ModelFileError(
+            f"Run {paths.run_id} has no saved model yet (it may still be training or it "
+            "failed before its first epoch); pick a finished run."
+        )
+    manifest = runs.read_manifest(paths)
+    backbone = manifest.get("backbone")
+    if backbone not in BACKBONES:
+        raise ModelFileError(
+            f"Run {paths.run_id} names an unknown backbone '{backbone}'; it was made by another "
+            "version of skinlab or edited by hand."
+        )
+    expected = manifest.get("weights_sha256")
+    if not expected or runs.file_sha256(paths.weights) != expected:
+        raise ModelFileError(
+            f"The weights of run {paths.run_id} do not match the hash in its manifest; the file "
+            "was changed after training, so skinlab refuses to load it. Retrain the run."
+        )
+    config = runs.read_config(paths)
+    class_names = manifest.get("class_names") or []
+    model = build_for_config(config, len(class_names), weights="none")
+    try:
+        model.load_weights(paths.weights)
+    except (ValueError, OSError, KeyError) as exc:
+        raise ModelFileError(
+            f"The weights of run {paths.run_id} do not fit its manifest "
+            f"({len(class_names)} classes, backbone {backbone}): {exc}"
+        ) from exc
+    return LoadedModel(model=model, manifest=manifest, paths=paths)

@@ -1,0 +1,119 @@
+"""Scoring a model on a table of images: logits, metrics, per-image predictions, and the
+"clean test" score that leaves out Test images the audit found leaked or conflicting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+
+from skinlab.audit import audit_dataset, leaked_or_conflicting_paths
+from skinlab.discovery import Dataset, discover
+from skinlab.errors import DatasetLayoutError
+from skinlab.evaluation import classification_metrics, clean_subset_mask, predictions_frame, softmax
+from skinlab.pipeline import decode_table, label_indices
+
+#: Images decoded at once while predicting, to bound memory on big splits.
+_CHUNK = 256
+
+
+def predict_logits(
+    model: keras.Model, table: pd.DataFrame, image_size: int, batch_size: int = 64
+) -> np.ndarray:
+    """Logits for every row of ``table`` (in order), decoding in bounded chunks."""
+    out = []
+    for start in range(0, len(table), _CHUNK):
+        images = decode_table(table.iloc[start : start + _CHUNK], image_size).astype("float32")
+        out.append(model.predict(images, batch_size=batch_size, verbose=0))
+    return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), "float32")
+
+
+def score_table(
+    model: keras.Model,
+    table: pd.DataFrame,
+    class_names: Sequence[str],
+    image_size: int,
+    *,
+    temperature: float = 1.0,
+    split: str = "",
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Metrics and per-image predictions of ``model`` on ``table``.
+
+    Raises:
+        DatasetLayoutError: ``table`` is empty or holds classes the model does not know.
+    """
+    if table.empty:
+        raise DatasetLayoutError(f"The {split or 'chosen'} split has no readable images to score.")
+    unknown = sorted(set(table["label"]) - set(class_names))
+    if unknown:
+        raise DatasetLayoutError(
+            f"The {split or 'chosen'} split has classes the model was not trained on "
+            f"({', '.join(unknown)}); evaluate on a dataset with the same classes."
+        )
+    y_true = label_indices(table, class_names)
+    probs = softmax(predict_logits(model, table, image_size), temperature)
+    frame = predictions_frame(list(table["relpath"]), y_true, probs, class_names)
+    frame.insert(1, "split", split)
+    return classification_metrics(y_true, probs, class_names), frame
+
+
+def score_split(
+    model: keras.Model,
+    dataset: Dataset,
+    split: str,
+    class_names: Sequence[str],
+    image_size: int,
+    *,
+    temperature: float = 1.0,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Score one split; for Test also the "clean" score without leaked/conflicting images.
+
+    The returned metrics gain ``clean`` (metrics on the clean subset, or None when nothing
+    was excluded) and ``excluded`` (how many images the audit excluded).
+    """
+    table = dataset.images(split)
+    metrics, frame = score_table(
+        model, table, class_names, image_size, temperature=temperature, split=split
+    )
+    excluded = leaked_or_conflicting_paths(audit_dataset(dataset)) if split == "Test" else set()
+    mask = clean_subset_mask(list(table["relpath"]), excluded)
+    metrics["excluded"] = int((~mask).sum())
+    metrics["clean"] = None
+    if metrics["excluded"] and mask.any():
+        probs = frame[[f"p_{c}" for c in class_names]].to_numpy()[mask]
+        metrics["clean"] = classification_metrics(
+            label_indices(table[mask], class_names), probs, class_names
+        )
+    return metrics, frame
+
+
+def evaluate_run(ref: str, data_root: str | None = None, split: str = "Test") -> dict[str, Any]:
+    """Load a run's model and score it on ``split`` of ``data_root`` (default: the run's data)."""
+    from skinlab import runs
+    from skinlab.modelio import load_run_model
+
+    loaded = load_run_model(ref)
+    root = data_root or runs.read_config(loaded.paths).data_root
+    dataset = discover(root)
+    if split not in dataset.splits:
+        raise DatasetLayoutError(
+            f"{dataset.root} has no {split} split; choose one of {', '.join(dataset.splits)}."
+        )
+    metrics, _ = score_split(
+        loaded.model,
+        dataset,
+        split,
+        loaded.class_names,
+        loaded.image_size,
+        temperature=loaded.temperature,
+    )
+    return {
+        "run_id": loaded.paths.run_id,
+        "split": split,
+        "data_root": str(dataset.root),
+        **metrics,
+    }

@@ -1,0 +1,371 @@
+"""Training a run end to end: data → split → pipelines → model → fit → evaluate → files.
+
+:func:`train` is what ``python -m skinlab train`` and (through a worker process) the
+Train page call. It reads only the Train split (validation is carved from it, grouped by
+content hash so duplicates never straddle the split); the Test split is used only by the
+evaluation at the end. Every file lands atomically in the run directory
+(:mod:`skinlab.runs`), and any failure marks the run ``failed`` with one sentence.
+
+Example::
+
+    result = train(preset("notebook", data_root="data/isic", epochs=3))
+    result.paths.root, result.metrics["validation"]["balanced_accuracy"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from skinlab import __version__, runs
+from skinlab.backbones import BACKBONES, set_backbone_trainable
+from skinlab.budget import TimeBudget
+from skinlab.callbacks import RunMonitor
+from skinlab.checkpoint import BestWeights
+from skinlab.config import RunConfig
+from skinlab.discovery import Dataset, discover
+from skinlab.distribute import make_strategy
+from skinlab.errors import DatasetLayoutError, SkinlabError
+from skinlab.imbalance import class_weights, oversample_indices
+from skinlab.modelio import build_for_config
+from skinlab.pipeline import PipelineSpec, label_indices, make_dataset
+from skinlab.scoring import score_split, score_table
+from skinlab.splits import train_val_split
+from skinlab.weights import ensure_imagenet_weights
+
+
+class TrainingFailed(SkinlabError):
+    """Training stopped with an error (NaN loss, bad data, ...); the run is marked failed."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or stopped) run produced."""
+
+    paths: runs.RunPaths
+    state: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Data:
+    dataset: Dataset
+    class_names: list[str]
+    train: pd.DataFrame
+    val: pd.DataFrame
+    counts_before: dict[str, int]
+    counts_after: dict[str, int]
+    class_weight: dict[int, float] | None
+
+
+def prepare_data(config: RunConfig) -> _Data:
+    """Discover, split and rebalance; the Test split is never touched here.
+
+    Raises:
+        DatasetLayoutError: no Train images, or fewer than two classes.
+    """
+    dataset = discover(config.data_root)
+    train_table = dataset.images("Train")
+    if train_table.empty:
+        raise DatasetLayoutError(f"{dataset.root} has no readable Train images to learn from.")
+    class_names = sorted(set(train_table["label"]))
+    if len(class_names) < 2:
+        raise DatasetLayoutError("Training needs at least two classes in the Train split.")
+    train, val = train_val_split(train_table, config.val_fraction, config.seed)
+    labels = label_indices(train, class_names)
+    before = np.bincount(labels, minlength=len(class_names))
+    weights = None
+    if config.imbalance == "oversample":
+        # Only the training side is oversampled: validation was split off above.
+        train = train.iloc[oversample_indices(labels, config.seed)].reset_index(drop=True)
+    elif config.imbalance == "class_weights":
+        weights = class_weights(labels, len(class_names))
+    after = np.bincount(label_indices(train, class_names), minlength=len(class_names))
+    return _Data(
+        dataset=dataset,
+        class_names=class_names,
+        train=train,
+        val=val,
+        counts_before=dict(zip(class_names, before.tolist(), strict=True)),
+        counts_after=dict(zip(class_names, after.tolist(), strict=True)),
+        class_weight=weights,
+    )
+
+
+def _optimizer(
+    config: RunConfig, learning_rate: float, total_steps: int
+) -> keras.optimizers.Optimizer:
+    lr: float | keras.optimizers.schedules.LearningRateSchedule = learning_rate
+    if config.schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(
+            learning_rate, decay_steps=max(total_steps, 1), alpha=0.05
+        )
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=lr, momentum=config.momentum)
+    return keras.optimizers.Adam(learning_rate=lr)
+
+
+def _compile(model: keras.Model, config: RunConfig, learning_rate: float, total_steps: int) -> None:
+    model.compile(
+        optimizer=_optimizer(config, learning_rate, total_steps),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+
+
+def _callbacks(
+    config: RunConfig,
+    paths: runs.RunPaths,
+    monitor: RunMonitor,
+    best: BestWeights,
+    budget: TimeBudget,
+) -> list:
+    cbs: list[keras.callbacks.Callback] = [monitor, best, budget]
+    cbs.append(
+        keras.callbacks.TensorBoard(
+            log_dir=str(paths.tensorboard), write_graph=False, profile_batch=0
+        )
+    )
+    if config.patience > 0:
+        cbs.append(keras.callbacks.EarlyStopping(monitor=best.monitor, patience=config.patience))
+    if config.schedule == "plateau":
+        cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=best.monitor, factor=0.5, patience=2))
+    return cbs
+
+
+def _set_state(paths: runs.RunPaths, state: str, **changes: Any) -> None:
+    status = runs.read_status(paths)
+    runs.write_status(
+        paths,
+        runs.RunStatus(**{**status.to_dict(), "state": state, "heartbeat": time.time(), **changes}),
+    )
+
+
+def train(
+    config: RunConfig,
+    *,
+    paths: runs.RunPaths | None = None,
+    verbose: int = 0,
+    resume: bool = False,
+) -> TrainResult:
+    """Train ``config`` into a run directory and return the result.
+
+    The run ends ``finished``, ``stopped`` (a stop request was honoured: the best weights
+    so far are kept and evaluated) or ``failed`` (the reason is in ``status.json``, and
+    :class:`TrainingFailed` or the original :class:`SkinlabError` is raised).
+
+    Args:
+        paths: an existing run directory (background runs); default: a new one.
+        resume: continue ``paths`` from its last saved epoch, appending to its history.
+            The optimizer's state (momentum, schedule position) starts afresh.
+    """
+    paths = paths or runs.new_run(config)
+    try:
+        return _train(config, paths, verbose, resume)
+    except SkinlabError as exc:
+        _set_state(paths, "failed", error=str(exc), finished=time.time())
+        raise
+    except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
+        message = "Training ran out of memory; lower the batch size or the image size."
+        _set_state(paths, "failed", error=message, finished=time.time())
+        raise TrainingFailed(message) from exc
+    except OSError as exc:
+        message = f"Training could not write its files ({exc.strerror or exc}); free some disk space and retry."
+        _set_state(paths, "failed", error=message, finished=time.time())
+        raise TrainingFailed(message) from exc
+    except BaseException as exc:
+        # Anything unexpected (a bug, Ctrl-C) still leaves an honest status behind.
+        _set_state(
+            paths,
+            "failed",
+            error=f"Training crashed: {type(exc).__name__}: {exc}",
+            finished=time.time(),
+        )
+        raise
+
+
+@dataclass(frozen=True)
+class _Phase:
+    name: str
+    first_epoch: int  # epochs already done before this phase starts
+    last_epoch: int  # absolute epoch this phase ends at
+    learning_rate: float
+    unfreeze: int | None = None
+
+
+def _phases(config: RunConfig, done: int) -> list[_Phase]:
+    """The phases still to run when ``done`` epochs are already in the history."""
+    phases = [_Phase("train", 0, config.epochs, config.learning_rate)]
+    if (
+        config.fine_tune_layers
+        and config.fine_tune_epochs
+        and BACKBONES[config.backbone].kind == "transfer"
+    ):
+        rate = config.learning_rate * config.fine_tune_lr_factor
+        phases.append(
+            _Phase("fine-tune", config.epochs, config.total_epochs, rate, config.fine_tune_layers)
+        )
+    return [
+        dataclasses.replace(p, first_epoch=max(p.first_epoch, done))
+        for p in phases
+        if p.last_epoch > done
+    ]
+
+
+def _resume_point(paths: runs.RunPaths) -> tuple[int, float | None]:
+    """Epochs already in the history, and the best validation loss among them."""
+    history = runs.read_history(paths)
+    if history.empty:
+        return 0, None
+    best = history["val_loss"].min() if history["val_loss"].notna().any() else history["loss"].min()
+    return int(history["epoch"].max()), (None if pd.isna(best) else float(best))
+
+
+def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) -> TrainResult:
+    if config.backbone not in BACKBONES:
+        raise SkinlabError(
+            f"Unknown backbone '{config.backbone}'; choose one of {', '.join(BACKBONES)}."
+        )
+    if config.weights == "imagenet":
+        ensure_imagenet_weights(config.backbone, config.image_size)  # fail before any work
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    done, best_so_far = _resume_point(paths) if resume else (0, None)
+    _set_state(
+        paths,
+        "running",
+        started=time.time(),
+        total_epochs=config.total_epochs,
+        error=None,
+        finished=None,
+    )
+    data = prepare_data(config)
+    spec = PipelineSpec(
+        image_size=config.image_size, batch_size=config.batch_size, shuffle=True, seed=config.seed
+    )
+    train_ds = make_dataset(data.train, data.class_names, spec)
+    val_spec = dataclasses.replace(spec, shuffle=False)
+    val_ds = make_dataset(data.val, data.class_names, val_spec) if len(data.val) else None
+    steps = int(train_ds.cardinality())
+    strategy = make_strategy(config.strategy)
+    with strategy.scope():
+        model = build_for_config(config, len(data.class_names))
+    if done:
+        model.load_weights(paths.last_weights if paths.last_weights.exists() else paths.weights)
+    budget = TimeBudget(config.time_budget_minutes, started=time.time())
+    best = BestWeights(
+        paths.weights,
+        monitor="val_loss" if val_ds is not None else "loss",
+        best=best_so_far,
+        last_path=paths.last_weights,
+    )
+    stopped = False
+    for phase in _phases(config, done):
+        if stopped or budget.exhausted:
+            break
+        with strategy.scope():
+            if phase.unfreeze:
+                set_backbone_trainable(model, phase.unfreeze)
+            _compile(
+                model, config, phase.learning_rate, steps * (phase.last_epoch - phase.first_epoch)
+            )
+        monitor = RunMonitor(
+            paths,
+            total_epochs=config.total_epochs,
+            steps_per_epoch=steps,
+            batch_size=config.batch_size,
+            phase=phase.name,
+            initial_epoch=phase.first_epoch,
+        )
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            initial_epoch=phase.first_epoch,
+            epochs=phase.last_epoch,
+            class_weight=data.class_weight,
+            callbacks=_callbacks(config, paths, monitor, best, budget),
+            verbose=verbose,
+        )
+        _raise_if_failed(monitor)
+        stopped = monitor.stop_requested
+    if not best.restore(model):
+        raise TrainingFailed(
+            "No epoch finished, so there are no weights to keep; train for at least one epoch."
+        )
+    _set_state(paths, "stopping" if stopped else "running", phase="evaluate")
+    metrics = _evaluate(model, data, config)
+    _write_outputs(model, data, config, paths, metrics, best)
+    state = "stopped" if stopped else "finished"
+    _set_state(paths, state, finished=time.time(), phase="done")
+    return TrainResult(paths=paths, state=state, metrics=metrics)
+
+
+def _raise_if_failed(monitor: RunMonitor) -> None:
+    if monitor.failure:
+        raise TrainingFailed(monitor.failure)
+
+
+def _evaluate(model: keras.Model, data: _Data, config: RunConfig) -> dict[str, Any]:
+    metrics: dict[str, Any] = {}
+    frames = []
+    if len(data.val):
+        metrics["validation"], frame = score_table(
+            model, data.val, data.class_names, config.image_size, split="Val"
+        )
+        frames.append(frame)
+    if "Test" in data.dataset.splits:
+        test = data.dataset.images("Test")
+        known = test[test["label"].isin(data.class_names)]
+        if len(known):
+            metrics["test"], frame = score_split(
+                model, data.dataset, "Test", data.class_names, config.image_size
+            )
+            frames.append(frame)
+    metrics["predictions"] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return metrics
+
+
+def _write_outputs(
+    model: keras.Model,
+    data: _Data,
+    config: RunConfig,
+    paths: runs.RunPaths,
+    metrics: dict[str, Any],
+    best: BestWeights,
+) -> None:
+    from skinlab import atomic
+
+    predictions = metrics.pop("predictions")
+    atomic.write_text(paths.predictions, predictions.to_csv(index=False))
+    atomic.write_json(paths.metrics, {**metrics, "best_epoch": best.best_epoch})
+    runs.write_manifest(
+        paths,
+        {
+            "skinlab_version": __version__,
+            "keras_version": keras.__version__,
+            "backbone": config.backbone,
+            "class_names": data.class_names,
+            "image_size": config.image_size,
+            "input": "RGB, float32 or uint8, 0..255, shape (N, size, size, 3)",
+            "preprocessing": BACKBONES[config.backbone].preprocessing,
+            "output": "logits",
+            "temperature": 1.0,
+            "weights_file": paths.weights.name,
+            "weights_sha256": runs.file_sha256(paths.weights),
+            "train_counts": data.counts_before,
+            "train_counts_after_rebalancing": data.counts_after,
+            "val_count": len(data.val),
+            "best_epoch": best.best_epoch,
+            "data_root": str(data.dataset.root),
+        },
+    )
+    with atomic.atomic_path(paths.export) as tmp:
+        model.save(tmp)

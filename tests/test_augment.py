@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from skinlab.augment import augmentation_layers
+from skinlab.config import AUGMENTATIONS
+
+PRESETS = [p for p in AUGMENTATIONS if p != "none"]
+
+
+def _images(n: int = 4, size: int = 32) -> np.ndarray:
+    return np.random.default_rng(0).uniform(0, 255, (n, size, size, 3)).astype("float32")
+
+
+def test_none_preset_means_no_augmentation_block():
+    assert augmentation_layers("none") is None
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_each_preset_is_a_block_named_augmentation_with_distinct_seeds(preset):
+    block = augmentation_layers(preset, seed=7)
+    assert isinstance(block, keras.Sequential)
+    assert block.name == "augmentation"
+    seeds = [layer.seed for layer in block.layers]
+    assert len(set(seeds)) == len(seeds)
+    assert min(seeds) == 7
+
+
+def test_notebook_preset_is_the_seed_notebooks_augmentation():
+    flip, rotation, zoom = augmentation_layers("notebook").layers
+    assert isinstance(flip, keras.layers.RandomFlip) and flip.mode == "horizontal_and_vertical"
+    assert isinstance(rotation, keras.layers.RandomRotation) and rotation.factor == (-0.2, 0.2)
+    assert isinstance(zoom, keras.layers.RandomZoom) and zoom.height_factor == 0.2
+
+
+def test_strength_scales_ranges_and_caps_fractions():
+    layers = {layer.name: layer for layer in augmentation_layers("light", strength=2.0).layers}
+    assert layers["rotation"].factor == pytest.approx((-0.2, 0.2))
+    assert layers["zoom"].height_factor == pytest.approx(0.2)
+    # RandomContrast draws from [1 - lower, 1 + upper]: both sides, not only "more contrast".
+    assert layers["contrast"].factor == pytest.approx((0.2, 0.2))
+    capped = {layer.name: layer for layer in augmentation_layers("strong", strength=10.0).layers}
+    assert capped["contrast"].factor == pytest.approx((1.0, 1.0))
+    assert capped["zoom"].height_factor == pytest.approx(0.9)
+    assert capped["rotation"].factor == pytest.approx((-0.5, 0.5))
+
+
+def test_light_and_strong_change_colour_in_the_0_255_range():
+    for preset in ("light", "strong"):
+        contrast = {layer.name: layer for layer in augmentation_layers(preset).layers}["contrast"]
+        assert tuple(contrast.value_range) == (0, 255)
+    brightness = {layer.name: layer for layer in augmentation_layers("strong").layers}
+    assert tuple(brightness["brightness"].value_range) == (0, 255)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_augmentation_is_identity_at_inference_and_changes_images_in_training(preset):
+    block = augmentation_layers(preset, seed=1)
+    x = _images()
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(block(x, training=False)), x)
+    trained = keras.ops.convert_to_numpy(block(x, training=True))
+    assert trained.shape == x.shape
+    assert not np.allclose(trained, x)
+    assert trained.min() >= -1e-3 and trained.max() <= 255 + 1e-3
+
+
+def test_unknown_preset_and_negative_strength_are_rejected():
+    with pytest.raises(ValueError, match="augmentation must be one of"):
+        augmentation_layers("extreme")
+    with pytest.raises(ValueError, match="negative"):
+        augmentation_layers("light", strength=-1)

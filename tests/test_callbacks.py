@@ -1,0 +1,173 @@
+"""Tests of skinlab.callbacks.RunMonitor on a tiny Dense model and random data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from skinlab.callbacks import RunMonitor
+from skinlab.runs import HISTORY_COLUMNS, RunPaths, RunStatus, read_history, read_status
+from skinlab.runs import write_status as write_run_status
+
+BATCH = 8
+STEPS = 4  # 32 samples / 8
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> RunPaths:
+    paths = RunPaths(tmp_path / "20250101-120000-custom-abcdef")
+    paths.root.mkdir()
+    write_run_status(paths, RunStatus("queued"))
+    return paths
+
+
+def _data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(BATCH * STEPS, 4)).astype("float32"), rng.integers(0, 3, BATCH * STEPS)
+
+
+def _model(learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 0.01):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def _fit(model: keras.Model, callbacks: list, x=None, y=None, **kwargs) -> None:
+    if x is None:
+        x, y = _data()
+    kwargs.setdefault("epochs", 3)
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        validation_data=_data(1),
+        shuffle=False,
+        verbose=0,
+        callbacks=callbacks,
+        **kwargs,
+    )
+
+
+class _CountBatches(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches = 0
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        self.batches += 1
+
+
+def test_monitor_writes_one_history_row_per_epoch_and_a_final_status(paths: RunPaths) -> None:
+    monitor = RunMonitor(paths, total_epochs=3, steps_per_epoch=STEPS, batch_size=BATCH)
+    _fit(_model(), [monitor])
+    history = read_history(paths)
+    assert list(history.columns) == list(HISTORY_COLUMNS)
+    assert history["epoch"].tolist() == [1, 2, 3]
+    assert history["phase"].tolist() == ["train"] * 3
+    assert history["learning_rate"].tolist() == pytest.approx([0.01] * 3)
+    assert not history[list(HISTORY_COLUMNS[:-1])].isna().any().any()
+    assert (history["epoch_time"] > 0).all()
+
+    status = read_status(paths)
+    assert (status.state, status.epoch, status.total_epochs) == ("running", 3, 3)
+    assert (status.batch, status.total_batches) == (STEPS, STEPS)
+    assert status.pid == os.getpid() and status.error is None
+    assert status.images_per_second > 0 and status.eta_seconds == 0
+    assert status.started <= status.heartbeat
+    assert monitor.failure is None and not monitor.stop_requested
+
+
+@pytest.mark.parametrize(("interval", "batch_seen"), [(0.0, 2), (3600.0, 0)])
+def test_status_is_live_within_an_epoch_but_throttled(
+    paths: RunPaths, interval: float, batch_seen: int
+) -> None:
+    seen: list[RunStatus] = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs=None) -> None:
+            if len(seen) == 0 and batch == 1 and monitor.status.epoch == 2:
+                seen.append(read_status(paths))
+
+    monitor = RunMonitor(
+        paths, total_epochs=3, steps_per_epoch=STEPS, batch_size=BATCH, status_interval=interval
+    )
+    _fit(_model(), [monitor, Spy()])
+    assert (seen[0].state, seen[0].epoch, seen[0].batch) == ("running", 2, batch_seen)
+
+
+def test_a_second_phase_continues_the_epoch_count_and_keeps_the_start_time(
+    paths: RunPaths,
+) -> None:
+    model = _model()
+    _fit(model, [RunMonitor(paths, total_epochs=5, steps_per_epoch=STEPS, batch_size=BATCH)])
+    started = read_status(paths).started
+    fine_tune = RunMonitor(
+        paths,
+        total_epochs=5,
+        steps_per_epoch=STEPS,
+        batch_size=BATCH,
+        phase="fine_tune",
+        initial_epoch=3,
+    )
+    _fit(model, [fine_tune], epochs=5, initial_epoch=3)
+    history = read_history(paths)
+    assert history["epoch"].tolist() == [1, 2, 3, 4, 5]
+    assert history["phase"].tolist() == ["train"] * 3 + ["fine_tune"] * 2
+    status = read_status(paths)
+    assert (status.epoch, status.phase, status.started) == (5, "fine_tune", started)
+
+
+def test_history_records_the_scheduled_learning_rate_of_each_epoch(paths: RunPaths) -> None:
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
+    monitor = RunMonitor(paths, total_epochs=2, steps_per_epoch=STEPS, batch_size=BATCH)
+    _fit(_model(schedule), [monitor], epochs=2)
+    assert read_history(paths)["learning_rate"].tolist() == pytest.approx([0.1, 0.1 * 0.5**STEPS])
+
+
+def test_a_stop_request_stops_training_after_the_current_batch(paths: RunPaths) -> None:
+    class StopAfterSecondBatch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs=None) -> None:
+            if batch == 1:
+                paths.stop_request.touch()  # as the app's Stop button would
+
+    monitor = RunMonitor(paths, total_epochs=3, steps_per_epoch=STEPS, batch_size=BATCH)
+    counter = _CountBatches()
+    _fit(_model(), [StopAfterSecondBatch(), monitor, counter])
+    assert counter.batches == 2
+    assert monitor.stop_requested and monitor.failure is None
+    status = read_status(paths)
+    assert (status.state, status.epoch, status.batch) == ("stopping", 1, 2)
+    assert read_history(paths)["epoch"].tolist() == [1]
+
+
+def test_a_nan_loss_stops_training_with_a_clear_failure(paths: RunPaths) -> None:
+    x, y = _data()
+    x[2 * BATCH : 3 * BATCH] = np.nan  # the third batch of the first epoch
+    monitor = RunMonitor(paths, total_epochs=3, steps_per_epoch=STEPS, batch_size=BATCH)
+    counter = _CountBatches()
+    _fit(_model(), [monitor, counter], x, y)
+    assert monitor.failure == "Loss became NaN at epoch 1, batch 3; lower the learning rate."
+    assert counter.batches == 3
+    status = read_status(paths)
+    assert status.state == "failed" and status.error == monitor.failure
+    assert status.finished is not None
+
+
+def test_a_huge_learning_rate_is_reported_as_a_failure(paths: RunPaths) -> None:
+    monitor = RunMonitor(paths, total_epochs=3, steps_per_epoch=STEPS, batch_size=BATCH)
+    x, y = _data()
+    _fit(_model(1e30), [monitor], x * 1e10, y)
+    assert monitor.failure is not None
+    assert (
+        monitor.failure.startswith("Loss became") and "lower the learning rate" in monitor.failure
+    )
+    assert read_status(paths).state == "failed"

@@ -1,0 +1,52 @@
+"""RunConfig: validated, JSON round-trips, presets match their promises."""
+
+import json
+
+import pytest
+
+from skinlab.config import PRESETS, RunConfig, preset
+
+
+def test_config_round_trips_through_json() -> None:
+    cfg = preset("cpu-best", data_root="/data/isic", epochs=3)
+    again = RunConfig.from_dict(json.loads(cfg.to_json()))
+    assert again == cfg
+
+
+def test_unknown_keys_from_newer_versions_are_ignored() -> None:
+    assert RunConfig.from_dict({"epochs": 2, "future_option": 1}).epochs == 2
+
+
+def test_notebook_preset_is_the_seed_recipe() -> None:
+    cfg = preset("notebook")
+    assert (cfg.backbone, cfg.image_size, cfg.batch_size, cfg.epochs) == ("custom", 180, 32, 30)
+    assert (cfg.optimizer, cfg.dropout, cfg.val_fraction) == ("sgd", 0.2, 0.2)
+    assert cfg.augmentation == "notebook"
+
+
+def test_transfer_preset_uses_imagenet_and_fine_tunes() -> None:
+    cfg = preset("transfer")
+    assert cfg.weights == "imagenet" and cfg.fine_tune_layers > 0 and cfg.fine_tune_epochs > 0
+    assert cfg.total_epochs == cfg.epochs + cfg.fine_tune_epochs
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"optimizer": "rmsprop"},
+        {"augmentation": "extreme"},
+        {"imbalance": "smote"},
+        {"dropout": 1.0},
+        {"val_fraction": 0.95},
+        {"image_size": 8},
+        {"learning_rate": 0},
+    ],
+)
+def test_invalid_options_raise_a_clear_value_error(bad) -> None:
+    with pytest.raises(ValueError, match="must"):
+        RunConfig(**bad)
+
+
+def test_unknown_preset_names_the_choices() -> None:
+    with pytest.raises(ValueError, match=", ".join(PRESETS)):
+        preset("best-ever")

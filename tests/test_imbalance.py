@@ -1,0 +1,128 @@
+"""Tests of skinlab.imbalance on small synthetic label arrays and tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skinlab.imbalance import class_weights, counts_after, oversample_indices
+from skinlab.pipeline import label_indices
+from skinlab.splits import train_val_split
+
+LABELS = np.array([0] * 6 + [1] * 3 + [2] * 1)  # counts 6, 3, 1
+
+
+def test_rarer_classes_get_larger_weights_and_mean_sample_weight_is_one():
+    weights = class_weights(LABELS, 3)
+
+    # n / (classes present * count): 10 / 18, 10 / 9, 10 / 3
+    assert weights == pytest.approx({0: 10 / 18, 1: 10 / 9, 2: 10 / 3})
+    assert weights[2] > weights[1] > weights[0]
+    assert np.mean([weights[k] for k in LABELS]) == pytest.approx(1.0)
+    assert all(type(k) is int and type(w) is float for k, w in weights.items())
+
+
+def test_class_without_training_examples_gets_weight_one_and_a_key():
+    weights = class_weights(LABELS, 4)
+
+    assert weights[3] == 1.0
+    assert sorted(weights) == [0, 1, 2, 3]
+    assert np.mean([weights[k] for k in LABELS]) == pytest.approx(1.0)
+
+
+def test_balanced_labels_get_equal_weights_of_one():
+    assert class_weights(np.array([0, 1, 2, 0, 1, 2]), 3) == {0: 1.0, 1: 1.0, 2: 1.0}
+
+
+@pytest.mark.parametrize(
+    ("labels", "num_classes", "message"),
+    [
+        ([], 3, "no training labels"),
+        ([0, 3], 3, "only 3 classes"),
+        ([0, -1], 3, "0 or more"),
+        ([0.0, 1.0], 3, "integer class indices"),
+    ],
+)
+def test_class_weights_reject_bad_labels_with_clear_message(labels, num_classes, message):
+    with pytest.raises(ValueError, match=message):
+        class_weights(np.array(labels), num_classes)
+
+
+def test_oversampling_brings_every_class_to_the_largest_count():
+    idx = oversample_indices(LABELS, seed=0)
+
+    assert np.bincount(LABELS[idx]).tolist() == [6, 6, 6]
+
+
+def test_oversampling_to_an_integer_target_never_drops_rows_of_larger_classes():
+    idx = oversample_indices(LABELS, seed=0, target=4)
+
+    assert np.bincount(LABELS[idx]).tolist() == [6, 4, 4]
+
+
+def test_oversampling_keeps_every_original_row_and_spreads_repeats_evenly():
+    labels = np.array([0] * 10 + [1] * 3)
+    idx = oversample_indices(labels, seed=3)
+
+    copies = np.bincount(idx, minlength=len(labels))
+    assert (copies >= 1).all()
+    assert copies[:10].tolist() == [1] * 10
+    assert sorted(copies[10:].tolist()) == [3, 3, 4]  # 10 = 3 whole copies + 1 drawn
+
+
+def test_oversampling_is_deterministic_for_a_seed_and_shuffled():
+    a = oversample_indices(LABELS, seed=7)
+    b = oversample_indices(LABELS, seed=7)
+    c = oversample_indices(LABELS, seed=8)
+
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert not np.array_equal(a, np.sort(a))
+
+
+@pytest.mark.parametrize("target", ["min", 0, -2, 2.5, True])
+def test_oversampling_rejects_a_bad_target(target):
+    with pytest.raises(ValueError, match="target"):
+        oversample_indices(LABELS, seed=0, target=target)
+
+
+def test_oversampled_training_rows_never_share_an_image_with_validation():
+    rows = [
+        {"relpath": f"Train/{label}/{i:03d}.jpg", "label": label, "content_hash": f"{label}{i}"}
+        for label, n in {"melanoma": 4, "nevus": 30, "vascular lesion": 6}.items()
+        for i in range(n)
+    ]
+    # Exact copies of a few images, some filed under another class.
+    rows += [
+        {"relpath": f"Train/nevus/copy{i}.jpg", "label": "nevus", "content_hash": f"melanoma{i}"}
+        for i in range(3)
+    ] + [{"relpath": "Train/melanoma/copy.jpg", "label": "melanoma", "content_hash": "nevus0"}]
+    class_names = ["melanoma", "nevus", "vascular lesion"]
+    train, val = train_val_split(pd.DataFrame(rows), val_fraction=0.3, seed=1)
+
+    idx = oversample_indices(label_indices(train, class_names), seed=1)
+    oversampled = train.iloc[idx]
+
+    assert len(val) and train["content_hash"].duplicated().any()  # the case is not trivial
+    assert len(oversampled) > len(train)
+    assert set(oversampled["relpath"]) == set(train["relpath"])
+    assert not set(oversampled["content_hash"]) & set(val["content_hash"])
+
+
+def test_counts_after_reports_before_and_after_for_each_strategy():
+    none = counts_after(LABELS, "none", 4)
+    weighted = counts_after(LABELS, "class_weights", 4)
+    sampled = counts_after(LABELS, "oversample", 4, seed=0)
+
+    for result in (none, weighted, sampled):
+        assert result["before"].tolist() == [6, 3, 1, 0]
+    assert none["after"].tolist() == [6, 3, 1, 0]
+    # Weighted: every present class counts n / classes present = 10 / 3.
+    assert weighted["after"] == pytest.approx([10 / 3, 10 / 3, 10 / 3, 0])
+    assert sampled["after"].tolist() == [6, 6, 6, 0]
+
+
+def test_counts_after_rejects_an_unknown_strategy():
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        counts_after(LABELS, "undersample", 3)

@@ -1,0 +1,213 @@
+"""End-to-end training on the synthetic demo data: real Keras runs, tiny and fast."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skinlab import runs
+from skinlab.config import RunConfig
+from skinlab.errors import SkinlabError
+from skinlab.modelio import ModelFileError, load_run_model
+from skinlab.training import TrainingFailed, prepare_data, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory) -> Path:
+    from skinlab.demo import generate_demo_dataset
+
+    return generate_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", scale=0.5)
+
+
+def _config(root: Path, **changes) -> RunConfig:
+    base = dict(
+        data_root=str(root), backbone="custom", image_size=48, batch_size=16, epochs=2, seed=7
+    )
+    return RunConfig(**{**base, **changes})
+
+
+@pytest.fixture(scope="module")
+def finished_run(demo_root: Path, tmp_path_factory):
+    os.environ["SKINLAB_MODELS_DIR"] = str(tmp_path_factory.mktemp("models"))
+    try:
+        return train(_config(demo_root))
+    finally:
+        del os.environ["SKINLAB_MODELS_DIR"]
+
+
+def test_two_epoch_run_writes_every_file_with_consistent_contents(finished_run) -> None:
+    paths = finished_run.paths
+    assert finished_run.state == "finished"
+    for name in (
+        "config",
+        "status",
+        "history",
+        "weights",
+        "manifest",
+        "metrics",
+        "predictions",
+        "export",
+    ):
+        assert getattr(paths, name).exists(), name
+    assert any(paths.tensorboard.rglob("*")), "TensorBoard logs"
+    history = runs.read_history(paths)
+    assert list(history["epoch"]) == [1, 2]
+    assert (
+        history[["loss", "val_loss", "accuracy", "val_accuracy", "learning_rate"]]
+        .notna()
+        .all()
+        .all()
+    )
+    status = runs.read_status(paths)
+    assert status.state == "finished" and status.epoch == 2
+    manifest = runs.read_manifest(paths)
+    assert len(manifest["class_names"]) == 9 and manifest["image_size"] == 48
+    assert manifest["weights_sha256"] == runs.file_sha256(paths.weights)
+    assert sum(manifest["train_counts"].values()) + manifest["val_count"] > 0
+    metrics = json.loads(paths.metrics.read_text())
+    for split in ("validation", "test"):
+        for key in ("accuracy", "balanced_accuracy", "macro_f1", "per_class", "confusion_matrix"):
+            assert key in metrics[split]
+    predictions = pd.read_csv(paths.predictions)
+    assert set(predictions["split"]) == {"Val", "Test"}
+    assert len(predictions[predictions["split"] == "Val"]) == manifest["val_count"]
+
+
+def test_run_model_reloads_from_registry_and_predicts_like_training(
+    finished_run, demo_root
+) -> None:
+    loaded = load_run_model(finished_run.paths)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 48, 48, 3)).astype("float32")
+    logits = loaded.model(x, training=False)
+    assert logits.shape == (2, 9)
+
+
+def test_weights_with_wrong_hash_are_refused(finished_run, tmp_path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(finished_run.paths.root, copy)
+    with open(copy / runs.WEIGHTS, "r+b") as fh:
+        fh.seek(-200, os.SEEK_END)
+        fh.write(b"\0" * 8)
+    with pytest.raises(ModelFileError, match="do not match the hash"):
+        load_run_model(runs.RunPaths(copy))
+
+
+def test_evaluate_cli_prints_the_documented_json(finished_run, demo_root) -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "skinlab",
+            "evaluate",
+            str(finished_run.paths.root),
+            "--data",
+            str(demo_root),
+            "--split",
+            "Test",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    for key in (
+        "accuracy",
+        "balanced_accuracy",
+        "macro_f1",
+        "per_class",
+        "confusion_matrix",
+        "class_names",
+    ):
+        assert key in result
+
+
+def test_same_seed_reproduces_the_same_history(demo_root) -> None:
+    cfg = _config(demo_root, epochs=2, deterministic=True, augmentation="light")
+    a = runs.read_history(train(cfg).paths)
+    b = runs.read_history(train(cfg).paths)
+    np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-6)
+    np.testing.assert_allclose(a["val_accuracy"], b["val_accuracy"], rtol=1e-6)
+
+
+def test_nan_loss_marks_the_run_failed_with_that_reason(demo_root) -> None:
+    cfg = _config(demo_root, optimizer="sgd", learning_rate=1e12, epochs=2)
+    with pytest.raises(TrainingFailed, match="NaN"):
+        train(cfg)
+    latest = runs.list_runs()[0]
+    status = runs.read_status(latest)
+    assert status.state == "failed" and "NaN" in status.error
+
+
+def test_oversampling_never_puts_a_copy_of_a_training_image_in_validation(demo_root) -> None:
+    data = prepare_data(_config(demo_root, imbalance="oversample"))
+    assert set(data.train["content_hash"]).isdisjoint(set(data.val["content_hash"]))
+    assert len(set(data.counts_after.values())) == 1  # every class raised to the largest
+    assert data.counts_after != data.counts_before
+
+
+def test_offline_imagenet_weights_fail_before_training_naming_the_file(
+    demo_root, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    from skinlab import weights
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(weights.keras.utils, "get_file", offline, raising=False)
+    cfg = _config(demo_root, backbone="mobilenetv2", weights="imagenet", image_size=96)
+    with pytest.raises(SkinlabError, match=r"mobilenet_v2.*\.h5"):
+        train(cfg)
+    status = runs.read_status(runs.list_runs()[0])
+    assert status.state == "failed" and status.epoch == 0
+
+
+MIRRORED = """
+import os, sys, json
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from skinlab.config import RunConfig
+from skinlab.training import train
+from skinlab.distribute import make_strategy
+assert make_strategy("mirrored").num_replicas_in_sync == 2
+result = train(RunConfig(data_root=sys.argv[1], backbone="custom", image_size=32, batch_size=16, epochs=1, strategy="mirrored"))
+print(json.dumps({"state": result.state}))
+"""
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_trains_on_two_logical_cpus(demo_root, tmp_path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", MIRRORED, str(demo_root)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SKINLAB_MODELS_DIR": str(tmp_path)},
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1])["state"] == "finished"
+
+
+def test_time_budget_ends_a_long_run_early_and_keeps_its_best_weights(demo_root) -> None:
+    result = train(_config(demo_root, epochs=50, time_budget_minutes=0.002))
+    history = runs.read_history(result.paths)
+    assert result.state == "finished"
+    assert 1 <= len(history) < 50
+    assert result.paths.weights.exists()
