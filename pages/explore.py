@@ -1,47 +1,225 @@
-"""Explore: how many images each class has, and what the audit found."""
+"""Explore: how the classes are balanced, what the images look like, what is wrong with
+them, and importing a new dataset.
 
+Tabs are lazy (only the open one runs) and bound to the URL (``?explore_tab=Audit``), so
+the page stays quick on big datasets and a link can open any tab.
+"""
+
+import pandas as pd
 import streamlit as st
 
-from skinlab import catalog, charts, ui
+from skinlab import catalog, charts, colours, gallery, ui, uploads
+from skinlab.classes import class_info
 from skinlab.errors import SkinlabError
+from skinlab.importer import import_dataset
+
+TABS = ("Distribution", "Gallery", "Audit", "Sizes & colours", "Import")
+GRID = 6  # thumbnails per row at full width
+GROUPS_PER_PAGE = 6
+COLOUR_SAMPLE = 80  # images per class decoded for the colour statistics
+
+
+@st.cache_data(show_spinner=False, max_entries=4096)
+def _thumb(path: str, content_hash: str) -> bytes | None:
+    # The scan's content hash is part of the key, so an edited file gets a fresh thumbnail.
+    try:
+        return gallery.thumbnail(path)
+    except SkinlabError:
+        return None
+
+
+@st.cache_data(show_spinner="Measuring the colours of each class…", max_entries=8)
+def _colours(sample: pd.DataFrame) -> colours.ColourProfile:
+    return colours.colour_profile(sample)
+
+
+def _grid(
+    rows: pd.DataFrame, captions: list[str], columns: int = GRID, min_width: int = 100
+) -> None:
+    with st.grid(columns, min_column_width=min_width):
+        for path, digest, text in zip(rows["path"], rows["content_hash"], captions, strict=True):
+            if (image := _thumb(path, digest)) is None:
+                st.caption(f"{text}: this file no longer decodes; rescan the dataset.")
+            else:
+                st.image(image, caption=text, width="stretch")
+
+
+def _summary(dataset, report) -> None:
+    split, worst = next(((s, i) for s, i in report.imbalance.items() if i.ratio), ("–", None))
+    values = {
+        "Classes": len(dataset.class_names),
+        "Images": len(dataset.images()),
+        f"Imbalance ({split})": f"{worst.ratio:.1f}×" if worst else "–",
+        "Label conflicts": len(report.label_conflicts),
+        "Train/Test leaks": len(report.cross_split_leaks),
+        "Unreadable files": len(report.unreadable),
+    }
+    for col, (label, value) in zip(st.columns(len(values)), values.items(), strict=True):
+        col.metric(label, value)
+
+
+def _distribution(dataset, report) -> None:
+    percent = st.toggle("Show percentages of each split", key="counts_percent")
+    counts = dataset.counts()
+    st.plotly_chart(charts.class_counts_figure(counts, percent=percent), width="stretch")
+    for sentence in gallery.imbalance_sentences(report):
+        st.caption(sentence)
+    st.dataframe(charts.class_counts_table(counts, percent=percent), width="stretch")
+
+
+def _reshuffle() -> None:
+    st.session_state["gallery_seed"] = st.session_state.get("gallery_seed", 0) + 1
+
+
+def _gallery(dataset, report) -> None:
+    seed = st.session_state.get("gallery_seed", 0)
+    st.subheader("One of each class")
+    overview = gallery.one_per_class(dataset.table, dataset.class_names, seed=seed)
+    infos = [class_info(label) for label in overview["label"]]
+    _grid(overview, [f"{i.display_name} ({i.risk_tier})" for i in infos])
+    st.subheader("Class gallery")
+    per_class = dataset.images()["label"].value_counts()
+    pick, where, many, shuffle = st.columns([3, 2, 3, 2], vertical_alignment="bottom")
+    label = pick.selectbox(
+        "Class",
+        dataset.class_names,
+        format_func=lambda c: f"{class_info(c).display_name} ({per_class.get(c, 0)} images)",
+        key="gallery_class",
+    )
+    split = where.selectbox("Split", ["All splits", *dataset.splits], key="gallery_split")
+    n = many.slider("Images", 4, 48, 12, step=4, key="gallery_n")
+    shuffle.button("Reshuffle", icon=":material/shuffle:", on_click=_reshuffle, width="stretch")
+    rows = gallery.sample_images(
+        dataset.table, label=label, split=None if split == "All splits" else split, n=n, seed=seed
+    )
+    _grid(rows, [gallery.caption(row) for _, row in rows.iterrows()])
+
+
+def _audit(dataset, report) -> None:
+    found = gallery.problem_groups(report)
+    kind = st.radio(
+        "Same picture, several files",
+        list(found),
+        format_func=lambda k: f"{k} ({len(found[k])})",
+        horizontal=True,
+        key="audit_kind",
+    )
+    groups = found[kind]
+    st.caption(gallery.PROBLEM_KINDS[kind])
+    if not groups:
+        st.success(f"No {kind.lower()} found.")
+    else:
+        members = gallery.duplicate_members(dataset.root, groups)
+        pages = -(-len(groups) // GROUPS_PER_PAGE)
+        page = st.pagination(pages, key=f"audit_page_{kind}") if pages > 1 else 1
+        first = (page - 1) * GROUPS_PER_PAGE + 1
+        with st.grid(3, min_column_width=260):
+            for number in range(first, min(first + GROUPS_PER_PAGE, len(groups) + 1)):
+                files = members[members["group"] == number]
+                with st.container(border=True):
+                    st.markdown(f"**{number}/{len(groups)}** · {files['labels'].iloc[0]}")
+                    _grid(files, [f"{f}/" for f in files["folder"]], len(files), min_width=60)
+                    st.caption(" = ".join(dict.fromkeys(files["relpath"].map(gallery.file_name))))
+        with st.expander(f"All {len(groups)} as a table, with their folders"):
+            st.dataframe(members[["group", "split", "label", "relpath"]], hide_index=True)
+    st.subheader("Unreadable files")
+    if report.unreadable:
+        st.dataframe(pd.DataFrame(report.unreadable), hide_index=True, width="stretch")
+    else:
+        st.success("Every image file decodes.")
+    if report.notes:
+        st.subheader("Skipped or suspicious")
+        st.dataframe(pd.DataFrame(report.notes), hide_index=True, width="stretch")
+
+
+def _sizes_and_colours(dataset, report) -> None:
+    stats = report.stats
+    if not stats["images"]:
+        st.info("No readable image to measure.")
+        return
+    st.subheader("Image sizes")
+    tally = ", ".join(f"{k} {n}" for k, n in {**stats["modes"], **stats["formats"]}.items())
+    st.caption(
+        f"{stats['distinct_sizes']} distinct size(s); modes and formats: {tally}. Every image is "
+        "resized to the model's square input, so unusual aspect ratios get squashed."
+    )
+    if stats["distinct_sizes"] > 1:
+        sizes = gallery.size_frame(dataset.table)
+        st.plotly_chart(charts.image_size_figure(sizes), width="stretch")
+    st.dataframe(gallery.common_sizes(dataset.table), hide_index=True, width=320)
+    st.subheader("Colours per class")
+    profile = _colours(gallery.sample_per_class(dataset.table, COLOUR_SAMPLE))
+    st.caption(
+        f"From up to {COLOUR_SAMPLE} images per class. A class that differs only in colour or "
+        "brightness invites a model to learn the camera rather than the lesion."
+    )
+    st.plotly_chart(charts.mean_colour_figure(profile.means), width="stretch")
+    st.markdown("**The average image of each class**")
+    with st.grid(max(GRID, len(profile.mean_images)), min_column_width=80):
+        for label, mean in profile.mean_images.items():
+            st.image(mean, caption=class_info(label).display_name, width="stretch")
+    st.plotly_chart(charts.colour_histogram_figure(profile.histograms), width="stretch")
+
+
+def _import() -> None:
+    if done := st.session_state.pop("import_done", None):
+        st.success(done, icon=":material/check_circle:")
+    st.write(
+        "Bring your own images: a zip or folder laid out as `Train/<class name>/*.jpg` "
+        "(and optionally `Test/…`). It is copied into the data folder and checked first."
+    )
+    upload = st.file_uploader("Upload a dataset zip", type="zip", key="import_zip")
+    path = st.text_input(
+        "…or the path of a zip file or dataset folder on this machine",
+        key="import_path",
+        help="Use this for zips larger than the upload limit.",
+    ).strip()
+    name = st.text_input("Name (optional)", key="import_name", placeholder="the zip's name")
+    if not st.button("Import", type="primary", disabled=not (upload or path)):
+        return
+    bar = st.progress(0.0, text="Starting…")
+    try:
+        if upload is not None:
+            root = uploads.import_upload(upload.name, upload, name=name, progress=bar.progress)
+        else:
+            root = import_dataset(path, name=name.strip() or None, progress=bar.progress)
+    except SkinlabError as exc:
+        bar.empty()
+        ui.show_error(exc)
+        return
+    st.session_state["import_done"] = (
+        f"Imported **{root.name}**; it is now in the sidebar's Dataset list: pick it to explore it."
+    )
+    st.rerun()  # so the sidebar lists the new dataset
 
 
 def page() -> None:
     st.title("Explore the dataset")
     root = ui.active_dataset_root()
+    dataset = report = None
     if not root:
-        st.info("Type a dataset folder in the sidebar, or pick the demo dataset.")
-        return
-    st.caption(f"Dataset: {catalog.describe(root)}")
-    try:
-        with st.spinner("Scanning the dataset…"):
-            dataset = ui.load_dataset(root)
-            report = ui.load_audit(root)
-    except SkinlabError as exc:
-        ui.show_error(exc)
-        return
-
-    counts = dataset.counts()
-    cols = st.columns(4)
-    cols[0].metric("Classes", len(dataset.class_names))
-    cols[1].metric("Images", int(counts.to_numpy().sum()))
-    train = report.imbalance.get("Train") or next(iter(report.imbalance.values()), None)
-    ratio = f"{train.ratio:.1f}×" if train and train.ratio else "–"
-    cols[2].metric("Imbalance (largest / smallest)", ratio)
-    cols[3].metric("Unreadable files", len(report.unreadable))
-
-    percent = st.toggle("Show percentages of each split", key="counts_percent")
-    st.plotly_chart(charts.class_counts_figure(counts, percent=percent), width="stretch")
-    st.dataframe(counts, width="stretch")
-
-    st.subheader("Data audit")
-    st.write(
-        f"{len(report.exact_duplicates)} groups of exact duplicates, "
-        f"{len(report.label_conflicts)} label conflicts, "
-        f"{len(report.cross_split_leaks)} images shared between splits."
-    )
-    for note in report.notes:
-        st.caption(f"{note.path}: {note.reason}")
+        st.info("Type a dataset folder in the sidebar, pick the demo dataset, or import one.")
+    else:
+        st.caption(f"Dataset: {catalog.describe(root)}")
+        try:
+            with st.spinner("Scanning the dataset…"):
+                dataset, report = ui.load_dataset(root), ui.load_audit(root)
+        except SkinlabError as exc:
+            ui.show_error(exc)
+    if dataset is not None:
+        _summary(dataset, report)
+    *views, importer = st.tabs(TABS, key="explore_tab", bind="query-params")
+    renderers = (_distribution, _gallery, _audit, _sizes_and_colours)
+    for tab, render in zip(views, renderers, strict=True):
+        if tab.open:
+            with tab:
+                if dataset is None:
+                    st.info("Choose a dataset in the sidebar first, or add one in the Import tab.")
+                else:
+                    render(dataset, report)
+    if importer.open:
+        with importer:
+            _import()
 
 
 page()

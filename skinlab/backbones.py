@@ -227,7 +227,9 @@ def _skinlab_cnn(x, dropout: float, seed: int):
 
 def _conv_bn(conv, x, width: int, *, name: str, strides: int = 1):
     x = conv(width, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    # momentum 0.9 (not Keras' 0.99): on a few hundred images a run has only a few hundred
+    # steps, and slower running statistics leave inference predicting one constant class.
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     return layers.ReLU(name=name)(x)
 
 

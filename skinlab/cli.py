@@ -243,6 +243,49 @@ def cmd_runs_rename(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from skinlab.predict import Prediction, load_predictor, results_frame
+
+    predictor = load_predictor(args.run)
+    results = predictor.predict_paths(args.images, tta=args.tta)
+    if args.gradcam:
+        from skinlab.explain import save_gradcams
+
+        save_gradcams(
+            predictor, [r for r in results if isinstance(r, Prediction)], Path(args.gradcam)
+        )
+    if args.csv:
+        from skinlab import atomic
+
+        atomic.write_text(
+            Path(args.csv), results_frame(results, predictor.class_names).to_csv(index=False)
+        )
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        print(NOT_A_MEDICAL_DEVICE, file=sys.stderr)
+        for r in results:
+            if not isinstance(r, Prediction):
+                print(f"{r.path}: error: {r.error}")
+                continue
+            top = ", ".join(f"{c} {p:.1%}" for c, p in r.top_k)
+            flag = f"  [OUT OF DISTRIBUTION: {r.ood_reason}]" if r.ood else ""
+            print(
+                f"{r.path}: {top} | tier {r.risk_tier} | malignant {r.malignant_probability:.1%}{flag}"
+            )
+    predicted = sum(isinstance(r, Prediction) for r in results)
+    if not predicted:
+        print("error: no image could be predicted.", file=sys.stderr)
+    return 0 if predicted else 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from skinlab.export import export_run
+
+    print(export_run(args.run, args.format, Path(args.out) if args.out else None))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; subcommands grow with the library."""
     parser = argparse.ArgumentParser(
@@ -290,6 +333,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="Test", choices=["Train", "Val", "Test"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="predict images or folders with a trained run")
+    p.add_argument("run", help="run id, unique prefix, or run folder")
+    p.add_argument("images", nargs="+", help="image files and/or folders")
+    p.add_argument("--json", action="store_true", help="print one JSON list, an object per input")
+    p.add_argument("--tta", type=int, default=1, help="test-time augmentation views (1-8)")
+    p.add_argument("--gradcam", metavar="OUT_DIR", help="write Grad-CAM overlays there")
+    p.add_argument("--csv", metavar="OUT", help="also write a CSV table")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="export a run as a bundle (model, labels, manifest, card)")
+    p.add_argument("run", help="run id, unique prefix, or run folder")
+    p.add_argument("--format", default="keras", choices=["keras", "tflite", "savedmodel"])
+    p.add_argument("--out", help="bundle folder (default: inside the run)")
+    p.set_defaults(func=cmd_export)
 
     runs_parser = sub.add_parser("runs", help="list and manage training runs")
     runs_sub = runs_parser.add_subparsers(dest="runs_command", required=True, metavar="ACTION")

@@ -162,6 +162,20 @@ PRESETS: dict[str, dict[str, Any]] = {
         "imbalance": "class_weights",
         "patience": 0,
     },
+    # A model in about a minute on a laptop CPU, for trying the Predict page.
+    "quick": {
+        "backbone": "skinlab_cnn",
+        "weights": "none",
+        "image_size": 64,
+        "batch_size": 32,
+        "epochs": 8,
+        "optimizer": "adam",
+        "learning_rate": 3e-3,
+        "schedule": "cosine",
+        "dropout": 0.2,
+        "augmentation": "light",
+        "imbalance": "class_weights",
+    },
     # ImageNet transfer learning: train the head, then fine-tune the top of the backbone.
     "transfer": {
         "backbone": "mobilenetv2",

@@ -106,6 +106,11 @@ def _open_checked(data: bytes, name: str) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _too_many_pixels(name) from exc
     except Exception as exc:  # noqa: BLE001 - any decoder fault is a bad file, not a crash
+        if "truncated" in str(exc).lower():
+            raise InvalidImageError(
+                f"{name} is truncated or corrupt (the file ends early); re-download or re-export it.",
+                "truncated",
+            ) from exc
         raise InvalidImageError(
             f"{name} could not be opened as an image ({exc}).", "unreadable"
         ) from exc

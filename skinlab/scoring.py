@@ -40,8 +40,11 @@ def score_table(
     *,
     temperature: float = 1.0,
     split: str = "",
+    logits: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Metrics and per-image predictions of ``model`` on ``table``.
+
+    ``logits`` may be passed when already computed for ``table`` (same row order).
 
     Raises:
         DatasetLayoutError: ``table`` is empty or holds classes the model does not know.
@@ -55,7 +58,9 @@ def score_table(
             f"({', '.join(unknown)}); evaluate on a dataset with the same classes."
         )
     y_true = label_indices(table, class_names)
-    probs = softmax(predict_logits(model, table, image_size), temperature)
+    if logits is None:
+        logits = predict_logits(model, table, image_size)
+    probs = softmax(logits, temperature)
     frame = predictions_frame(list(table["relpath"]), y_true, probs, class_names)
     frame.insert(1, "split", split)
     return classification_metrics(y_true, probs, class_names), frame

@@ -27,6 +27,7 @@ import tensorflow as tf
 from skinlab import __version__, runs
 from skinlab.backbones import BACKBONES, set_backbone_trainable
 from skinlab.budget import TimeBudget
+from skinlab.calibration import calibration_report
 from skinlab.callbacks import RunMonitor
 from skinlab.checkpoint import BestWeights
 from skinlab.config import RunConfig
@@ -35,8 +36,9 @@ from skinlab.distribute import make_strategy
 from skinlab.errors import DatasetLayoutError, SkinlabError
 from skinlab.imbalance import class_weights, oversample_indices
 from skinlab.modelio import build_for_config
+from skinlab.ood import fit_ood_threshold
 from skinlab.pipeline import PipelineSpec, label_indices, make_dataset
-from skinlab.scoring import score_split, score_table
+from skinlab.scoring import predict_logits, score_split, score_table
 from skinlab.splits import train_val_split
 from skinlab.weights import ensure_imagenet_weights
 
@@ -314,19 +316,35 @@ def _raise_if_failed(monitor: RunMonitor) -> None:
 
 
 def _evaluate(model: keras.Model, data: _Data, config: RunConfig) -> dict[str, Any]:
-    metrics: dict[str, Any] = {}
+    """Calibrate on validation, fit the OOD threshold there, then score Val and Test."""
+    metrics: dict[str, Any] = {"temperature": 1.0, "ood_threshold": None}
     frames = []
     if len(data.val):
+        logits = predict_logits(model, data.val, config.image_size)
+        labels = label_indices(data.val, data.class_names)
+        metrics["calibration"] = calibration_report(logits, labels)
+        temperature = metrics["temperature"] = metrics["calibration"]["temperature"]
+        metrics["ood_threshold"] = fit_ood_threshold(logits, temperature)
         metrics["validation"], frame = score_table(
-            model, data.val, data.class_names, config.image_size, split="Val"
+            model,
+            data.val,
+            data.class_names,
+            config.image_size,
+            temperature=temperature,
+            split="Val",
+            logits=logits,
         )
         frames.append(frame)
     if "Test" in data.dataset.splits:
         test = data.dataset.images("Test")
-        known = test[test["label"].isin(data.class_names)]
-        if len(known):
+        if test["label"].isin(data.class_names).all() and len(test):
             metrics["test"], frame = score_split(
-                model, data.dataset, "Test", data.class_names, config.image_size
+                model,
+                data.dataset,
+                "Test",
+                data.class_names,
+                config.image_size,
+                temperature=metrics["temperature"],
             )
             frames.append(frame)
     metrics["predictions"] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -344,6 +362,8 @@ def _write_outputs(
     from skinlab import atomic
 
     predictions = metrics.pop("predictions")
+    temperature = metrics.pop("temperature")
+    ood_threshold = metrics.pop("ood_threshold")
     atomic.write_text(paths.predictions, predictions.to_csv(index=False))
     atomic.write_json(paths.metrics, {**metrics, "best_epoch": best.best_epoch})
     runs.write_manifest(
@@ -357,7 +377,8 @@ def _write_outputs(
             "input": "RGB, float32 or uint8, 0..255, shape (N, size, size, 3)",
             "preprocessing": BACKBONES[config.backbone].preprocessing,
             "output": "logits",
-            "temperature": 1.0,
+            "temperature": temperature,
+            "ood_threshold": ood_threshold,
             "weights_file": paths.weights.name,
             "weights_sha256": runs.file_sha256(paths.weights),
             "train_counts": data.counts_before,

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from skinlab import NOT_A_MEDICAL_DEVICE, catalog
+from skinlab import NOT_A_MEDICAL_DEVICE, catalog, runs, settings
 from skinlab.audit import AuditReport, audit_dataset
 from skinlab.discovery import Dataset, discover, fingerprint
 from skinlab.errors import SkinlabError
 
 _CUSTOM = "A folder on this machine…"
 _ROOT_KEY = "dataset_root"
+_MODEL_KEY = "model_run"
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -43,15 +44,23 @@ def load_audit(root: str | Path) -> AuditReport:
 
 
 def dataset_sidebar() -> None:
-    """Render the dataset picker and the not-a-medical-device notice in the sidebar."""
-    requested = st.query_params.get("dataset")
+    """Render the dataset and model pickers and the not-a-medical-device notice.
+
+    Choices are remembered across restarts in :mod:`skinlab.settings`; a link with
+    ``?dataset=/path`` opens the app on that folder.
+    """
+    remembered = settings.load()
+    requested = st.query_params.get("dataset") or (
+        remembered.get("dataset_path") if remembered.get("dataset_choice") == _CUSTOM else None
+    )
     if requested and "dataset_choice" not in st.session_state:
-        # A link like ?dataset=/path/to/isic opens the app on that folder.
         st.session_state["dataset_choice"] = _CUSTOM
         st.session_state["dataset_path"] = requested
     with st.sidebar:
         entries = catalog.available_datasets()
         labels = [e.label for e in entries] + [_CUSTOM]
+        if "dataset_choice" not in st.session_state and remembered.get("dataset_choice") in labels:
+            st.session_state["dataset_choice"] = remembered["dataset_choice"]
         choice = st.selectbox("Dataset", labels, key="dataset_choice")
         if choice == _CUSTOM:
             typed = st.text_input(
@@ -67,7 +76,52 @@ def dataset_sidebar() -> None:
                 with st.spinner("Generating the synthetic demo data (first run only)…"):
                     catalog.default_dataset_root()
             st.session_state[_ROOT_KEY] = str(entry.root)
+        if choice != remembered.get("dataset_choice") or (
+            choice == _CUSTOM
+            and st.session_state.get("dataset_path") != remembered.get("dataset_path")
+        ):
+            settings.update(
+                dataset_choice=choice, dataset_path=st.session_state.get("dataset_path")
+            )
+        _model_picker(remembered)
         st.caption(NOT_A_MEDICAL_DEVICE)
+
+
+def usable_runs() -> list[dict]:
+    """Summaries of runs that can predict (finished or stopped, with weights), newest first."""
+    out = []
+    for paths in runs.list_runs():
+        summary = runs.run_summary(paths)
+        if summary["state"] in ("finished", "stopped") and paths.manifest.exists():
+            out.append(summary)
+    return out
+
+
+def _model_picker(remembered: dict) -> None:
+    options = [s["run_id"] for s in usable_runs()]
+    if not options:
+        st.session_state[_MODEL_KEY] = None
+        st.caption("No trained model yet: train one on the Train page.")
+        return
+    if st.session_state.get("active_model") not in options:
+        saved = remembered.get("active_model")
+        st.session_state["active_model"] = saved if saved in options else options[0]
+    chosen = st.selectbox("Model for predictions", options, key="active_model")
+    st.session_state[_MODEL_KEY] = chosen
+    if chosen != remembered.get("active_model"):
+        settings.update(active_model=chosen)
+
+
+def active_model() -> str | None:
+    """The run id picked for predictions, or ``None`` when no run can predict yet."""
+    return st.session_state.get(_MODEL_KEY)
+
+
+def set_active_model(run_id: str) -> None:
+    """Make ``run_id`` the model for predictions (also remembered across restarts)."""
+    st.session_state["active_model"] = run_id
+    st.session_state[_MODEL_KEY] = run_id
+    settings.update(active_model=run_id)
 
 
 def active_dataset_root() -> str | None:

@@ -25,9 +25,13 @@ def session_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_dirs(session_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_dirs(
+    session_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("SKINLAB_DATA_DIR", str(session_dirs["data"]))
     monkeypatch.setenv("SKINLAB_MODELS_DIR", str(session_dirs["models"]))
+    # Each test gets its own app settings, so a dataset picked in one test never leaks.
+    monkeypatch.setenv("SKINLAB_SETTINGS_FILE", str(tmp_path / "settings.json"))
 
 
 def image_bytes(

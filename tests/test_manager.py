@@ -184,3 +184,33 @@ def test_write_failure_mid_run_marks_it_failed_and_keeps_earlier_files(
     assert status.state == "failed" and "disk space" in status.error
     assert list(runs.read_history(paths)["epoch"]) == [1]
     assert paths.weights.exists()
+
+
+def test_cli_runs_start_prints_the_run_dir_last_and_status_json_has_the_state(
+    models, demo_root
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "skinlab", "runs"]
+    start = subprocess.run(
+        [*cmd, "start", "--data", str(demo_root), "--epochs", "1", "--image-size", "32"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert start.returncode == 0, start.stderr
+    run_dir = Path(start.stdout.strip().splitlines()[-1])
+    assert (run_dir / runs.CONFIG).exists()
+    _wait(runs.RunPaths(run_dir), lambda s: s.state in TERMINAL)
+    status = subprocess.run(
+        [*cmd, "status", run_dir.name, "--json"], cwd=root, capture_output=True, text=True
+    )
+    assert json.loads(status.stdout)["state"] == "finished"
+    listing = subprocess.run([*cmd, "list", "--json"], cwd=root, capture_output=True, text=True)
+    assert [r["state"] for r in json.loads(listing.stdout)] == ["finished"]
+    logs = subprocess.run([*cmd, "logs", run_dir.name], cwd=root, capture_output=True, text=True)
+    assert "run finished" in logs.stdout

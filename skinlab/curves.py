@@ -1,0 +1,121 @@
+"""Learning curves: the figures that make overfitting visible, and the rule that says so.
+
+The notebook's lesson is overfitting, so the gap between training and validation curves is
+shaded, and :func:`overfitting_signal` says in one sentence when the gap widens.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+_TRAIN_COLOUR = "#1f77b4"
+_VAL_COLOUR = "#d62728"
+
+
+def learning_curve_figure(
+    history: pd.DataFrame, metric: str = "accuracy", *, title: str | None = None
+) -> go.Figure:
+    """Train vs validation ``metric`` per epoch, with the gap between them shaded.
+
+    Args:
+        history: rows of ``history.csv`` (columns ``epoch``, ``<metric>``, ``val_<metric>``).
+        metric: ``"accuracy"`` or ``"loss"``.
+    """
+    fig = go.Figure()
+    train = history[metric] if metric in history else pd.Series(dtype=float)
+    val = history.get(f"val_{metric}")
+    epochs = history["epoch"] if "epoch" in history else pd.Series(dtype=int)
+    if val is not None and val.notna().any():
+        # Fill between the two curves: draw validation, then train filled "tonexty".
+        fig.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=val,
+                name=f"validation {metric}",
+                mode="lines+markers",
+                line={"color": _VAL_COLOUR},
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=train,
+                name=f"training {metric}",
+                mode="lines+markers",
+                line={"color": _TRAIN_COLOUR},
+                fill="tonexty",
+                fillcolor="rgba(214, 39, 40, 0.12)",
+                hovertemplate="epoch %{x}<br>training %{y:.3f}<extra></extra>",
+            )
+        )
+    else:
+        fig.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=train,
+                name=f"training {metric}",
+                mode="lines+markers",
+                line={"color": _TRAIN_COLOUR},
+            )
+        )
+    fig.update_layout(
+        title=title or metric.capitalize(),
+        xaxis_title="epoch",
+        yaxis_title=metric,
+        height=320,
+        margin={"t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.25},
+        hovermode="x unified",
+    )
+    return fig
+
+
+def compare_curves_figure(
+    histories: dict[str, pd.DataFrame], metric: str = "val_accuracy"
+) -> go.Figure:
+    """One line per run (``{run label: history}``) for ``metric``, for comparing runs."""
+    fig = go.Figure()
+    for label, history in histories.items():
+        if metric in history and history[metric].notna().any():
+            fig.add_trace(
+                go.Scatter(x=history["epoch"], y=history[metric], name=label, mode="lines+markers")
+            )
+    fig.update_layout(
+        xaxis_title="epoch",
+        yaxis_title=metric,
+        height=360,
+        margin={"t": 30, "b": 10},
+        hovermode="x unified",
+    )
+    return fig
+
+
+def overfitting_signal(
+    history: pd.DataFrame, *, window: int = 3, threshold: float = 0.1
+) -> str | None:
+    """A sentence when the train/validation accuracy gap is wide and widening, else ``None``.
+
+    The gap is training accuracy minus validation accuracy; it "widens" when its mean over
+    the last ``window`` epochs exceeds ``threshold`` and grew compared with the window before.
+    """
+    if "val_accuracy" not in history or len(history) < 2 * window:
+        return None
+    gap = (history["accuracy"] - history["val_accuracy"]).dropna()
+    if len(gap) < 2 * window:
+        return None
+    recent, before = gap.iloc[-window:].mean(), gap.iloc[-2 * window : -window].mean()
+    if recent > threshold and recent > before + 0.02:
+        return (
+            f"Overfitting: training accuracy is now {recent:.0%} above validation accuracy and the "
+            "gap is widening; try stronger augmentation, more dropout, or stop earlier."
+        )
+    return None
+
+
+def best_epoch(history: pd.DataFrame, metric: str = "val_loss", mode: str = "min") -> int | None:
+    """The epoch with the best ``metric`` (None when the metric is missing)."""
+    if metric not in history or history[metric].notna().sum() == 0:
+        return None
+    row = history[metric].idxmin() if mode == "min" else history[metric].idxmax()
+    return int(history.loc[row, "epoch"])

@@ -1,0 +1,32 @@
+"""Helpers for the real-browser tests (kept out of conftest so tests can import them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+def shot(page, name: str) -> Path:
+    """Save a full-page screenshot as a test artefact (also used for the README)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def wait_idle(page, timeout: float = 90.0) -> None:
+    """Wait until the app has rendered and Streamlit's "running" indicator has been gone
+    for over a second (a rerun can start right after another ends)."""
+    import time
+
+    page.wait_for_selector("[data-testid='stApp']", timeout=timeout * 1000)
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while time.monotonic() < deadline:
+        running = page.locator("[data-testid='stStatusWidgetRunningIcon']").count()
+        quiet = 0 if running else quiet + 1
+        if quiet >= 4:
+            return
+        time.sleep(0.3)
+    raise AssertionError("the app kept running for too long")

@@ -1,0 +1,56 @@
+"""Importing an uploaded zip: the bytes become a dataset in the data folder, or one sentence."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import image_bytes
+
+from skinlab.catalog import available_datasets
+from skinlab.errors import ArchiveError
+from skinlab.uploads import import_upload
+
+
+def dataset_zip(members: dict[str, bytes]) -> bytes:
+    """A zip archive, in memory, holding ``members`` (archive path -> bytes)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buf.getvalue()
+
+
+def _leftover_uploads() -> list[Path]:
+    return list(Path(tempfile.gettempdir()).glob("skinlab-upload-*"))
+
+
+def test_uploaded_zip_becomes_a_dataset_named_after_the_file(session_dirs) -> None:
+    data = dataset_zip({f"wrapper/Train/melanoma/{i}.jpg": image_bytes(seed=i) for i in range(3)})
+    before = _leftover_uploads()
+    seen: list[float] = []
+
+    root = import_upload("My Lesions.zip", io.BytesIO(data), progress=lambda f, m: seen.append(f))
+
+    assert root == session_dirs["data"] / "my-lesions"
+    assert len(list((root / "Train" / "melanoma").iterdir())) == 3
+    assert "my-lesions" in [e.name for e in available_datasets()]
+    assert seen[-1] == 1.0
+    assert _leftover_uploads() == before
+
+
+def test_uploaded_zip_escaping_its_folder_is_refused_with_one_sentence(session_dirs) -> None:
+    data = dataset_zip(
+        {"Train/nevus/a.jpg": image_bytes(), "../../escape.jpg": image_bytes(seed=1)}
+    )
+
+    with pytest.raises(ArchiveError) as caught:
+        import_upload("../evil.zip", data, name="evil")
+
+    message = str(caught.value)
+    assert message.startswith("evil.zip is unsafe") and "nothing was imported" in message
+    assert message.count(". ") == 0  # one sentence
+    assert not (session_dirs["data"] / "evil").exists()
