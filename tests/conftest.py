@@ -3,18 +3,14 @@ into the checkout, and small image files are made on the fly."""
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
-
-SHARED_ISIC = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "isic9"
+from helpers import image_bytes  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -32,26 +28,6 @@ def _isolated_dirs(
     monkeypatch.setenv("SKINLAB_MODELS_DIR", str(session_dirs["models"]))
     # Each test gets its own app settings, so a dataset picked in one test never leaks.
     monkeypatch.setenv("SKINLAB_SETTINGS_FILE", str(tmp_path / "settings.json"))
-
-
-def image_bytes(
-    mode: str = "RGB",
-    size: tuple[int, int] = (32, 24),
-    fmt: str = "JPEG",
-    colour: int | tuple[int, ...] | None = None,
-    seed: int = 0,
-    **save_kwargs,
-) -> bytes:
-    """Encode a small random (or single-colour) image; distinct seeds give distinct files."""
-    rng = np.random.default_rng(seed)
-    if colour is None:
-        rgb = Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8), "RGB")
-        img = rgb.convert(mode) if mode != "RGB" else rgb
-    else:
-        img = Image.new(mode, size, colour)
-    buf = io.BytesIO()
-    img.save(buf, fmt, **save_kwargs)
-    return buf.getvalue()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import image_bytes
+from helpers import image_bytes
 
 from skinlab.audit import audit_dataset, leaked_or_conflicting_paths
 from skinlab.discovery import discover

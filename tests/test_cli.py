@@ -9,7 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from conftest import image_bytes
+from helpers import image_bytes
 
 from skinlab.cli import main
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_ISIC, image_bytes
+from helpers import SHARED_ISIC, image_bytes
 
 from skinlab.classes import ISIC_CLASS_NAMES
 from skinlab.discovery import COLUMNS, discover, fingerprint, resolve_root

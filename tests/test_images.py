@@ -8,7 +8,7 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import image_bytes
+from helpers import image_bytes
 from PIL import Image
 
 from skinlab import images

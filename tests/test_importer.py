@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_ISIC, image_bytes
+from helpers import SHARED_ISIC, image_bytes
 
 from skinlab import importer
 from skinlab.classes import ISIC_CLASS_NAMES

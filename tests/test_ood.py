@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_ISIC
+from helpers import SHARED_ISIC
 from PIL import Image, ImageFilter
 
 from skinlab.demo_drawing import draw_lesion

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-from conftest import image_bytes
+from helpers import image_bytes
 from PIL import Image
 
 from skinlab.discovery import discover

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import image_bytes
+from helpers import image_bytes
 
 from skinlab import runs
 from skinlab.classes import MALIGNANT, risk_tier

@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import image_bytes
+from helpers import image_bytes
 
 from skinlab.catalog import available_datasets
 from skinlab.errors import ArchiveError
