@@ -30,3 +30,11 @@ def wait_idle(page, timeout: float = 90.0) -> None:
             return
         time.sleep(0.3)
     raise AssertionError("the app kept running for too long")
+
+
+def open_page(page, server: str, title: str) -> None:
+    """Open the app at its root (so the router runs) and click a page in the navigation."""
+    page.goto(server)
+    wait_idle(page)
+    page.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
+    wait_idle(page)

@@ -93,3 +93,30 @@ def page(browser):
     page.set_default_timeout(60_000)
     yield page
     context.close()
+
+
+@pytest.fixture(scope="session")
+def trained_run(server, app_home) -> str:
+    """A tiny real run in the app's models folder (trained in-process: fast and certain)."""
+    from skinlab import runs
+    from skinlab.config import RunConfig
+    from skinlab.demo import ensure_demo_dataset
+    from skinlab.training import train
+
+    saved = {k: os.environ.get(k) for k in ("SKINLAB_DATA_DIR", "SKINLAB_MODELS_DIR")}
+    os.environ["SKINLAB_DATA_DIR"] = str(app_home["data"])
+    os.environ["SKINLAB_MODELS_DIR"] = str(app_home["models"])
+    try:
+        root = ensure_demo_dataset()
+        config = RunConfig(
+            data_root=str(root), backbone="custom", image_size=32, epochs=2, batch_size=16
+        )
+        result = train(config)
+        assert runs.read_status(result.paths).state == "finished"
+        return result.paths.run_id
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

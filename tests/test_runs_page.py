@@ -1,0 +1,229 @@
+"""AppTests of the Runs page on two tiny runs trained for real on the synthetic demo."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from io import BytesIO
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from skinlab import compare, runs
+from skinlab.config import RunConfig
+from skinlab.demo import generate_demo_dataset
+
+APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, session_dirs: dict[str, Path]
+) -> Iterator[dict]:
+    """Two finished runs (1 and 2 epochs, different seeds) and the demo they were trained on."""
+    with pytest.MonkeyPatch.context() as env:
+        # Module fixtures run outside the autouse per-test fixture, so point at its folders.
+        env.setenv("SKINLAB_MODELS_DIR", str(session_dirs["models"]))
+        env.setenv("SKINLAB_DATA_DIR", str(session_dirs["data"]))
+        from skinlab.training import train
+
+        root = generate_demo_dataset(tmp_path_factory.mktemp("runs-page") / "demo", scale=0.3)
+        ids = [
+            train(
+                RunConfig(
+                    data_root=str(root),
+                    backbone="custom",
+                    image_size=32,
+                    epochs=epochs,
+                    batch_size=16,
+                    seed=seed,
+                )
+            ).paths.run_id
+            for seed, epochs in ((1, 1), (2, 2))
+        ]
+        yield {"ids": ids, "root": root, "models": session_dirs["models"]}
+
+
+def _copy(trained: dict, run_id: str, new_id: str, files: tuple[str, ...] | None = None) -> Path:
+    """A copy of a trained run under another id (old timestamp: never the newest run)."""
+    source, target = trained["models"] / run_id, trained["models"] / new_id
+    if files is None:
+        shutil.copytree(source, target)
+    else:
+        target.mkdir()
+        for name in files:
+            shutil.copy(source / name, target / name)
+    return target
+
+
+def _open(trained: dict, chosen: list[str] | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["dataset"] = str(trained["root"])  # the small demo: nothing to generate
+    at.run()  # the router must run first: switching before it would skip the sidebar
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception, at.exception
+    if chosen is not None:
+        at.multiselect(key="compare_runs").set_value(chosen).run()
+        assert not at.exception, at.exception
+    return at
+
+
+def test_both_runs_are_listed_and_scored(trained: dict) -> None:
+    at = _open(trained, trained["ids"])
+    assert set(trained["ids"]) <= set(at.multiselect(key="compare_runs").options)
+    table = at.dataframe[0].value
+    assert len(table) == 2
+    assert table["Balanced accuracy"].notna().all()
+    assert set(table["State"]) == {"finished"}
+
+
+def test_confusion_matrices_and_reliability_diagram_render(trained: dict) -> None:
+    at = _open(trained, trained["ids"])
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    types = [[trace.get("type") for trace in spec["data"]] for spec in specs]
+    assert sum("heatmap" in t for t in types) == 2  # one confusion matrix per run
+    names = [trace.get("name") for spec in specs for trace in spec["data"]]
+    assert "perfect calibration" in names
+    assert sum("after (T=" in str(n) for n in names) == 2
+
+    at.toggle(key="runs_normalise").set_value(True).run()
+    heatmaps = [
+        trace
+        for chart in at.get("plotly_chart")
+        for trace in json.loads(chart.proto.spec)["data"]
+        if trace.get("type") == "heatmap"
+    ]
+    assert all(trace["zmax"] == 1 for trace in heatmaps)
+
+
+def test_misclassified_gallery_shows_the_images_of_a_filter(trained: dict) -> None:
+    run_id = trained["ids"][1]
+    predictions = pd.read_csv(trained["models"] / run_id / runs.PREDICTIONS)
+    wrong = predictions[(predictions["split"] == "Test") & ~predictions["correct"]]
+    true, predicted = wrong.iloc[0][["true", "predicted"]]
+    expected = ((wrong["true"] == true) & (wrong["predicted"] == predicted)).sum()
+
+    at = _open(trained, trained["ids"])
+    at.selectbox(key="gallery_run").set_value(run_id).run()
+    at.selectbox(key="gallery_true").set_value(true).run()
+    at.selectbox(key="gallery_predicted").set_value(predicted).run()
+    assert not at.exception
+    images = at.get("image")
+    assert len(images) == 1 and len(images[0].captions) == min(expected, 24)
+    assert all(c.startswith(f"{true} → {predicted}") for c in images[0].captions)
+    assert any(f"{expected} misclassified Test images" in c.value for c in at.caption)
+
+
+def test_run_can_be_made_the_active_model(trained: dict) -> None:
+    run_id = trained["ids"][0]
+    at = _open(trained, trained["ids"])
+    at.selectbox(key="manage_run").set_value(run_id).run()
+    if at.session_state["model_run"] == run_id:  # another test made it active already
+        at.selectbox(key="manage_run").set_value(trained["ids"][1]).run()
+        run_id = trained["ids"][1]
+    next(b for b in at.button if b.label == "Use for predictions").click().run()
+    assert not at.exception
+    assert at.session_state["model_run"] == run_id
+    assert at.session_state["active_model"] == run_id
+
+
+def test_finished_run_is_deleted_after_confirmation(trained: dict) -> None:
+    copy = _copy(trained, trained["ids"][0], "20200101-000000-custom-d0d0d0")
+    at = _open(trained, trained["ids"])
+    at.selectbox(key="manage_run").set_value(copy.name).run()
+    next(b for b in at.button if b.label == "Delete run…").click().run()
+    assert copy.exists()  # nothing happens before the confirmation
+    assert "cannot be undone" in at.warning[0].value
+    next(b for b in at.button if b.label == "Yes, delete it").click().run()
+    assert not at.exception
+    assert not copy.exists()
+    assert copy.name not in at.multiselect(key="compare_runs").options
+    assert any(copy.name in s.value for s in at.success)
+
+
+def test_run_is_renamed_and_listed_under_its_new_name(trained: dict) -> None:
+    copy = _copy(trained, trained["ids"][0], "20200101-000000-custom-f0f0f0")
+    try:
+        at = _open(trained, trained["ids"])
+        at.selectbox(key="manage_run").set_value(copy.name).run()
+        at.text_input(key="runs_new_name").input("strong aug")  # a form: sent with its button
+        next(b for b in at.button if b.label == "Rename").click().run()
+        assert not at.exception
+        assert runs.read_config(runs.RunPaths(copy)).name == "strong aug"
+        assert at.selectbox(key="manage_run").format_func(copy.name) == "strong aug (f0f0f0)"
+    finally:
+        shutil.rmtree(copy)
+
+
+def test_broken_run_is_listed_with_its_reason(trained: dict) -> None:
+    broken = _copy(trained, trained["ids"][0], "20200101-000000-custom-b0b0b0", ("config.json",))
+    (broken / runs.STATUS).write_text('{"state": "runn')
+    try:
+        at = _open(trained, trained["ids"])
+        assert not at.exception
+        assert "1 runs could not be read" in at.expander[0].label
+        assert any(broken.name in m.value and "not valid JSON" in m.value for m in at.markdown)
+        assert broken.name not in at.multiselect(key="compare_runs").options
+    finally:
+        shutil.rmtree(broken)
+
+
+def test_running_run_shows_its_curves_and_refuses_deletion(trained: dict) -> None:
+    files = (runs.CONFIG, runs.HISTORY, runs.STATUS)
+    live = _copy(trained, trained["ids"][1], "20200101-000000-custom-a1a1a1", files)
+    # The manager trusts a pid only when its command line names skinlab.
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "skinlab"])
+    status = json.loads((live / runs.STATUS).read_text())
+    status.update(state="running", pid=worker.pid, phase="train")
+    (live / runs.STATUS).write_text(json.dumps(status))
+    try:
+        at = _open(trained, [trained["ids"][0], live.name])
+        table = at.dataframe[0].value
+        label = compare.run_label({"run_id": live.name, "name": live.name})
+        assert table.loc[label, "State"] == "running"
+        assert pd.isna(table.loc[label, "Balanced accuracy"])
+        assert len(at.get("plotly_chart")) >= 2  # the learning curves
+        at.selectbox(key="manage_run").set_value(live.name).run()
+        next(b for b in at.button if b.label == "Delete run…").click().run()
+        next(b for b in at.button if b.label == "Yes, delete it").click().run()
+        assert live.exists()
+        assert "stop it before deleting it" in at.error[0].value
+    finally:
+        worker.kill()
+        worker.wait()
+        shutil.rmtree(live)
+
+
+def test_export_bundle_is_prepared_on_request_and_zips_the_keras_bundle(trained: dict) -> None:
+    run_id = trained["ids"][0]
+    at = _open(trained, trained["ids"])
+    at.selectbox(key="manage_run").set_value(run_id).run()
+    assert not at.get("download_button")
+    next(b for b in at.button if b.label == "Prepare export bundle").click().run()
+    assert not at.exception and not at.error
+    assert at.get("download_button")[0].proto.label == "Download export bundle (.zip)"
+    with zipfile.ZipFile(BytesIO(compare.export_bundle(run_id))) as archive:
+        names = set(archive.namelist())
+    assert {f"{run_id}-keras/{name}" for name in ("model.keras", "labels.txt")} <= names
+    assert f"{run_id}-keras/manifest.json" in names
+
+
+def test_export_of_a_tampered_run_is_refused_in_one_sentence(trained: dict) -> None:
+    copy = _copy(trained, trained["ids"][0], "20200101-000000-custom-e0e0e0")
+    (copy / runs.WEIGHTS).write_bytes(b"tampered")
+    try:
+        at = _open(trained, trained["ids"])
+        at.selectbox(key="manage_run").set_value(copy.name).run()
+        next(b for b in at.button if b.label == "Prepare export bundle").click().run()
+        assert not at.exception and not at.get("download_button")
+        assert len(at.error) == 1 and "\n" not in at.error[0].value
+    finally:
+        shutil.rmtree(copy)
