@@ -1,10 +1,100 @@
-"""Train: placeholder until the training engine lands."""
+"""Train: fill the form (or a preset), start a background run, and watch it live.
+
+Training runs in its own process (skinlab.manager); this page only reads run folders, so
+leaving, reloading or a second tab shows the same run. The only run state kept here is the
+id of the run the user chose to watch.
+"""
 
 import streamlit as st
 
-st.title("Train a model")
-st.info(
-    "Coming next: pick a backbone (the notebook's CNN, a stronger from-scratch CNN, or "
-    "transfer learning), augmentation, dropout and imbalance handling, then watch live "
-    "loss and accuracy curves. Until then, `python -m skinlab --help` lists what is scriptable."
-)
+from skinlab import catalog, manager, run_panel, train_form, train_monitor, train_widgets, ui
+from skinlab.discovery import Dataset
+from skinlab.errors import SkinlabError
+
+# How often the live panels re-read the run folders: often while a run is going, less
+# otherwise (only to notice a run started elsewhere).
+LIVE_REFRESH_SECONDS, IDLE_REFRESH_SECONDS = 1.5, 5.0
+_RUN = "train_run"  # session key of the chosen run id (also ?run= in the URL)
+_START_ERROR = "train_start_error"
+
+
+def _watch(run_id: str) -> None:
+    st.session_state[_RUN] = st.query_params["run"] = run_id
+
+
+def _start(root: str, dataset: Dataset) -> None:
+    values = train_form.ensure_values(st.session_state)  # as committed with the click
+    try:
+        paths = train_monitor.launch(train_form.config_from_form(values, root), dataset)
+    except SkinlabError as exc:
+        st.session_state[_START_ERROR] = exc
+        return
+    _watch(paths.run_id)
+
+
+def _live_run(live: bool) -> None:
+    summaries = manager.list_summaries()
+    if any(s["state"] in train_monitor.LIVE for s in summaries) != live:
+        st.rerun()  # a run started or ended elsewhere: switch the refresh rate
+    chosen = st.session_state.get(_RUN) or st.query_params.get("run")
+    if (run_id := train_monitor.run_to_show(summaries, chosen)) is None:
+        return
+    labels = train_monitor.run_labels(summaries)
+    # A new widget whenever the run shown or a label changes: a keyed selectbox would keep
+    # showing the labels it was created with.
+    key = f"train_pick_{run_id}_{hash(tuple(labels.values())):x}"
+    st.selectbox(
+        "Run to watch",
+        list(labels),
+        index=list(labels).index(run_id),
+        key=key,
+        format_func=labels.get,
+        on_change=lambda: _watch(st.session_state[key]),
+    )
+    with st.container(border=True):
+        run_panel.live_panel(run_id)
+
+
+def _new_run(root: str) -> None:
+    st.subheader("New run")
+    train_widgets.preset_buttons()
+    try:
+        dataset = ui.load_dataset(root)
+    except SkinlabError as exc:
+        ui.show_error(exc)
+        return
+    values = train_form.ensure_values(st.session_state)
+    train_widgets.form(values)
+    train_widgets.previews(dataset, values)
+    st.button(
+        "Start training",
+        type="primary",
+        icon=":material/play_arrow:",
+        key="train_start",
+        on_click=_start,
+        args=(root, dataset),
+    )
+    if error := st.session_state.pop(_START_ERROR, None):
+        ui.show_error(error)
+
+
+def _runs_table() -> None:
+    st.subheader("All runs")
+    run_panel.runs_table(manager.list_summaries())
+
+
+def page() -> None:
+    st.title("Train a model")
+    root = ui.active_dataset_root()
+    if not root:
+        st.info("Type a dataset folder in the sidebar, or pick the demo dataset.")
+        return
+    st.caption(f"Dataset: {catalog.describe(root)}")
+    live = any(s["state"] in train_monitor.LIVE for s in manager.list_summaries())
+    every = LIVE_REFRESH_SECONDS if live else IDLE_REFRESH_SECONDS
+    st.fragment(_live_run, run_every=every)(live)
+    _new_run(root)
+    st.fragment(_runs_table, run_every=every)()
+
+
+page()

@@ -51,7 +51,9 @@ def supervise(root: Path) -> int:
             )
         else:
             final = replace(
-                status, state="failed", error=f"The training process {describe_exit(code)}."
+                status,
+                state="failed",
+                error=f"The training process {'was ' if code < 0 else ''}{describe_exit(code)}.",
             )
         runs.write_status(paths, replace(final, finished=time.time()))
     manager.schedule(root.parent)

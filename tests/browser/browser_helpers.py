@@ -7,11 +7,11 @@ from pathlib import Path
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 
-def shot(page, name: str) -> Path:
-    """Save a full-page screenshot as a test artefact (also used for the README)."""
+def shot(page, name: str, *, full_page: bool = True) -> Path:
+    """Save a screenshot as a test artefact (also used for the README)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

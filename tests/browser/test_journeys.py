@@ -51,3 +51,45 @@ def test_runs_page_compares_the_trained_run(page, server, trained_run) -> None:
     page.get_by_text(trained_run).first.wait_for()
     page.locator("[data-testid='stPlotlyChart']").first.wait_for()
     shot(page, "runs")
+
+
+def _set_number(page, label: str, value: int) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    wait_idle(page)
+
+
+def test_train_a_one_epoch_run_streams_its_curves_until_it_finishes(page, server) -> None:
+    open_page(page, server, "Train")
+    _set_number(page, "Epochs", 1)
+    _set_number(page, "Image size (pixels)", 32)
+    page.get_by_role("button", name="Start training").click()
+    # The live panel streams the background run; the curves appear when the epoch ends.
+    usable = page.get_by_role("button", name="Use this model for predictions")
+    already_active = page.get_by_text("This run is the model the Predict page uses")
+    usable.or_(already_active).first.wait_for(timeout=180_000)
+    chart = page.locator("[data-testid='stPlotlyChart']").first
+    chart.wait_for()
+    wait_idle(page)
+    chart.scroll_into_view_if_needed()
+    page.mouse.wheel(0, -250)  # show the run's state line above the curves too
+    page.wait_for_timeout(500)
+    shot(page, "train", full_page=False)
+
+
+def test_train_stop_ends_a_longer_run_as_stopped(page, server, app_home) -> None:
+    from skinlab import runs
+
+    open_page(page, server, "Train")
+    _set_number(page, "Epochs", 300)
+    _set_number(page, "Image size (pixels)", 32)
+    page.get_by_role("button", name="Start training").click()
+    stop = page.get_by_role("button", name="Stop", exact=True)
+    stop.wait_for(timeout=120_000)
+    page.wait_for_timeout(3000)  # let it train a little
+    stop.click()
+    page.get_by_role("button", name="Resume").wait_for(timeout=180_000)
+    newest = runs.list_runs(app_home["models"])[0]
+    status = runs.read_status(newest)
+    assert status.state == "stopped" and status.epoch < 300

@@ -1,0 +1,143 @@
+"""Streamlit components for one training run: the live panel (state, progress, curves, the
+overfitting warning, stop / resume / use-as-model buttons, log) and the runs table.
+
+Every call re-reads the run folder (:func:`skinlab.train_monitor.load_run`), so a page
+wraps :func:`live_panel` in ``st.fragment(run_every=...)`` to stream a run it does not own.
+
+Example::
+
+    @st.fragment(run_every=1.5)
+    def watch():
+        live_panel(run_id)
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from skinlab import curves, manager, train_form, train_monitor, ui
+from skinlab.errors import SkinlabError
+
+_ERROR = "run_panel_error"  # session key of the last button action's error
+_RERUN_APP = "run_panel_rerun_app"  # set when an action changed something outside the panel
+
+#: How the runs table shows its columns.
+TABLE_COLUMNS = {
+    "best val accuracy": st.column_config.NumberColumn(format="percent"),
+    "balanced accuracy": st.column_config.NumberColumn(format="percent"),
+    "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+    "config": st.column_config.TextColumn(width="large"),
+}
+
+
+def live_panel(run_id: str) -> None:
+    """Draw run ``run_id`` as it is now; a finished run shows its final metrics and a button
+    to use it for predictions, a failed one its error, stopped and failed ones a Resume
+    button. Reruns the whole app once when the run ends (the sidebar lists new models)."""
+    if st.session_state.pop(_RERUN_APP, False):
+        st.rerun()
+    try:
+        view = train_monitor.load_run(run_id)
+    except SkinlabError as exc:
+        ui.show_error(exc)
+        return
+    status = view.status
+    st.badge(status.state, color=train_monitor.STATE_COLOURS.get(status.state, "gray"))
+    st.caption(f"{view.name}: {train_form.describe_config(view.config)}")
+    if status.state == "queued":
+        st.info("Queued: it starts when the run ahead of it ends.")
+    for fraction, text in train_monitor.progress_lines(status):
+        st.progress(fraction, text=text)
+    _curves(view)
+    _outcome(view)
+    _buttons(view)
+    with st.expander("Training log"):
+        st.code(manager.read_log(view.run_id, tail=40) or "(empty)", language=None)
+    if train_monitor.just_ended(st.session_state, view):
+        st.rerun()
+
+
+def _curves(view: train_monitor.RunView) -> None:
+    numbers = train_monitor.latest_metrics(view.history)
+    if not numbers:
+        st.caption("The learning curves appear when the first epoch ends.")
+        return
+    for col, (label, value) in zip(st.columns(len(numbers)), numbers, strict=True):
+        col.metric(label, value)
+    left, right = st.columns(2)
+    left.plotly_chart(curves.learning_curve_figure(view.history, "loss"), width="stretch")
+    right.plotly_chart(curves.learning_curve_figure(view.history, "accuracy"), width="stretch")
+    if signal := curves.overfitting_signal(view.history):
+        st.warning(signal, icon=":material/trending_up:")
+
+
+def _outcome(view: train_monitor.RunView) -> None:
+    if view.metrics:
+        st.markdown(train_monitor.scores_heading(view))
+        for col, (label, value) in zip(st.columns(3), view.metrics.items(), strict=True):
+            col.metric(label, "–" if value is None else f"{value:.1%}")
+    if note := train_monitor.ending_note(view):
+        st.caption(note)
+    if view.status.state == "failed" and view.status.error:
+        ui.show_error(SkinlabError(view.status.error))
+    elif view.status.state == "stopped" and view.status.error:
+        st.warning(view.status.error, icon=":material/stop_circle:")  # killed: not an error
+
+
+def _act(action, *args, **kwargs) -> None:
+    """Run a button's action before the rerun draws the panel; keep its error for the panel."""
+    try:
+        action(*args, **kwargs)
+    except SkinlabError as exc:
+        st.session_state[_ERROR] = exc
+
+
+def _buttons(view: train_monitor.RunView) -> None:
+    if error := st.session_state.pop(_ERROR, None):
+        ui.show_error(error)
+    state, run_id = view.status.state, view.run_id
+    if view.live:
+        # A stop finishes the batch and evaluates the best weights; a second one kills.
+        force = state == "stopping"
+        st.button(
+            "Force stop now" if force else "Stop",
+            key="run_stop",
+            icon=":material/stop:",
+            on_click=_act,
+            args=(manager.stop_run, run_id),
+            kwargs={"force": force},
+        )
+    if state in ("stopped", "failed"):
+        st.button(
+            "Resume",
+            key="run_resume",
+            icon=":material/replay:",
+            on_click=_act,
+            args=(manager.resume_run, run_id),
+        )
+    if not view.can_predict:
+        return
+    if ui.active_model() == run_id:
+        st.caption("This run is the model the Predict page uses.")
+    else:
+        st.button(
+            "Use this model for predictions",
+            key="run_use",
+            type="primary",
+            on_click=_use_model,
+            args=(run_id,),
+        )
+
+
+def _use_model(run_id: str) -> None:
+    ui.set_active_model(run_id)
+    st.session_state[_RERUN_APP] = True  # the sidebar's model picker lives outside the fragment
+
+
+def runs_table(summaries: list[dict]) -> None:
+    """The queue and history of runs, newest first."""
+    table = train_monitor.runs_table(summaries)
+    if table.empty:
+        st.caption("Runs you start appear here, newest first.")
+        return
+    st.dataframe(table, hide_index=True, column_config=TABLE_COLUMNS)
