@@ -13,6 +13,11 @@ _TRAIN_COLOUR = "#1f77b4"
 _VAL_COLOUR = "#d62728"
 
 
+def _line(x, y, name: str, colour: str | None = None, **extra) -> go.Scatter:
+    line = {"color": colour} if colour else None
+    return go.Scatter(x=x, y=y, name=name, mode="lines+markers", line=line, **extra)
+
+
 def learning_curve_figure(
     history: pd.DataFrame, metric: str = "accuracy", *, title: str | None = None
 ) -> go.Figure:
@@ -28,37 +33,20 @@ def learning_curve_figure(
     epochs = history["epoch"] if "epoch" in history else pd.Series(dtype=int)
     if val is not None and val.notna().any():
         # Fill between the two curves: draw validation, then train filled "tonexty".
+        fig.add_trace(_line(epochs, val, f"validation {metric}", _VAL_COLOUR))
         fig.add_trace(
-            go.Scatter(
-                x=epochs,
-                y=val,
-                name=f"validation {metric}",
-                mode="lines+markers",
-                line={"color": _VAL_COLOUR},
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=epochs,
-                y=train,
-                name=f"training {metric}",
-                mode="lines+markers",
-                line={"color": _TRAIN_COLOUR},
+            _line(
+                epochs,
+                train,
+                f"training {metric}",
+                _TRAIN_COLOUR,
                 fill="tonexty",
                 fillcolor="rgba(214, 39, 40, 0.12)",
                 hovertemplate="epoch %{x}<br>training %{y:.3f}<extra></extra>",
             )
         )
     else:
-        fig.add_trace(
-            go.Scatter(
-                x=epochs,
-                y=train,
-                name=f"training {metric}",
-                mode="lines+markers",
-                line={"color": _TRAIN_COLOUR},
-            )
-        )
+        fig.add_trace(_line(epochs, train, f"training {metric}", _TRAIN_COLOUR))
     fig.update_layout(
         title=title or metric.capitalize(),
         xaxis_title="epoch",
@@ -78,9 +66,7 @@ def compare_curves_figure(
     fig = go.Figure()
     for label, history in histories.items():
         if metric in history and history[metric].notna().any():
-            fig.add_trace(
-                go.Scatter(x=history["epoch"], y=history[metric], name=label, mode="lines+markers")
-            )
+            fig.add_trace(_line(history["epoch"], history[metric], label))
     fig.update_layout(
         xaxis_title="epoch",
         yaxis_title=metric,
