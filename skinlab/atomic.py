@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,13 +34,20 @@ class RunFileError(SkinlabError):
     """A file of a run folder exists but cannot be parsed (or is missing when required)."""
 
 
+#: ``.<base>.tmp-<writer pid>-<hex><suffixes>``: the writer's pid tells a temporary file
+#: being written from one a killed writer left behind.
+_TEMP_NAME = re.compile(r"^\.[^/]*\.tmp-(\d+)-[0-9a-f]{12}(\.|$)")
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a fresh temporary path beside ``path``; on success move it onto ``path``.
 
     The temporary name keeps the full suffix of ``path`` (``.weights.h5``, ``.keras``)
-    because Keras picks the file format from it. The caller must create the file; it is
-    fsynced and then replaces ``path``. Parent folders are created.
+    because Keras picks the file format from it, and holds the writer's pid, so that
+    :func:`remove_orphaned_temp_files` can tell what a killed writer left behind. The
+    caller must create the file; it is fsynced and then replaces ``path``. Parent folders
+    are created.
 
     Raises:
         OSError: the file could not be written or moved; ``path`` is unchanged.
@@ -47,7 +55,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     base = path.name.split(".", 1)[0]
-    tmp = path.with_name(f".{base}.tmp-{secrets.token_hex(6)}{''.join(path.suffixes)}")
+    tmp = path.with_name(
+        f".{base}.tmp-{os.getpid()}-{secrets.token_hex(6)}{''.join(path.suffixes)}"
+    )
     try:
         yield tmp
         _fsync(tmp)
@@ -55,6 +65,36 @@ def atomic_path(path: Path) -> Iterator[Path]:
     finally:
         # After a successful replace the name is gone; otherwise this is the cleanup.
         tmp.unlink(missing_ok=True)
+
+
+def remove_orphaned_temp_files(folder: Path) -> list[Path]:
+    """Delete the temporary files in ``folder`` whose writer process has ended.
+
+    A writer killed with SIGKILL never runs its cleanup, and a half-written weights file
+    is as big as a whole one. Files of live writers are left alone, so this is safe while
+    other processes write into ``folder``. Returns the files removed.
+    """
+    folder = Path(folder)
+    removed = []
+    for entry in folder.iterdir() if folder.is_dir() else ():
+        match = _TEMP_NAME.match(entry.name)
+        if match and not _writer_alive(int(match.group(1))):
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
+
+
+def _writer_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    try:  # a killed writer not yet reaped is a zombie: it writes nothing any more
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): trust kill(0)
 
 
 def write_bytes(path: Path, data: bytes) -> None:

@@ -220,35 +220,15 @@ def discover(path: str | Path, *, workers: int | None = None) -> Dataset:
     Raises:
         DatasetLayoutError: no split folders, or no image at all in any split.
     """
-    root = resolve_root(path)
-    notes: list[Note] = []
-    files: list[tuple[Path, str, str]] = []
-    for split, split_dir in sorted(_split_dirs(root).items(), key=lambda kv: SPLITS.index(kv[0])):
-        before = len(files)
-        for entry in sorted(split_dir.iterdir()):
-            if is_hidden(entry.name):
-                continue
-            if not entry.is_dir():
-                notes.append(Note(str(entry), "file outside any class folder; skipped"))
-                continue
-            label = _class_label(entry.name, notes, entry)
-            for dirpath, dirnames, filenames in os.walk(entry):
-                dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
-                for name in sorted(filenames):
-                    file = Path(dirpath) / name
-                    if is_hidden(name):
-                        continue
-                    if file.suffix.lower() not in IMAGE_SUFFIXES:
-                        notes.append(
-                            Note(
-                                str(file),
-                                f"not an image file ({file.suffix or 'no extension'}); skipped",
-                            )
-                        )
-                        continue
-                    files.append((file, split, label))
-        if len(files) == before:
-            notes.append(Note(str(split_dir), f"the {split} folder holds no images"))
+    try:
+        root = resolve_root(path)
+        notes: list[Note] = []
+        files = _list_files(root, notes)
+    except OSError as exc:  # the folder vanished or changed rights while being scanned
+        raise DatasetLayoutError(
+            f"{path} could not be scanned ({exc.strerror or exc}); it was moved, deleted or "
+            "made unreadable while being read, so check it and reload."
+        ) from exc
     if not files:
         raise DatasetLayoutError(
             f"{root} has split folders but no images in class folders; expected "
@@ -272,6 +252,51 @@ def discover(path: str | Path, *, workers: int | None = None) -> Dataset:
     class_names = tuple(sorted(set(table["label"])))
     _note_class_gaps(table, class_names, notes)
     return Dataset(root=root, table=table, class_names=class_names, notes=notes)
+
+
+def _list_files(root: Path, notes: list[Note]) -> list[tuple[Path, str, str]]:
+    """``(file, split, label)`` of every image file in the class folders of ``root``."""
+    files: list[tuple[Path, str, str]] = []
+    for split, split_dir in sorted(_split_dirs(root).items(), key=lambda kv: SPLITS.index(kv[0])):
+        before = len(files)
+        for entry in sorted(split_dir.iterdir()):
+            if is_hidden(entry.name):
+                continue
+            if not entry.is_dir():
+                notes.append(Note(str(entry), "file outside any class folder; skipped"))
+                continue
+            label = _class_label(entry.name, notes, entry)
+            in_class = len(files)
+            for dirpath, dirnames, filenames in os.walk(entry, onerror=_noter(notes)):
+                dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
+                for name in sorted(filenames):
+                    file = Path(dirpath) / name
+                    if is_hidden(name):
+                        continue
+                    if file.suffix.lower() not in IMAGE_SUFFIXES:
+                        notes.append(
+                            Note(
+                                str(file),
+                                f"not an image file ({file.suffix or 'no extension'}); skipped",
+                            )
+                        )
+                        continue
+                    files.append((file, split, label))
+            if len(files) == in_class:
+                notes.append(Note(str(entry), f"class folder '{entry.name}' holds no images"))
+        if len(files) == before:
+            notes.append(Note(str(split_dir), f"the {split} folder holds no images"))
+    return files
+
+
+def _noter(notes: list[Note]):
+    """An ``os.walk`` error handler that notes a folder it cannot list (else it is silent)."""
+
+    def note(error: OSError) -> None:
+        reason = error.strerror or str(error)
+        notes.append(Note(str(error.filename), f"folder could not be listed ({reason}); skipped"))
+
+    return note
 
 
 def _note_class_gaps(table: pd.DataFrame, class_names: tuple[str, ...], notes: list[Note]) -> None:

@@ -17,7 +17,7 @@ class InvalidImageError(SkinlabError):
     Attributes:
         reason: a short machine-readable kind (``"empty"``, ``"truncated"``,
             ``"not_an_image"``, ``"too_many_pixels"``, ``"unsupported_format"``,
-            ``"unreadable"``, ``"too_large"``).
+            ``"corrupt"``, ``"unreadable"``, ``"too_large"``).
     """
 
     def __init__(self, message: str, reason: str = "unreadable") -> None:
@@ -35,3 +35,7 @@ class ArchiveError(SkinlabError):
 
 class DownloadError(SkinlabError):
     """A dataset or weights file could not be downloaded (offline, no credentials, ...)."""
+
+
+class PathNotAllowedError(SkinlabError):
+    """A path typed or linked in the app lies outside the folders the app may read."""

@@ -3,7 +3,11 @@ prediction) goes through :func:`decode_image`.
 
 Contract:
 
-* Only formats on :data:`ALLOWED_FORMATS` are opened (no SVG, PDF, EPS, ...).
+* Only formats on :data:`ALLOWED_FORMATS` are opened (no SVG, PDF, EPS, HEIC, ...); a file
+  Pillow cannot open is named for what it really is (an SVG drawing, a HEIC photo, a PDF,
+  an HTML page, a zip, text, a damaged JPEG or PNG) from its first bytes.
+* PNG chunk checksums are verified, so a damaged PNG is refused even where its pixels
+  would still decode.
 * The whole image is decoded inside the ``try`` (``Image.load()``), so truncated or
   corrupt files fail here, not later inside a training loop.
 * Pillow's decompression-bomb warning is turned into an error at
@@ -28,12 +32,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from skinlab.errors import InvalidImageError
+from skinlab.sniff import sniff
 
 #: Formats we decode. Anything else is refused before decoding.
 ALLOWED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP", "MPO"})
+#: How messages name :data:`ALLOWED_FORMATS` (MPO is a JPEG variant).
+ALLOWED_TEXT = "JPEG, PNG, BMP, GIF, TIFF or WebP"
 
 #: File suffixes treated as images during dataset discovery.
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
@@ -98,30 +105,60 @@ def _open_checked(data: bytes, name: str) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError as exc:
-        raise InvalidImageError(
-            f"{name} is not an image Pillow recognises; use a JPEG, PNG, BMP, GIF, TIFF or WebP file.",
-            "not_an_image",
-        ) from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _too_many_pixels(name) from exc
     except Exception as exc:  # noqa: BLE001 - any decoder fault is a bad file, not a crash
-        if "truncated" in str(exc).lower():
-            raise InvalidImageError(
-                f"{name} is truncated or corrupt (the file ends early); re-download or re-export it.",
-                "truncated",
-            ) from exc
-        raise InvalidImageError(
-            f"{name} could not be opened as an image ({exc}).", "unreadable"
-        ) from exc
+        raise _unopenable(data, name, exc) from exc
     if img.format not in ALLOWED_FORMATS:
         raise InvalidImageError(
-            f"{name} is a {img.format} file, which skinlab does not read; convert it to JPEG or PNG.",
+            f"{name} is a {img.format} file, which skinlab does not read; convert it to "
+            f"{ALLOWED_TEXT}.",
             "unsupported_format",
         )
     if img.width * img.height > MAX_PIXELS:
         raise _too_many_pixels(name, img.width, img.height)
+    if img.format == "PNG":
+        _verify_png(data, name)
     return img
+
+
+def _unopenable(data: bytes, name: str, exc: Exception) -> InvalidImageError:
+    """The error for bytes Pillow could not open, naming what they are when known."""
+    if "truncated" in str(exc).lower():
+        return _truncated(name)
+    kind = sniff(data)
+    if kind is None:
+        return InvalidImageError(
+            f"{name} is not an image skinlab recognises; use a {ALLOWED_TEXT} file.",
+            "not_an_image",
+        )
+    description, reason = kind
+    remedy = {
+        "unsupported_format": f", which skinlab does not read; convert it to {ALLOWED_TEXT}.",
+        "corrupt": " (its header is broken); re-download or re-export it.",
+    }.get(reason, f", not an image; use a {ALLOWED_TEXT} file.")
+    return InvalidImageError(f"{name} is {description}{remedy}", reason)
+
+
+def _verify_png(data: bytes, name: str) -> None:
+    """Check every chunk's CRC: Pillow's decoder skips them, so a damaged PNG could load."""
+    try:
+        Image.open(io.BytesIO(data)).verify()
+    except Exception as exc:  # noqa: BLE001 - any fault here is a damaged file
+        if "truncated" in str(exc).lower():
+            raise _truncated(name) from exc
+        raise InvalidImageError(
+            f"{name} is a damaged PNG file (a checksum does not match or data is missing); "
+            "re-download or re-export it.",
+            "corrupt",
+        ) from exc
+
+
+def _truncated(name: str) -> InvalidImageError:
+    return InvalidImageError(
+        f"{name} is truncated or corrupt (the file ends early); re-download or re-export it.",
+        "truncated",
+    )
 
 
 def _too_many_pixels(
@@ -182,7 +219,7 @@ def _decode(img: Image.Image, name: str, draft_size: tuple[int, int] | None) -> 
             rgb = _to_rgb(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _too_many_pixels(name) from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a decoder fault of any kind is a bad file
         text = str(exc).lower()
         if (
             "truncated" in text
@@ -190,17 +227,21 @@ def _decode(img: Image.Image, name: str, draft_size: tuple[int, int] | None) -> 
             or "ended" in text
             or isinstance(exc, EOFError)
         ):
-            raise InvalidImageError(
-                f"{name} is truncated or corrupt (the file ends early); re-download or re-export it.",
-                "truncated",
-            ) from exc
+            raise _truncated(name) from exc
         raise InvalidImageError(
-            f"{name} is corrupt and could not be decoded ({exc}); re-download or re-export it.",
+            f"{name} is corrupt and could not be decoded ({_first_line(exc)}); re-download or "
+            "re-export it.",
             "corrupt",
         ) from exc
     if rgb.width < 1 or rgb.height < 1:
         raise InvalidImageError(f"{name} has no pixels.", "empty")
     return rgb
+
+
+def _first_line(exc: Exception) -> str:
+    """A decoder's message cut to one short clause, so ours stays one sentence."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+    return text[:120]
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -17,8 +17,10 @@ Contract:
   symbolic-link members, nested archives, encrypted members, more than ``max_files``
   files or ``max_bytes`` bytes (checked on the headers *and* while writing), members
   compressed over :data:`MAX_COMPRESSION_RATIO` times (zip bombs), a disk without
-  room, no dataset layout, and a name already taken (never overwritten nor silently
-  renamed; the message suggests a free ``<name>-2``).
+  room, no dataset layout, member names the file system cannot hold (too long, a file
+  named like a folder), a source file that cannot be read (named in the message), and a
+  name already taken (never overwritten nor silently renamed; the message suggests a free
+  ``<name>-2``).
 
 Example::
 
@@ -27,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -61,6 +64,11 @@ _ARCHIVE_SUFFIXES = frozenset({".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7
 _MAX_NAME_LENGTH = 64
 _BLOCK = 4096  # smallest space a file takes on disk, for the free-space estimate
 _CHUNK = 2**20
+#: Errors that mean a member's *name* cannot be a file here (too long, a file where a
+#: folder must be, ...), as opposed to the disk being full or read-only.
+_BAD_NAME_ERRNOS = frozenset(
+    {errno.ENAMETOOLONG, errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EILSEQ, errno.EINVAL}
+)
 
 KAGGLE_DATASET = "nodoubttome/skin-cancer9-classesisic"
 KAGGLE_URL = f"https://www.kaggle.com/datasets/{KAGGLE_DATASET}"
@@ -368,9 +376,8 @@ def _extract(
     written = done = 0
     for count, entry in enumerate(entries, 1):
         dest = staging.joinpath(*entry.parts)
-        dest.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with entry.open() as src, open(dest, "xb") as dst:
+            with _open_source(entry, label) as src, _create(dest, entry, label) as dst:
                 size = _copy_limited(src, dst, max_bytes - written)
         except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
             raise ArchiveError(
@@ -385,6 +392,32 @@ def _extract(
             )
         done += size + 1
         report(0.95 * min(done / units, 1.0), f"Importing file {count:,} of {len(entries):,}")
+
+
+def _open_source(entry: _Entry, label: str) -> BinaryIO:
+    """Open a member or file to import; a file that cannot be read is named, not a crash."""
+    try:
+        return entry.open()
+    except OSError as exc:
+        raise ArchiveError(
+            f"'{entry.name}' in {label} could not be read ({exc.strerror or exc}); fix its "
+            "permissions or remove it, then import again."
+        ) from exc
+
+
+def _create(dest: Path, entry: _Entry, label: str) -> BinaryIO:
+    """Create ``dest``; a member name the file system refuses is the archive's fault."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        return open(dest, "xb")
+    except OSError as exc:
+        if exc.errno not in _BAD_NAME_ERRNOS:
+            raise  # disk full, read-only folder: _install says so
+        raise ArchiveError(
+            f"{label} holds a member that cannot be written as a file ('{entry.name[:80]}': "
+            f"{exc.strerror}); re-create the archive with shorter names and no file named "
+            "like a folder."
+        ) from exc
 
 
 def _copy_limited(src: BinaryIO, dst: BinaryIO, budget: int) -> int:

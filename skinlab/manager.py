@@ -197,12 +197,20 @@ def refresh(paths: runs.RunPaths) -> runs.RunStatus:
     age = time.time() - status.heartbeat
     reason = (
         f"The training process disappeared without a final status (heartbeat lost "
-        f"{age:.0f} s ago): it was killed or the machine restarted. Resume the run to continue "
-        "from its last saved epoch."
+        f"{age:.0f} s ago): it was killed or the machine restarted. {recovery_hint(paths)}"
     )
     failed = replace(status, state="failed", error=reason, finished=time.time())
-    runs.write_status(paths, failed)
+    with suppress(OSError):  # a full disk: report the failure even if it cannot be saved
+        runs.write_status(paths, failed)
+    atomic.remove_orphaned_temp_files(paths.root)
     return failed
+
+
+def recovery_hint(paths: runs.RunPaths) -> str:
+    """What to do about a run whose process died: resume it, or start it again."""
+    if paths.last_weights.exists() or paths.weights.exists():
+        return "Resume the run to continue from its last saved epoch."
+    return "No epoch was saved yet, so start the run again."
 
 
 def run_status(ref: str | Path) -> runs.RunStatus:

@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -209,6 +210,11 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
+#: lru_cache does not lock: sessions (threads) asking for a cold run at once would each
+#: load their own copy of the model.
+_LOADING = threading.Lock()
+
+
 @functools.lru_cache(maxsize=4)
 def _cached(root: str, weights_mtime: float) -> Predictor:
     del weights_mtime  # part of the key: retrained or replaced weights load afresh
@@ -216,10 +222,12 @@ def _cached(root: str, weights_mtime: float) -> Predictor:
 
 
 def load_predictor(ref: str | Path | runs.RunPaths) -> Predictor:
-    """The :class:`Predictor` of a run, loaded once per process and cached."""
+    """The :class:`Predictor` of a run, loaded once per process and cached; thread-safe
+    (concurrent sessions share one)."""
     paths = ref if isinstance(ref, runs.RunPaths) else runs.resolve_run(ref)
     mtime = paths.weights.stat().st_mtime if paths.weights.exists() else 0.0
-    return _cached(str(paths.root.resolve()), mtime)
+    with _LOADING:
+        return _cached(str(paths.root.resolve()), mtime)
 
 
 def results_frame(results: Sequence[Prediction | PredictionError], class_names: Sequence[str]):

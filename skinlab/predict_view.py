@@ -25,6 +25,7 @@ import streamlit as st
 from PIL import Image
 
 from skinlab import catalog, runs
+from skinlab.confine import confine_run
 from skinlab.discovery import Dataset
 from skinlab.explain import explain
 from skinlab.gradcam import overlay
@@ -78,9 +79,10 @@ def predictor_for(run_id: str) -> Predictor:
     """The run's :class:`Predictor`, loaded once per run id and weights file version.
 
     Raises:
-        SkinlabError: the run is missing, has no weights, or its weights fail their check.
+        SkinlabError: the run is missing, outside the models folder, has no weights, or its
+            weights fail their check.
     """
-    paths = runs.resolve_run(run_id)
+    paths = confine_run(run_id)
     mtime = paths.weights.stat().st_mtime if paths.weights.exists() else 0.0
     return _predictor(paths.run_id, mtime)
 

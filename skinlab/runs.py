@@ -324,6 +324,8 @@ def run_summary(paths: RunPaths) -> dict[str, Any]:
         validation = metrics.get("validation") if isinstance(metrics, dict) else None
         if isinstance(validation, dict):
             summary["balanced_accuracy"] = validation.get("balanced_accuracy")
+        if paths.manifest.exists():
+            read_manifest(paths)  # a run whose model cannot even be described is broken
     except Exception as exc:  # a runs table must list every folder, however broken
         summary.update(state="broken", error=str(exc))
     return summary

@@ -40,6 +40,7 @@ def supervise(root: Path) -> int:
                 killed_for_grace = True
                 terminate(child.pid)  # the child only: we share its process group
     code = child.returncode
+    atomic.remove_orphaned_temp_files(root)  # a killed child leaves its half-written files
     status = runs.read_status(paths)
     # Only the current owner writes: after a quick resume, a newer supervisor owns the run.
     if status.supervisor_pid == os.getpid() and status.state in ("queued", *manager.ACTIVE):
@@ -53,7 +54,8 @@ def supervise(root: Path) -> int:
             final = replace(
                 status,
                 state="failed",
-                error=f"The training process {'was ' if code < 0 else ''}{describe_exit(code)}.",
+                error=f"The training process {'was ' if code < 0 else ''}{describe_exit(code)}. "
+                f"{manager.recovery_hint(paths)}",
             )
         runs.write_status(paths, replace(final, finished=time.time()))
     manager.schedule(root.parent)

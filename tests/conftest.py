@@ -10,7 +10,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
-from helpers import image_bytes  # noqa: E402
+from helpers import SHARED_ISIC, image_bytes  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -22,10 +22,17 @@ def session_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(autouse=True)
 def _isolated_dirs(
-    session_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    session_dirs: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     monkeypatch.setenv("SKINLAB_DATA_DIR", str(session_dirs["data"]))
     monkeypatch.setenv("SKINLAB_MODELS_DIR", str(session_dirs["models"]))
+    # The app reads only allowed folders (skinlab.confine); tests open their own temporary
+    # datasets and the shared ISIC images through it.
+    extra = [tmp_path_factory.getbasetemp(), SHARED_ISIC.parent]
+    monkeypatch.setenv("SKINLAB_EXTRA_DIRS", os.pathsep.join(map(str, extra)))
     # Each test gets its own app settings, so a dataset picked in one test never leaks.
     monkeypatch.setenv("SKINLAB_SETTINGS_FILE", str(tmp_path / "settings.json"))
 

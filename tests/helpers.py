@@ -31,3 +31,101 @@ def image_bytes(
     buf = io.BytesIO()
     img.save(buf, fmt, **save_kwargs)
     return buf.getvalue()
+
+
+def wait_for_run(paths, predicate, timeout: float = 180.0, *, allow_failed: bool = False):
+    """Poll a background run's status (through ``manager.refresh``) until ``predicate``
+    holds; a failed run raises with its log unless ``allow_failed``."""
+    import time
+
+    from skinlab import manager
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = manager.refresh(paths)
+        if predicate(status):
+            return status
+        if status.state == "failed" and not allow_failed:
+            raise AssertionError(f"run failed: {status.error}\n{manager.read_log(paths, 40)}")
+        time.sleep(0.05)
+    raise AssertionError(f"timed out; last status {status}; log:\n{manager.read_log(paths, 40)}")
+
+
+def kill_run_processes(models: Path) -> None:
+    """Kill every background run's process group under ``models`` (test clean-up: never
+    leave a training process behind)."""
+    import os
+    import signal
+    from contextlib import suppress
+
+    from skinlab import runs
+    from skinlab.processes import is_alive
+
+    for paths in runs.list_runs(models):
+        pid = runs.read_status(paths).supervisor_pid  # background runs lead their own group
+        if pid and is_alive(pid):
+            with suppress(ProcessLookupError, PermissionError):
+                group = os.getpgid(pid)
+                if group != os.getpgid(0):
+                    os.killpg(group, signal.SIGKILL)
+
+
+def offline_keras_home(home: Path, monkeypatch) -> Path:
+    """Point Keras' cache at ``home`` (created) and cut the network: downloads fail at once."""
+    import urllib.error
+
+    import keras.src.backend.config as keras_config
+    import keras.src.utils.file_utils as keras_file_utils
+
+    home.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    # Keras reads KERAS_HOME once, at import; point its copy here too.
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(home))
+
+    def offline(url, *args, **kwargs):
+        raise urllib.error.URLError("[Errno -2] Name or service not known (test)")
+
+    monkeypatch.setattr(keras_file_utils, "urlretrieve", offline)
+    return home
+
+
+def seed_keras_cache(backbone: str, size: int, folder: Path, monkeypatch) -> list[np.ndarray]:
+    """Put random stand-in "ImageNet" weights of ``backbone`` in ``folder`` and make both
+    skinlab and Keras accept their hash; returns the weights written."""
+    import dataclasses
+    import hashlib
+
+    import keras
+    import keras.src.applications.efficientnet as keras_efficientnet
+    import keras.src.applications.resnet as keras_resnet
+
+    from skinlab import weights
+
+    keras.utils.set_random_seed(42)
+    path = weights.write_stand_in_weights(backbone, size, folder)
+    md5 = hashlib.md5(path.read_bytes()).hexdigest()
+    source = weights._SOURCES[backbone]
+    monkeypatch.setitem(weights._SOURCES, backbone, dataclasses.replace(source, md5=md5))
+    if backbone == "efficientnetb0":
+        monkeypatch.setitem(keras_efficientnet.WEIGHTS_HASHES, "b0", ("", md5))
+    if backbone == "resnet50":
+        monkeypatch.setitem(keras_resnet.WEIGHTS_HASHES, "resnet50", ("", md5))
+    application = getattr(keras.applications, source.application)
+    model = application(include_top=False, weights=None, input_shape=(size, size, 3))
+    model.load_weights(path)
+    return model.get_weights()
+
+
+def train_quick_run(folder: Path, models: Path):
+    """A real run of the "quick" preset (1 epoch) on a small demo dataset made in ``folder``,
+    saved in ``models``; returns ``(RunPaths, demo root)``. Takes a few seconds on a CPU."""
+
+    from skinlab.bench.workspace import environ
+    from skinlab.config import preset
+    from skinlab.demo import generate_demo_dataset
+    from skinlab.training import train
+
+    demo = generate_demo_dataset(folder / "demo", scale=0.3)
+    with environ(SKINLAB_MODELS_DIR=models):
+        result = train(preset("quick", data_root=str(demo), epochs=1))
+    return result.paths, demo

@@ -157,3 +157,22 @@ def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_temp_files_of_killed_writers_are_removed_and_live_writers_files_kept(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    with atomic_path(tmp_path / "status.json") as live:  # this process is still writing it
+        live.write_text("{}")
+        orphan = live.with_name(live.name.replace(f"-{os.getpid()}-", f"-{ended.pid}-"))
+        orphan.write_bytes(b"half a weights file")
+        (tmp_path / "best.weights.h5").write_bytes(b"weights")
+        assert atomic.remove_orphaned_temp_files(tmp_path) == [orphan]
+        assert live.exists()
+    assert _leftovers(tmp_path) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.weights.h5", "status.json"]

@@ -3,7 +3,6 @@ Grad-CAM, CSV download, and the quick-model path when no run exists yet."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from skinlab import NOT_A_MEDICAL_DEVICE, runs
 from skinlab import predict_view as pv
+from skinlab.bench.workspace import environ
 from skinlab.config import RunConfig
 from skinlab.predict import Prediction, PredictionError
 
@@ -26,18 +26,11 @@ def trained(tmp_path_factory, session_dirs) -> tuple[runs.RunPaths, Path]:
     from skinlab.training import train
 
     demo = generate_demo_dataset(tmp_path_factory.mktemp("predict-demo") / "demo", scale=0.3)
-    before = os.environ.get("SKINLAB_MODELS_DIR")
-    os.environ["SKINLAB_MODELS_DIR"] = str(session_dirs["models"])
-    try:
-        config = RunConfig(
-            data_root=str(demo), backbone="custom", image_size=32, epochs=2, batch_size=16
-        )
+    config = RunConfig(
+        data_root=str(demo), backbone="custom", image_size=32, epochs=2, batch_size=16
+    )
+    with environ(SKINLAB_MODELS_DIR=session_dirs["models"]):
         result = train(config)
-    finally:
-        if before is None:
-            del os.environ["SKINLAB_MODELS_DIR"]
-        else:
-            os.environ["SKINLAB_MODELS_DIR"] = before
     return result.paths, demo
 
 

@@ -5,27 +5,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_helpers import start_app
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("SKINLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -35,41 +25,29 @@ def app_home(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def server(app_home) -> Iterator[str]:
+def app_env(app_home) -> dict[str, str]:
+    """The environment the app runs with (added to the tests' own)."""
+    return {
+        "SKINLAB_DATA_DIR": str(app_home["data"]),
+        "SKINLAB_MODELS_DIR": str(app_home["models"]),
+        # Journeys may open temporary folders and the shared ISIC images (skinlab.confine).
+        "SKINLAB_EXTRA_DIRS": os.pathsep.join(
+            [str(app_home["data"].parent.parent), str(ROOT.parent / "shared" / "datasets")]
+        ),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+
+
+@pytest.fixture(scope="session")
+def server(app_home, app_env) -> Iterator[str]:
     """Start the app once for the session; yields its base URL."""
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         message = "Chromium is not installed (apt-get install -y chromium); .ci/run installs it"
         if os.environ.get("SKINLAB_REQUIRE_BROWSER"):
             pytest.fail(message)
         pytest.skip(message)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "SKINLAB_DATA_DIR": str(app_home["data"]),
-        "SKINLAB_MODELS_DIR": str(app_home["models"]),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
     log = open(app_home["data"].parent / "streamlit.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-            "--server.port", str(port), "--server.address", "127.0.0.1",
-            "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("streamlit did not become healthy in 90 s")
+    proc, url = start_app(app_env, log)
     yield url
     os.killpg(proc.pid, 15)
     proc.wait(timeout=20)

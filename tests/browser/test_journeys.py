@@ -43,7 +43,7 @@ def test_predict_a_non_image_upload_explains_the_error(page, server, trained_run
     page.locator("[data-testid='stFileUploader'] input[type=file]").first.set_input_files(str(fake))
     wait_idle(page)
     page.get_by_text("could not be read").first.wait_for()
-    page.get_by_text("notes.jpg is not an image").first.wait_for()
+    page.get_by_text("notes.jpg is a text file, not an image").first.wait_for()
 
 
 def test_runs_page_compares_the_trained_run(page, server, trained_run) -> None:

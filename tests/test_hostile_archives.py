@@ -1,0 +1,139 @@
+"""Hostile dataset archives, imported from a path and as an app upload: each is refused with
+one sentence naming the problem, and nothing is written anywhere (no dataset, no staging
+folder, no file outside, no upload left in the temporary folder)."""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import re
+import stat
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from helpers import image_bytes
+
+from skinlab import importer, uploads
+from skinlab.errors import ArchiveError
+
+
+def _layout() -> dict[str, bytes]:
+    return {f"Train/{c}/{c}{i}.jpg": image_bytes(size=(8, 8), seed=i) for c in "ab" for i in (1, 2)}
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buf.getvalue()
+
+
+def _with_symlink() -> bytes:
+    buf = io.BytesIO(_zip(_layout()))
+    with zipfile.ZipFile(buf, "a") as archive:
+        link = zipfile.ZipInfo("Train/a/link.jpg")
+        link.create_system = 3  # Unix, so the mode bits below mean "symbolic link"
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(link, "/etc/passwd")
+    return buf.getvalue()
+
+
+def _encrypted() -> bytes:
+    data = bytearray(_zip(_layout()))
+    data[data.find(b"PK\x01\x02") + 8] |= 0x1  # the "encrypted" flag of the first member
+    return bytes(data)
+
+
+#: case -> (archive bytes, import_dataset keyword arguments, words the refusal must hold)
+CASES: dict[str, tuple[Callable[[], bytes], dict, str]] = {
+    "zip-slip": (lambda: _zip({**_layout(), "../evil.jpg": image_bytes()}), {}, "outside"),
+    "deep-zip-slip": (
+        lambda: _zip({**_layout(), "Train/a/../../../evil.jpg": image_bytes()}),
+        {},
+        "outside",
+    ),
+    "absolute-path": (lambda: _zip({**_layout(), "/tmp/evil.jpg": image_bytes()}), {}, "absolute"),
+    "drive-letter": (lambda: _zip({**_layout(), "C:\\evil.jpg": image_bytes()}), {}, "absolute"),
+    "symlink-member": (_with_symlink, {}, "symbolic link"),
+    # 8 MiB of zeros deflate to ~8 KB: cheap to build, and over the compression-ratio limit.
+    "zip-bomb": (lambda: _zip({**_layout(), "Train/a/bomb.jpg": bytes(8 * 2**20)}), {}, "zip bomb"),
+    "too-many-files": (lambda: _zip(_layout()), {"max_files": 3}, "more than the 3 files limit"),
+    "too-many-bytes": (lambda: _zip(_layout()), {"max_bytes": 1000}, "over the 1000 bytes limit"),
+    "nested-zip": (
+        lambda: _zip({**_layout(), "Train/a/inner.zip": _zip(_layout())}),
+        {},
+        "nested archives",
+    ),
+    "no-split-folder": (lambda: _zip({"photos/a.jpg": image_bytes()}), {}, "not a dataset"),
+    "no-class-folder": (lambda: _zip({"Train/a.jpg": image_bytes()}), {}, "not a dataset"),
+    "no-decodable-image": (lambda: _zip({"Train/a/a.jpg": b"text"}), {}, "could be decoded"),
+    "encrypted": (_encrypted, {}, "password-protected"),
+    "not-a-zip": (lambda: b"<html>a login page saved as .zip</html>", {}, "not a readable zip"),
+    "name-too-long": (
+        lambda: _zip({**_layout(), f"Train/a/{'x' * 300}.jpg": image_bytes()}),
+        {},
+        "File name too long",
+    ),
+    "file-named-like-a-folder": (
+        lambda: _zip({"Train/b": b"x", **_layout()}),
+        {},
+        "cannot be written as a file",
+    ),
+}
+
+
+def _snapshot(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """A data folder holding one dataset, and a private temporary folder for uploads."""
+    data = tmp_path / "work" / "data"
+    (data / "existing" / "Train").mkdir(parents=True)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setenv("SKINLAB_DATA_DIR", str(data))
+    return {"root": tmp_path, "data": data, "temp": temp}
+
+
+@pytest.mark.parametrize("via", ["path", "upload"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_hostile_archive_is_refused_and_nothing_is_written(case, via, sandbox, monkeypatch):
+    build, limits, words = CASES[case]
+    archive = sandbox["root"] / "src" / f"{case}.zip"
+    archive.parent.mkdir()
+    archive.write_bytes(build())
+    before = _snapshot(sandbox["root"])
+
+    with pytest.raises(ArchiveError) as info:
+        if via == "path":
+            importer.import_dataset(archive, **limits)
+        else:  # what the Explore page does with an uploaded file
+            limited = functools.partial(importer.import_dataset, **limits)
+            monkeypatch.setattr(uploads, "import_dataset", limited)
+            uploads.import_upload(archive.name, archive.read_bytes())
+
+    message = str(info.value)
+    assert words in message
+    assert f"{case}.zip" in message or "'Train/" in message  # names the archive or member
+    assert message.endswith(".") and "\n" not in message
+    assert not re.search(r"[.!?]\s+[A-Z]", message), message
+    assert _snapshot(sandbox["root"]) == before  # no dataset, staging, escapee or upload copy
+    assert not any(sandbox["temp"].iterdir())
+
+
+def test_refused_archive_leaves_an_existing_dataset_of_that_name_alone(sandbox) -> None:
+    archive = sandbox["root"] / "existing.zip"
+    archive.write_bytes(_zip(_layout()))
+    (sandbox["data"] / "existing" / "Train" / "keep.txt").write_text("mine")
+    with pytest.raises(ArchiveError, match="already exists"):
+        importer.import_dataset(archive)
+    assert (sandbox["data"] / "existing" / "Train" / "keep.txt").read_text() == "mine"
+    assert os.listdir(sandbox["data"]) == ["existing"]

@@ -1,0 +1,220 @@
+"""Tampered, malformed and incomplete run folders: loading refuses them with one sentence,
+listings label them broken, and the app keeps working with the good run beside them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from helpers import image_bytes, train_quick_run
+from streamlit.testing.v1 import AppTest
+
+from skinlab import runs, ui
+from skinlab.errors import SkinlabError
+from skinlab.modelio import ModelFileError, load_run_model
+from skinlab.predict import load_predictor
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "streamlit_app.py")
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory) -> tuple[runs.RunPaths, Path]:
+    """A real run in this module's own models folder (broken copies never leak elsewhere)."""
+    base = tmp_path_factory.mktemp("hostile-runs")
+    return train_quick_run(base, base / "models")
+
+
+@pytest.fixture(autouse=True)
+def _own_models(good, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SKINLAB_MODELS_DIR", str(good[0].root.parent))
+
+
+@pytest.fixture
+def copy_run(good) -> Callable[[str], runs.RunPaths]:
+    """``copy_run("tampered")``: a copy of the good run under an older id, removed afterwards."""
+    made: list[Path] = []
+
+    def _copy(label: str) -> runs.RunPaths:
+        target = good[0].root.parent / f"20000101-000000-{label}"
+        shutil.copytree(good[0].root, target)
+        made.append(target)
+        return runs.RunPaths(target)
+
+    yield _copy
+    for folder in made:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def assert_one_sentence(text: str) -> None:
+    assert text.endswith(".") and "\n" not in text and "Traceback" not in text, text
+    assert not re.search(r"[.!?]\s+[A-Z]", text), f"more than one sentence: {text}"
+
+
+def _edit_manifest(paths: runs.RunPaths, **changes) -> None:
+    manifest = json.loads(paths.manifest.read_text())
+    paths.manifest.write_text(json.dumps({**manifest, **changes}))
+
+
+def _drop_a_class(paths: runs.RunPaths) -> None:
+    names = json.loads(paths.manifest.read_text())["class_names"]
+    _edit_manifest(paths, class_names=names[:-1])
+
+
+def _tamper_weights(paths: runs.RunPaths) -> None:
+    data = bytearray(paths.weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    paths.weights.write_bytes(bytes(data))
+
+
+#: how to break a copy of the good run -> words the refusal must hold
+MODEL_BREAKS: dict[str, tuple[Callable[[runs.RunPaths], None], str]] = {
+    "tampered-weights": (_tamper_weights, "do not match the hash"),
+    "unknown-backbone": (lambda p: _edit_manifest(p, backbone="vgg99"), "unknown backbone"),
+    "other-backbone": (lambda p: _edit_manifest(p, backbone="custom"), "config says"),
+    "fewer-classes": (_drop_a_class, "do not fit its manifest"),
+    "no-classes": (lambda p: _edit_manifest(p, class_names=[]), "two or more distinct class"),
+    "class-string": (lambda p: _edit_manifest(p, class_names="melanoma"), "two or more distinct"),
+    "other-image-size": (lambda p: _edit_manifest(p, image_size=32), "image size 32"),
+    "bad-temperature": (lambda p: _edit_manifest(p, temperature="hot"), "temperature 'hot'"),
+    "no-weights": (lambda p: p.weights.unlink(), "no saved model yet"),
+    "no-manifest": (lambda p: p.manifest.unlink(), "no saved model yet"),
+    "manifest-not-json": (lambda p: p.manifest.write_text("{'oops"), "not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("case", list(MODEL_BREAKS))
+def test_broken_model_files_are_refused_with_one_sentence(case, copy_run) -> None:
+    paths = copy_run(case)
+    breaks, words = MODEL_BREAKS[case]
+    breaks(paths)
+    for load in (load_run_model, load_predictor):
+        with pytest.raises(SkinlabError) as info:
+            load(paths.run_id)
+        assert words in str(info.value)
+        assert_one_sentence(str(info.value))
+
+
+def test_tampered_weights_are_a_model_file_error(copy_run) -> None:
+    paths = copy_run("tampered")
+    _tamper_weights(paths)
+    with pytest.raises(ModelFileError, match=paths.run_id):
+        load_run_model(paths)
+
+
+#: run file -> content that is not what skinlab writes
+MALFORMED: dict[str, bytes] = {
+    runs.STATUS: b'{"state": "finished", ',
+    runs.CONFIG: b"backbone: custom\n",
+    runs.MANIFEST: b"\x89PNG not json",
+    runs.METRICS: b"[1, 2,",
+    runs.HISTORY: image_bytes(),  # binary garbage where a CSV belongs
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+def test_malformed_run_file_marks_the_run_broken_and_not_usable(name, copy_run) -> None:
+    paths = copy_run(f"bad-{name.split('.')[0]}")
+    (paths.root / name).write_bytes(MALFORMED[name])
+    summary = runs.run_summary(paths)
+    assert summary["state"] == "broken"
+    assert name in summary["error"]
+    assert paths.run_id not in [s["run_id"] for s in ui.usable_runs()]
+
+
+@pytest.mark.parametrize("name", [runs.STATUS, runs.CONFIG])
+def test_run_folder_missing_a_file_is_broken_or_unlisted(name, copy_run) -> None:
+    paths = copy_run(f"missing-{name.split('.')[0]}")
+    (paths.root / name).unlink()
+    listed = {s["run_id"]: s for s in map(runs.run_summary, runs.list_runs())}
+    if name == runs.CONFIG:  # not a run folder any more: not listed, not loadable
+        assert paths.run_id not in listed
+        with pytest.raises(runs.RunNotFoundError):
+            load_predictor(paths.run_id)
+    else:
+        assert listed[paths.run_id]["state"] == "broken"
+        assert "no status.json" in listed[paths.run_id]["error"]
+
+
+def _break_all(copy_run) -> dict[str, runs.RunPaths]:
+    """One copy per kind of damage: malformed files, missing weights, tampered weights."""
+    broken = {}
+    for name, content in MALFORMED.items():
+        paths = copy_run(f"bad-{name.split('.')[0]}")
+        (paths.root / name).write_bytes(content)
+        broken[name] = paths
+    broken["no-weights"] = copy_run("no-weights")
+    broken["no-weights"].weights.unlink()
+    broken["tampered"] = copy_run("tampered")
+    _tamper_weights(broken["tampered"])
+    return broken
+
+
+def test_cli_lists_broken_runs_and_refuses_a_tampered_one_without_traceback(good, copy_run):
+    broken = _break_all(copy_run)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "skinlab", *args]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
+
+    listing = cli("runs", "list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    states = {s["run_id"]: s["state"] for s in json.loads(listing.stdout)}
+    assert states[good[0].run_id] == "finished"
+    assert all(states[broken[name].run_id] == "broken" for name in MALFORMED)
+
+    image = good[1] / "lesion.jpg"
+    image.write_bytes(image_bytes(size=(96, 96)))
+    refused = cli("predict", broken["tampered"].run_id, str(image))
+    assert refused.returncode == 2
+    assert "Traceback" not in refused.stdout + refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].startswith("error: The weights of run")
+
+
+def _open(good, page: str, model: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["dataset"] = str(good[1])
+    if model:
+        at.session_state["active_model"] = model
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_runs_page_labels_broken_runs_and_still_shows_the_good_one(good, copy_run) -> None:
+    broken = _break_all(copy_run)
+    at = _open(good, "pages/runs.py")
+    listed = "\n".join(m.value for m in at.markdown)
+    for name in MALFORMED:
+        assert f"**{broken[name].run_id}**" in listed and name in listed
+    compare = at.multiselect(key="compare_runs")
+    assert good[0].run_id in compare.value  # chosen by default, scored as usual
+    assert not any(broken[name].run_id in compare.value for name in MALFORMED)
+
+
+def test_model_picker_offers_only_loadable_runs_and_predict_survives_a_tampered_one(
+    good, copy_run
+) -> None:
+    broken = _break_all(copy_run)
+    offered = [s["run_id"] for s in ui.usable_runs()]
+    assert good[0].run_id in offered
+    assert all(broken[name].run_id not in offered for name in MALFORMED)
+
+    at = _open(good, "pages/predict.py", model=broken["tampered"].run_id)
+    assert "do not match the hash" in at.error[0].value
+
+    at = _open(good, "pages/predict.py", model=good[0].run_id)  # the user picks the good one
+    at.file_uploader(key="predict_uploads").set_value(
+        [("lesion.jpg", image_bytes(size=(96, 96)), "image/jpeg")]
+    ).run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == 1

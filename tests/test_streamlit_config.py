@@ -1,0 +1,39 @@
+"""The app's `.streamlit/config.toml`: the security-relevant values are set explicitly, and
+every key is one Streamlit knows (it ignores misspelt ones with only a log line)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+CONFIG = Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml"
+
+
+@pytest.fixture(scope="module")
+def settings() -> dict:
+    with open(CONFIG, "rb") as handle:
+        return tomllib.load(handle)
+
+
+def test_uploads_are_capped_and_protected_against_cross_site_posts(settings) -> None:
+    server = settings["server"]
+    assert server["maxUploadSize"] == 1024  # MB: room for the Kaggle ISIC zip, no more
+    assert server["enableXsrfProtection"] is True
+    assert server["enableCORS"] is True
+    assert server["enableStaticServing"] is False
+
+
+def test_browsers_see_no_tracebacks_and_no_statistics_are_sent(settings) -> None:
+    assert settings["client"]["showErrorDetails"] == "type"
+    assert settings["browser"]["gatherUsageStats"] is False
+
+
+def test_every_key_is_a_streamlit_option(settings) -> None:
+    from streamlit import config
+
+    config.get_option("server.port")  # loads the option registry
+    known = set(config._config_options)
+    keys = {f"{section}.{key}" for section, values in settings.items() for key in values}
+    assert keys <= known, keys - known
