@@ -22,6 +22,7 @@ def run() -> None:
     )
     ui.dataset_sidebar()
     page.run()
+    ui.settle_heap()
 
 
 if __name__ == "__main__":

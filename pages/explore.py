@@ -10,6 +10,7 @@ import streamlit as st
 
 from skinlab import catalog, charts, colours, gallery, ui, uploads
 from skinlab.classes import class_info
+from skinlab.confine import confine
 from skinlab.errors import SkinlabError
 from skinlab.importer import import_dataset
 
@@ -26,6 +27,14 @@ def _thumb(path: str, content_hash: str) -> bytes | None:
         return gallery.thumbnail(path)
     except SkinlabError:
         return None
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _counts_figure(counts: pd.DataFrame, percent: bool):
+    # Plotly Express takes ~50 ms to build this, most of a warm rerun. A resource (shared,
+    # never copied) because unpickling a Figure, as cache_data would, re-validates it; the
+    # figure is only read afterwards (st.plotly_chart serialises a copy).
+    return charts.class_counts_figure(counts, percent=percent)
 
 
 @st.cache_data(show_spinner="Measuring the colours of each class…", max_entries=8)
@@ -61,7 +70,7 @@ def _summary(dataset, report) -> None:
 def _distribution(dataset, report) -> None:
     percent = st.toggle("Show percentages of each split", key="counts_percent")
     counts = dataset.counts()
-    st.plotly_chart(charts.class_counts_figure(counts, percent=percent), width="stretch")
+    st.plotly_chart(_counts_figure(counts, percent), width="stretch")
     for sentence in gallery.imbalance_sentences(report):
         st.caption(sentence)
     st.dataframe(charts.class_counts_table(counts, percent=percent), width="stretch")
@@ -182,7 +191,8 @@ def _import() -> None:
         if upload is not None:
             root = uploads.import_upload(upload.name, upload, name=name, progress=bar.progress)
         else:
-            root = import_dataset(path, name=name.strip() or None, progress=bar.progress)
+            source = confine(path, "The zip or folder to import")
+            root = import_dataset(source, name=name.strip() or None, progress=bar.progress)
     except SkinlabError as exc:
         bar.empty()
         ui.show_error(exc)
@@ -203,7 +213,7 @@ def page() -> None:
         st.caption(f"Dataset: {catalog.describe(root)}")
         try:
             with st.spinner("Scanning the dataset…"):
-                dataset, report = ui.load_dataset(root), ui.load_audit(root)
+                dataset, report = ui.load_scan(root)
         except SkinlabError as exc:
             ui.show_error(exc)
     if dataset is not None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import keras
 
 from skinlab.config import AUGMENTATIONS
+from skinlab.geometry import RandomGeometry
 
 #: Name of the augmentation block inside every model (prediction code can look it up).
 AUGMENTATION_LAYER = "augmentation"
@@ -40,6 +41,9 @@ _PRESETS: dict[str, dict[str, float]] = {
         "brightness": 0.2,
     },
 }
+
+#: Kinds applied by the one geometric warp; the rest are colour layers.
+_GEOMETRIC = ("rotation", "zoom", "translation")
 
 #: Largest factor of each layer: Keras wants fractions; a rotation of 0.5 is already a full turn.
 _LIMITS = {"rotation": 0.5, "zoom": 0.9, "translation": 0.9, "contrast": 1.0, "brightness": 1.0}
@@ -69,19 +73,24 @@ def augmentation_layers(
     if preset == "none":
         return None
     factors = {kind: min(base * strength, _LIMITS[kind]) for kind, base in _PRESETS[preset].items()}
-    layers = [keras.layers.RandomFlip("horizontal_and_vertical", seed=seed, name="flip")]
-    for i, (kind, factor) in enumerate(factors.items(), start=1):
-        layers.append(_random_layer(kind, factor, seed + i))
+    # Flips, rotation, zoom and shift are one warp (see skinlab.geometry for why and the cost).
+    layers = [
+        RandomGeometry(
+            flip=True,
+            rotation=factors.get("rotation", 0.0),
+            zoom=factors.get("zoom", 0.0),
+            translation=factors.get("translation", 0.0),
+            seed=seed,
+            name="geometry",
+        )
+    ]
+    colour = [kind for kind in factors if kind not in _GEOMETRIC]
+    for i, kind in enumerate(colour, start=1):
+        layers.append(_colour_layer(kind, factors[kind], seed + i))
     return keras.Sequential(layers, name=AUGMENTATION_LAYER)
 
 
-def _random_layer(kind: str, factor: float, seed: int) -> keras.layers.Layer:
-    if kind == "rotation":
-        return keras.layers.RandomRotation(factor, seed=seed, name="rotation")
-    if kind == "zoom":
-        return keras.layers.RandomZoom(factor, seed=seed, name="zoom")
-    if kind == "translation":
-        return keras.layers.RandomTranslation(factor, factor, seed=seed, name="translation")
+def _colour_layer(kind: str, factor: float, seed: int) -> keras.layers.Layer:
     if kind == "contrast":
         # A pair: Keras 3 reads a single number f as [1, 1 + f], i.e. only ever more contrast.
         return keras.layers.RandomContrast(
@@ -91,4 +100,4 @@ def _random_layer(kind: str, factor: float, seed: int) -> keras.layers.Layer:
         return keras.layers.RandomBrightness(
             factor, value_range=(0, 255), seed=seed, name="brightness"
         )
-    raise AssertionError(f"no layer for augmentation kind '{kind}'")
+    raise AssertionError(f"no colour layer for augmentation kind '{kind}'")

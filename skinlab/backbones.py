@@ -34,6 +34,8 @@ from skinlab.weights import WeightsUnavailableError, ensure_imagenet_weights
 BACKBONE_LAYER = "backbone"
 #: Name of the classifier layer; its outputs are logits.
 LOGITS_LAYER = "logits"
+#: Name of the global pooling layer whose output the head classifies (not in "custom").
+POOL_LAYER = "avg_pool"
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,8 @@ def build_model(
         x = _SCRATCH[backbone](x, dropout, seed)
     if backbone != "custom":  # the notebook CNN has its dropout earlier, after the conv stack
         x = layers.Dropout(dropout, seed=seed, name="head_dropout")(x)
-    outputs = layers.Dense(num_classes, name=LOGITS_LAYER)(x)
+    # float32 logits under any mixed-precision policy: the loss and calibration need them.
+    outputs = layers.Dense(num_classes, name=LOGITS_LAYER, dtype="float32")(x)
     return keras.Model(inputs, outputs, name=backbone)
 
 
@@ -222,7 +225,7 @@ def _skinlab_cnn(x, dropout: float, seed: int):
         )
         if not last:
             x = layers.MaxPooling2D(name=f"stage{stage}_pool")(x)
-    return layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    return layers.GlobalAveragePooling2D(name=POOL_LAYER)(x)
 
 
 def _conv_bn(conv, x, width: int, *, name: str, strides: int = 1):
@@ -262,7 +265,14 @@ def _transfer_features(backbone: str, x, image_size: int, weights: str):
     base.trainable = not pretrained
     # Pretrained: BatchNorm in inference mode for good (see the module docstring).
     x = base(x, training=False) if pretrained else base(x)
-    return layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pretrained:
+        # Keras 3 passes fit's training=True down into nested models over the training=False
+        # above; frozen BatchNorm ignores it, but EfficientNet's stochastic-depth Dropout would
+        # drop blocks of the frozen backbone. Rates are not weights: layouts are unchanged.
+        for layer in base.layers:
+            if isinstance(layer, layers.Dropout):
+                layer.rate = 0.0
+    return layers.GlobalAveragePooling2D(name=POOL_LAYER)(x)
 
 
 def backbone_submodel(model: keras.Model) -> keras.Model | None:

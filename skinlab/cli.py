@@ -286,6 +286,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from skinlab.bench import run_bench
+    from skinlab.bench.report import format_report
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    data = Path(args.data) if args.data else None
+    result = run_bench(data, quick=args.quick, only=args.only, log=log)
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    failed = [s["name"] for s in result["sections"] if s["error"]]
+    if failed:
+        # Still exit 0: the other sections' figures are valid and worth keeping.
+        print(f"sections that failed: {', '.join(failed)}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; subcommands grow with the library."""
     parser = argparse.ArgumentParser(
@@ -348,6 +365,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="keras", choices=["keras", "tflite", "savedmodel"])
     p.add_argument("--out", help="bundle folder (default: inside the run)")
     p.set_defaults(func=cmd_export)
+
+    from skinlab.bench import SECTIONS
+
+    p = sub.add_parser("bench", help="measure skinlab's speed against the notebook's way")
+    p.add_argument("--data", help="dataset root (default: the synthetic demo)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quick", action="store_true", help="fewer images, epochs and repetitions")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(SECTIONS),
+        metavar="SECTION",
+        help=f"run only these sections ({', '.join(SECTIONS)})",
+    )
+    p.set_defaults(func=cmd_bench)
 
     runs_parser = sub.add_parser("runs", help="list and manage training runs")
     runs_sub = runs_parser.add_subparsers(dest="runs_command", required=True, metavar="ACTION")

@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skinlab.backbones import BACKBONES
-from skinlab.config import AUGMENTATIONS, IMBALANCE, OPTIMIZERS, SCHEDULES, STRATEGIES, WEIGHTS
+from skinlab.config import (
+    AUGMENTATIONS,
+    FEATURE_CACHES,
+    IMBALANCE,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    STRATEGIES,
+    WEIGHTS,
+)
 
 #: Prefix of the widget keys in ``st.session_state``.
 KEY_PREFIX = "train_"
@@ -283,6 +292,39 @@ FIELDS: tuple[Field, ...] = (
         "Advanced",
         "auto uses every GPU when there are several; none trains on one device.",
         options=STRATEGIES,
+    ),
+    Field(
+        "precision",
+        "Arithmetic precision",
+        "select",
+        "Advanced",
+        "auto times a few steps once per machine and model and trains in mixed precision "
+        "(bfloat16 on CPUs that have it, float16 on GPUs) only where that is faster; the "
+        "weights, evaluation and export stay float32 either way.",
+        options=PRECISIONS,
+    ),
+    Field(
+        "feature_cache",
+        "Cache frozen-backbone features",
+        "radio",
+        "Advanced",
+        "While the ImageNet backbone is frozen, compute its features once and train only the "
+        "head on them: each head epoch then takes a fraction of a second. Off runs the "
+        "backbone every epoch (same model, much slower).",
+        options=FEATURE_CACHES,
+        labels={"auto": "On", "off": "Off"},
+    ),
+    Field(
+        "augmented_views",
+        "Augmented views per image",
+        "number",
+        "Advanced",
+        "With augmentation and the feature cache: random variants of each training image "
+        "computed up front (one backbone pass each); every epoch trains on one of them. "
+        "More views, more variety, a longer first pass and more memory.",
+        min=1,
+        max=64,
+        step=1,
     ),
     Field("name", "Run name", "text", "Advanced", "Optional; shown in the runs table."),
 )

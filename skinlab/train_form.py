@@ -102,7 +102,8 @@ def preset_values(name: str) -> dict[str, Any]:
 def is_visible(field_: Field, values: dict[str, Any]) -> bool:
     """Whether ``field_`` applies given the other values: ImageNet weights only for backbones
     that have them, fine-tuning only for transfer backbones, momentum only for SGD, the
-    strength only when there is augmentation."""
+    strength only when there is augmentation, the feature cache only for a frozen ImageNet
+    backbone (and its views only with augmentation)."""
     spec = BACKBONES.get(values.get("backbone"))
     if field_.name == "weights":
         return bool(spec and spec.supports_imagenet)
@@ -112,6 +113,15 @@ def is_visible(field_: Field, values: dict[str, Any]) -> bool:
         return values.get("optimizer") == "sgd"
     if field_.name == "augmentation_strength":
         return values.get("augmentation") != "none"
+    frozen = bool(spec and spec.kind == "transfer") and values.get("weights") == "imagenet"
+    if field_.name == "feature_cache":
+        return frozen
+    if field_.name == "augmented_views":
+        return (
+            frozen
+            and values.get("feature_cache") == "auto"
+            and values.get("augmentation") != "none"
+        )
     return True
 
 

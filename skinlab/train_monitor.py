@@ -22,9 +22,11 @@ import pandas as pd
 
 from skinlab import atomic, manager, runs
 from skinlab.config import RunConfig
+from skinlab.confine import confine_run
 from skinlab.curves import best_epoch
 from skinlab.discovery import Dataset
 from skinlab.errors import DatasetLayoutError
+from skinlab.features import FEATURES_PHASE
 from skinlab.train_form import describe_config
 from skinlab.weights import ensure_imagenet_weights
 
@@ -75,8 +77,9 @@ def load_run(run_id: str) -> RunView:
 
     Raises:
         RunNotFoundError, RunFileError: the run is gone or its files are unreadable.
+        PathNotAllowedError: ``run_id`` leads outside the models folder.
     """
-    paths = runs.resolve_run(run_id)
+    paths = confine_run(run_id)
     status = manager.refresh(paths)
     config = runs.read_config(paths)
     return RunView(
@@ -127,6 +130,9 @@ def progress_lines(status: runs.RunStatus) -> list[tuple[float, str]]:
         return []
     if status.phase == "evaluate":
         return [(1.0, "Training done: evaluating the best epoch on validation and test…")]
+    if status.phase == FEATURES_PHASE:
+        done = _fraction(status.batch, status.total_batches)
+        return [(done, "Computing the frozen backbone's features once, so the head trains fast…")]
     if not status.epoch:
         return [(0.0, "Starting: loading the images and building the model…")]
     total = max(status.total_epochs, 1)

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import errno
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,10 +35,12 @@ from skinlab.config import RunConfig
 from skinlab.discovery import Dataset, discover
 from skinlab.distribute import make_strategy
 from skinlab.errors import DatasetLayoutError, SkinlabError
+from skinlab.features import FEATURES_PHASE, HeadInputs, caches_features, prepare_head
 from skinlab.imbalance import class_weights, oversample_indices
 from skinlab.modelio import build_for_config
 from skinlab.ood import fit_ood_threshold
 from skinlab.pipeline import PipelineSpec, label_indices, make_dataset
+from skinlab.precision import Decision, choose_precision, dtype_policy
 from skinlab.scoring import predict_logits, score_split, score_table
 from skinlab.splits import train_val_split
 from skinlab.weights import ensure_imagenet_weights
@@ -129,7 +132,10 @@ def _callbacks(
     best: BestWeights,
     budget: TimeBudget,
 ) -> list:
-    cbs: list[keras.callbacks.Callback] = [monitor, best, budget]
+    # Weights before the history row: a kill between the two then leaves the history one
+    # epoch behind the weights (resume redoes that epoch), never ahead of them (resume
+    # would skip an epoch that was never saved).
+    cbs: list[keras.callbacks.Callback] = [best, monitor, budget]
     cbs.append(
         keras.callbacks.TensorBoard(
             log_dir=str(paths.tensorboard), write_graph=False, profile_batch=0
@@ -179,7 +185,7 @@ def train(
         _set_state(paths, "failed", error=message, finished=time.time())
         raise TrainingFailed(message) from exc
     except OSError as exc:
-        message = f"Training could not write its files ({exc.strerror or exc}); free some disk space and retry."
+        message = _write_failure(exc)
         _set_state(paths, "failed", error=message, finished=time.time())
         raise TrainingFailed(message) from exc
     except BaseException as exc:
@@ -191,6 +197,20 @@ def train(
             finished=time.time(),
         )
         raise
+
+
+def _write_failure(exc: OSError) -> str:
+    """One sentence for a run file that could not be written."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            "The disk is full (No space left on device), so training stopped; the weights "
+            "saved before were kept. Free some disk space (delete old runs), then resume "
+            "this run."
+        )
+    return (
+        f"Training could not write its files ({exc.strerror or exc}); check the models "
+        "folder's free disk space and permissions, then resume this run."
+    )
 
 
 @dataclass(frozen=True)
@@ -221,13 +241,16 @@ def _phases(config: RunConfig, done: int) -> list[_Phase]:
     ]
 
 
-def _resume_point(paths: runs.RunPaths) -> tuple[int, float | None]:
-    """Epochs already in the history, and the best validation loss among them."""
+def _resume_point(paths: runs.RunPaths) -> tuple[int, float | None, int | None]:
+    """Epochs already in the history, the best validation loss among them and its epoch."""
     history = runs.read_history(paths)
     if history.empty:
-        return 0, None
-    best = history["val_loss"].min() if history["val_loss"].notna().any() else history["loss"].min()
-    return int(history["epoch"].max()), (None if pd.isna(best) else float(best))
+        return 0, None, None
+    losses = history["val_loss"] if history["val_loss"].notna().any() else history["loss"]
+    if losses.isna().all():
+        return int(history["epoch"].max()), None, None
+    best_row = history.loc[losses.idxmin()]
+    return int(history["epoch"].max()), float(losses.min()), int(best_row["epoch"])
 
 
 def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) -> TrainResult:
@@ -240,7 +263,7 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    done, best_so_far = _resume_point(paths) if resume else (0, None)
+    done, best_so_far, best_epoch = _resume_point(paths) if resume else (0, None, None)
     _set_state(
         paths,
         "running",
@@ -248,6 +271,10 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
         total_epochs=config.total_epochs,
         error=None,
         finished=None,
+        # A resumed run must not show the progress of the attempt that was killed (its
+        # batch count, or "evaluate") while it loads.
+        batch=0,
+        phase="train",
     )
     data = prepare_data(config)
     spec = PipelineSpec(
@@ -258,7 +285,9 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
     val_ds = make_dataset(data.val, data.class_names, val_spec) if len(data.val) else None
     steps = int(train_ds.cardinality())
     strategy = make_strategy(config.strategy)
-    with strategy.scope():
+    precision = _choose_precision(config, len(data.class_names))
+    keras.utils.set_random_seed(config.seed)  # a probe that ran or not leaves the same state
+    with strategy.scope(), dtype_policy(precision.policy):
         model = build_for_config(config, len(data.class_names))
     if done:
         model.load_weights(paths.last_weights if paths.last_weights.exists() else paths.weights)
@@ -267,17 +296,27 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
         paths.weights,
         monitor="val_loss" if val_ds is not None else "loss",
         best=best_so_far,
+        best_epoch=best_epoch,
         last_path=paths.last_weights,
+        target=model,  # the whole model, also while fit trains only its head
     )
     stopped = False
+    cached: HeadInputs | None = None
     for phase in _phases(config, done):
         if stopped or budget.exhausted:
             break
+        fit_model, fit_train, fit_val = model, train_ds, val_ds
+        if caches_features(config, phase.unfreeze):
+            cached = _cached_head(model, data, val_ds, config, paths)
+            fit_model, fit_train, fit_val = cached.model, cached.train, cached.validation
         with strategy.scope():
             if phase.unfreeze:
                 set_backbone_trainable(model, phase.unfreeze)
             _compile(
-                model, config, phase.learning_rate, steps * (phase.last_epoch - phase.first_epoch)
+                fit_model,
+                config,
+                phase.learning_rate,
+                steps * (phase.last_epoch - phase.first_epoch),
             )
         monitor = RunMonitor(
             paths,
@@ -287,9 +326,9 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
             phase=phase.name,
             initial_epoch=phase.first_epoch,
         )
-        model.fit(
-            train_ds,
-            validation_data=val_ds,
+        fit_model.fit(
+            fit_train,
+            validation_data=fit_val,
             initial_epoch=phase.first_epoch,
             epochs=phase.last_epoch,
             class_weight=data.class_weight,
@@ -298,16 +337,65 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
         )
         _raise_if_failed(monitor)
         stopped = monitor.stop_requested
+    if precision.policy != "float32":
+        # Evaluate and export in float32, so predictions never depend on how it was trained.
+        with strategy.scope():
+            model = build_for_config(config, len(data.class_names), weights="none")
     if not best.restore(model):
         raise TrainingFailed(
             "No epoch finished, so there are no weights to keep; train for at least one epoch."
         )
     _set_state(paths, "stopping" if stopped else "running", phase="evaluate")
     metrics = _evaluate(model, data, config)
+    metrics["training_precision"] = {"policy": precision.policy, "reason": precision.reason}
+    if cached is not None:
+        metrics["feature_cache"] = cached.summary
     _write_outputs(model, data, config, paths, metrics, best)
     state = "stopped" if stopped else "finished"
     _set_state(paths, state, finished=time.time(), phase="done")
     return TrainResult(paths=paths, state=state, metrics=metrics)
+
+
+def _choose_precision(config: RunConfig, num_classes: int) -> Decision:
+    """The run's dtype policy (measured once per machine and model shape when ``auto``)."""
+    key = f"{config.backbone}|{config.image_size}|{config.batch_size}|{config.augmentation}"
+    return choose_precision(
+        config.precision,
+        key,
+        # Random init for the probe: only the speed of the arithmetic is measured.
+        lambda: build_for_config(config, num_classes, weights="none"),
+        (config.batch_size, config.image_size, config.image_size, 3),
+    )
+
+
+def _cached_head(
+    model: keras.Model,
+    data: _Data,
+    val_ds: tf.data.Dataset | None,
+    config: RunConfig,
+    paths: runs.RunPaths,
+) -> HeadInputs:
+    """The head and its cached features, for a phase whose backbone is entirely frozen.
+
+    The status shows the feature pass's progress; a stop request or a spent time budget
+    takes effect at the head's first batch, after the pass.
+    """
+    spec = PipelineSpec(image_size=config.image_size, batch_size=config.batch_size)
+    train_images = make_dataset(data.train, data.class_names, spec)  # in row order
+
+    def progress(batch: int, total: int) -> None:
+        _set_state(paths, "running", phase=FEATURES_PHASE, batch=batch, total_batches=total)
+
+    progress(0, 0)
+    return prepare_head(
+        model,
+        train_images,
+        val_ds,
+        views=config.augmented_views,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        progress=progress,
+    )
 
 
 def _raise_if_failed(monitor: RunMonitor) -> None:

@@ -33,20 +33,30 @@ class WeightsUnavailableError(DownloadError):
 class _Source:
     base_url: str
     md5: str | None  # the hash keras.applications checks; Keras has none for MobileNetV2
+    application: str  # the keras.applications constructor
+    input_range: tuple[float, float]  # what the constructor's network expects to be given
 
 
 # Copied from keras/src/applications/{mobilenet_v2,efficientnet,resnet}.py (Keras 3.15);
 # tests/test_weights.py checks they still match the installed Keras.
 _SOURCES = {
     "mobilenetv2": _Source(
-        "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/", None
+        "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/",
+        None,
+        "MobileNetV2",
+        (-1.0, 1.0),  # skinlab's "preprocess" layer rescales first
     ),
     "efficientnetb0": _Source(
-        "https://storage.googleapis.com/keras-applications/", "50bc09e76180e00e4465e1a485ddc09d"
+        "https://storage.googleapis.com/keras-applications/",
+        "50bc09e76180e00e4465e1a485ddc09d",
+        "EfficientNetB0",
+        (0.0, 255.0),  # it normalises inside
     ),
     "resnet50": _Source(
         "https://storage.googleapis.com/tensorflow/keras-applications/resnet/",
         "4d473c1dd8becc155b73f8504c6f6626",
+        "ResNet50",
+        (-124.0, 152.0),  # after the caffe mean subtraction
     ),
 }
 
@@ -131,3 +141,39 @@ def ensure_imagenet_weights(backbone: str, image_size: int) -> Path:
             "(weights: none)."
         ) from error
     return Path(path)
+
+
+def write_stand_in_weights(backbone: str, image_size: int, folder: Path | None = None) -> Path:
+    """Save random weights under the name, and in the layout, of ``backbone``'s ImageNet file.
+
+    For offline tests and benchmarks only: a model built with ``weights="imagenet"`` then
+    loads them as if they were ImageNet's (same shapes, so the same speed) but knows nothing;
+    its features are random, at a realistic scale.
+    Keras hash-checks the EfficientNet and ResNet files when it loads them, so those also need
+    their hash accepted; MobileNetV2's files have no hash. Initialisers follow Keras' global
+    seed (``keras.utils.set_random_seed``).
+
+    Returns:
+        The file written, in ``folder`` (default: :func:`keras_cache_dir`).
+    """
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    size = (image_size, image_size, 3)
+    donor = getattr(keras.applications, _SOURCES[backbone].application)(
+        include_top=False, weights=None, input_shape=size
+    )
+    # Fresh BatchNorm statistics (mean 0, variance 1) shrink the activations layer after layer
+    # (MobileNetV2's features come out near 1e-12), so take one noise batch's instead.
+    for layer in donor.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.0
+    low, high = _SOURCES[backbone].input_range
+    donor(keras.random.uniform((8, *size), low, high, seed=0), training=True)
+    folder = Path(folder) if folder is not None else keras_cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / imagenet_weights_filename(backbone, image_size)
+    # Keras 3's save_weights writes only ".weights.h5"; applications load the legacy ".h5".
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, donor)
+    return path

@@ -6,6 +6,7 @@ import pytest
 
 from skinlab.augment import augmentation_layers
 from skinlab.config import AUGMENTATIONS
+from skinlab.geometry import RandomGeometry
 
 PRESETS = [p for p in AUGMENTATIONS if p != "none"]
 
@@ -28,23 +29,28 @@ def test_each_preset_is_a_block_named_augmentation_with_distinct_seeds(preset):
     assert min(seeds) == 7
 
 
-def test_notebook_preset_is_the_seed_notebooks_augmentation():
-    flip, rotation, zoom = augmentation_layers("notebook").layers
-    assert isinstance(flip, keras.layers.RandomFlip) and flip.mode == "horizontal_and_vertical"
-    assert isinstance(rotation, keras.layers.RandomRotation) and rotation.factor == (-0.2, 0.2)
-    assert isinstance(zoom, keras.layers.RandomZoom) and zoom.height_factor == 0.2
+def test_notebook_preset_is_the_seed_notebooks_augmentation_as_one_warp():
+    (geometry,) = augmentation_layers("notebook").layers
+    assert isinstance(geometry, RandomGeometry)
+    assert (geometry.flip, geometry.rotation, geometry.zoom, geometry.translation) == (
+        True,
+        0.2,
+        0.2,
+        0.0,
+    )
 
 
 def test_strength_scales_ranges_and_caps_fractions():
     layers = {layer.name: layer for layer in augmentation_layers("light", strength=2.0).layers}
-    assert layers["rotation"].factor == pytest.approx((-0.2, 0.2))
-    assert layers["zoom"].height_factor == pytest.approx(0.2)
+    assert layers["geometry"].rotation == pytest.approx(0.2)
+    assert layers["geometry"].zoom == pytest.approx(0.2)
     # RandomContrast draws from [1 - lower, 1 + upper]: both sides, not only "more contrast".
     assert layers["contrast"].factor == pytest.approx((0.2, 0.2))
     capped = {layer.name: layer for layer in augmentation_layers("strong", strength=10.0).layers}
     assert capped["contrast"].factor == pytest.approx((1.0, 1.0))
-    assert capped["zoom"].height_factor == pytest.approx(0.9)
-    assert capped["rotation"].factor == pytest.approx((-0.5, 0.5))
+    assert capped["geometry"].zoom == pytest.approx(0.9)
+    assert capped["geometry"].rotation == pytest.approx(0.5)
+    assert capped["geometry"].translation == pytest.approx(0.9)
 
 
 def test_light_and_strong_change_colour_in_the_0_255_range():

@@ -1,20 +1,15 @@
 from __future__ import annotations
 
-import hashlib
 import time
-import urllib.error
 from pathlib import Path
 
-import h5py
 import keras
 import keras.src.applications.efficientnet as keras_efficientnet
 import keras.src.applications.mobilenet_v2 as keras_mobilenet_v2
 import keras.src.applications.resnet as keras_resnet
-import keras.src.backend.config as keras_config
-import keras.src.utils.file_utils as keras_file_utils
 import numpy as np
 import pytest
-from keras.src.legacy.saving import legacy_h5_format
+from helpers import offline_keras_home, seed_keras_cache
 
 from skinlab import weights
 from skinlab.backbones import backbone_submodel, build_model
@@ -27,27 +22,13 @@ from skinlab.weights import (
     keras_cache_dir,
 )
 
-APPLICATIONS = {
-    "mobilenetv2": keras.applications.MobileNetV2,
-    "efficientnetb0": keras.applications.EfficientNetB0,
-    "resnet50": keras.applications.ResNet50,
-}
+APPLICATIONS = ("mobilenetv2", "efficientnetb0", "resnet50")
 
 
 @pytest.fixture
 def keras_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty Keras cache, and no network: any download attempt fails at once."""
-    home = tmp_path / "keras-home"
-    home.mkdir()
-    monkeypatch.setenv("KERAS_HOME", str(home))
-    # Keras reads KERAS_HOME once, at import; point its copy here too.
-    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(home))
-
-    def offline(url, *args, **kwargs):
-        raise urllib.error.URLError("[Errno -2] Name or service not known (test)")
-
-    monkeypatch.setattr(keras_file_utils, "urlretrieve", offline)
-    return home
+    return offline_keras_home(tmp_path / "keras-home", monkeypatch)
 
 
 def test_filenames_are_the_ones_keras_applications_download():
@@ -101,31 +82,11 @@ def test_building_an_imagenet_model_offline_raises_the_same_error(keras_home):
         build_model("efficientnetb0", num_classes=3, image_size=64, weights="imagenet")
 
 
-def _seed_cache(backbone: str, size: int, folder: Path, monkeypatch) -> list[np.ndarray]:
-    """Write random weights under the name Keras expects, in the legacy .h5 layout it loads."""
-    keras.utils.set_random_seed(42)
-    donor = APPLICATIONS[backbone](include_top=False, weights=None, input_shape=(size, size, 3))
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / imagenet_weights_filename(backbone, size)
-    # Keras 3's save_weights only writes ".weights.h5"; applications load legacy ".h5" files.
-    with h5py.File(path, "w") as f:
-        legacy_h5_format.save_weights_to_hdf5_group(f, donor)
-    md5 = hashlib.md5(path.read_bytes()).hexdigest()
-    # Both skinlab and Keras check the real file's hash; accept the seeded one instead.
-    source = weights._SOURCES[backbone]
-    monkeypatch.setitem(weights._SOURCES, backbone, weights._Source(source.base_url, md5))
-    if backbone == "efficientnetb0":
-        monkeypatch.setitem(keras_efficientnet.WEIGHTS_HASHES, "b0", ("", md5))
-    if backbone == "resnet50":
-        monkeypatch.setitem(keras_resnet.WEIGHTS_HASHES, "resnet50", ("", md5))
-    return donor.get_weights()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("backbone", APPLICATIONS)
 def test_cached_weights_are_used_offline_and_start_frozen(backbone, keras_home, monkeypatch):
     size = 96
-    seeded = _seed_cache(backbone, size, keras_home / "models", monkeypatch)
+    seeded = seed_keras_cache(backbone, size, keras_home / "models", monkeypatch)
     assert ensure_imagenet_weights(backbone, size) == keras_cache_dir() / (
         imagenet_weights_filename(backbone, size)
     )
