@@ -9,6 +9,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import sys  # noqa: E402
+
 import pytest  # noqa: E402
 from helpers import SHARED_ISIC, image_bytes  # noqa: E402
 
@@ -54,3 +56,22 @@ def make_dataset_folder(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return _make
+
+
+_exit_status = 0
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # After the whole suite has run and reported, tearing down the interpreter (TensorFlow,
+    # h5py, Playwright and Streamlit threads all loaded in one process) ended in a segfault
+    # (exit 139) in the full run, never in any file alone. Nothing is left to run or report at
+    # this point, so leave with pytest's own exit status instead of finalising the modules.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_exit_status)
