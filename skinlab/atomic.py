@@ -92,7 +92,12 @@ def _writer_alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's process
     try:  # a killed writer not yet reaped is a zombie: it writes nothing any more
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        proc = Path(f"/proc/{pid}")
+        if proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+            return False
+        # A killed process still tearing down its memory has an empty command line (as
+        # only kernel threads otherwise do): it will never write again either.
+        return bool(proc.joinpath("cmdline").read_bytes())
     except (OSError, IndexError):
         return True  # no /proc (macOS): trust kill(0)
 

@@ -192,6 +192,9 @@ def refresh(paths: runs.RunPaths) -> runs.RunStatus:
     """Read a run's status; a run marked active whose processes are gone becomes ``failed``
     with the reason (this is how a kill, an out-of-memory or a reboot shows up)."""
     status = runs.read_status(paths)
+    if status.state == "failed":
+        # Again on every look: a writer killed a moment ago may not have been gone yet.
+        atomic.remove_orphaned_temp_files(paths.root)
     if status.state not in ACTIVE or is_alive(status.pid) or is_alive(status.supervisor_pid):
         return status
     age = time.time() - status.heartbeat
