@@ -271,13 +271,25 @@ def render_result(
         st.caption(result.notice)
 
 
+def skipped_text(failed: int, total: int) -> str:
+    """The sentence above the list of files that could not be predicted."""
+    if failed == total == 1:
+        return "The file could not be read, so nothing was predicted:"
+    if failed == total:
+        return f"None of the {total} files could be read, so nothing was predicted:"
+    return (
+        f"{failed} of {total} files could not be read and were skipped; the others were predicted:"
+    )
+
+
 def render_batch(predictor: Predictor, items: Sequence[Item], results: Sequence[Result]) -> None:
     """Files that failed (with their reason), the results table and its CSV download."""
     errors = error_lines(results)
     if errors:
         st.warning(
-            f"{len(errors)} of {len(results)} files could not be read and were skipped; the "
-            "others were predicted:\n\n" + "\n".join(f"- {line}" for line in errors),
+            skipped_text(len(errors), len(results))
+            + "\n\n"
+            + "\n".join(f"- {line}" for line in errors),
             icon=":material/broken_image:",
         )
     table = results_table(results, items, predictor.class_names)

@@ -178,3 +178,10 @@ def test_quick_model_is_the_quick_preset_on_the_demo(monkeypatch, tmp_path) -> N
     config = quick_model.quick_model_config()
     assert config.data_root == str(tmp_path) and config.backbone == "skinlab_cnn"
     assert config.epochs == 8 and config.image_size == 64
+
+
+def test_skipped_text_never_claims_others_were_predicted_when_none_were() -> None:
+    assert pv.skipped_text(1, 1) == "The file could not be read, so nothing was predicted:"
+    assert pv.skipped_text(3, 3).startswith("None of the 3 files could be read")
+    assert pv.skipped_text(1, 2).startswith("1 of 2 files could not be read and were skipped")
+    assert "others were predicted" not in pv.skipped_text(2, 2)
