@@ -23,9 +23,8 @@ from pathlib import Path
 
 from skinlab import atomic, runs
 from skinlab.bench.core import BenchContext, Row, Section
-from skinlab.bench.workspace import environ, link_images, subset
+from skinlab.bench.workspace import environ, link_images, train_rows
 from skinlab.config import RunConfig
-from skinlab.discovery import discover
 from skinlab.training import train
 from skinlab.weights import imagenet_weights_filename, keras_cache_dir, write_stand_in_weights
 
@@ -129,8 +128,7 @@ def _data(ctx: BenchContext, images: int | None) -> Path:
     """The Train split, or a random subset of ``images`` of it (hard links)."""
     if images is None:
         return ctx.data_root
-    table = discover(ctx.data_root).images("Train")
-    return link_images(subset(table, images), ctx.workdir / "frozen-data")
+    return link_images(train_rows(ctx.data_root, images), ctx.workdir / "frozen-data")
 
 
 def _train(config: RunConfig) -> dict:

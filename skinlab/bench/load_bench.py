@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from skinlab.bench.core import BenchContext, Row, Section, peak_rss_mb, percentile
-from skinlab.bench.workspace import environ, link_images, subset
+from skinlab.bench.workspace import environ, link_images, train_rows
 from skinlab.discovery import discover
 
 CONCURRENCY = (1, 4, 8)
@@ -31,12 +31,12 @@ TRAIN_IMAGES, QUICK_TRAIN_IMAGES = 600, 200
 def run(ctx: BenchContext) -> Section:
     from skinlab.predict import load_predictor
 
-    dataset = discover(ctx.data_root)
-    train = subset(dataset.images("Train"), QUICK_TRAIN_IMAGES if ctx.quick else TRAIN_IMAGES)
+    train = train_rows(ctx.data_root, QUICK_TRAIN_IMAGES if ctx.quick else TRAIN_IMAGES)
     data_root = link_images(train, ctx.workdir / "data")
     ctx.log(f"[bench] load: training the quick preset for 1 epoch on {len(train)} images")
     with environ(SKINLAB_MODELS_DIR=ctx.workdir / "models"):
         paths = _train_quick(data_root)
+    dataset = discover(ctx.data_root)  # for its Test split, when there is one
     samples = dataset.images("Test") if "Test" in dataset.splits else train
     images = [(Path(p).name, Path(p).read_bytes()) for p in samples["path"].iloc[:64]]
     calls = QUICK_CALLS if ctx.quick else CALLS

@@ -21,8 +21,7 @@ import keras
 import tensorflow as tf
 
 from skinlab.bench.core import BenchContext, Row, Section
-from skinlab.bench.workspace import link_images, subset
-from skinlab.discovery import discover
+from skinlab.bench.workspace import link_images, train_rows
 from skinlab.pipeline import PipelineSpec, make_dataset
 
 SIZE = 180
@@ -32,10 +31,7 @@ QUICK_IMAGES = 500
 
 
 def run(ctx: BenchContext) -> Section:
-    dataset = discover(ctx.data_root)
-    train = dataset.images("Train")
-    if ctx.quick:
-        train = subset(train, QUICK_IMAGES)
+    train = train_rows(ctx.data_root, QUICK_IMAGES if ctx.quick else None)
     # Both read the same folder: the readable Train images (a subset when quick), linked.
     folder = link_images(train, ctx.workdir / "data") / "Train"
     class_names = sorted(set(train["label"]))

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from skinlab.bench.core import BenchContext, Row, Section, percentile, repeat_seconds, timed
-from skinlab.bench.workspace import environ, link_images, subset
+from skinlab.bench.workspace import environ, link_images, train_rows
 from skinlab.config import RunConfig
 from skinlab.discovery import discover
 from skinlab.export import _interpreter, export_run
@@ -39,10 +39,7 @@ TARGET = 10.0
 
 
 def run(ctx: BenchContext) -> Section:
-    dataset = discover(ctx.data_root)
-    train = dataset.images("Train")
-    if ctx.quick:
-        train = subset(train, QUICK_IMAGES)
+    train = train_rows(ctx.data_root, QUICK_IMAGES if ctx.quick else None)
     data_root = link_images(train, ctx.workdir / "data")
     ctx.log(f"[bench] predict: training the seed CNN for 1 epoch on {len(train)} images")
     with environ(SKINLAB_MODELS_DIR=ctx.workdir / "models"):
@@ -51,6 +48,7 @@ def run(ctx: BenchContext) -> Section:
         ctx.log("[bench] predict: exporting to TFLite")
         tflite = export_run(paths, "tflite") / "model.tflite"
     model = predictor.loaded.model
+    dataset = discover(ctx.data_root)  # for its Test split, when there is one
     sample = (dataset.images("Test") if "Test" in dataset.splits else train)["path"].iloc[0]
     image = decode_image(sample)
     x = load_rgb_array(sample, SIZE)[None].astype(np.float32)

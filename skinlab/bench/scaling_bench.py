@@ -17,7 +17,7 @@ import statistics
 
 from skinlab.audit import audit_dataset
 from skinlab.bench.core import BenchContext, Row, Section, timed
-from skinlab.bench.workspace import link_images, subset
+from skinlab.bench.workspace import link_images, train_rows
 from skinlab.discovery import discover
 
 FACTORS = (1, 4, 16)
@@ -30,10 +30,8 @@ TARGET = 1.2
 
 
 def run(ctx: BenchContext) -> Section:
-    train = discover(ctx.data_root).images("Train")
+    train = train_rows(ctx.data_root, QUICK_IMAGES if ctx.quick else None)
     factors = QUICK_FACTORS if ctx.quick else FACTORS
-    if ctx.quick:
-        train = subset(train, QUICK_IMAGES)
     roots = {}
     for factor in factors:
         roots[factor] = ctx.workdir / f"x{factor}"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from skinlab import atomic, runs
 from skinlab.bench.core import BenchContext, Row, Section, run_measured
-from skinlab.discovery import discover
+from skinlab.bench.workspace import link_images, train_rows
 
 #: Images per class in the subsets (the seed CNN in --quick, MobileNetV2 always).
 QUICK_PER_CLASS = 40
@@ -81,19 +81,8 @@ def run(ctx: BenchContext) -> Section:
 def _subset(ctx: BenchContext, per_class: int) -> Path:
     """A dataset of hard links to the first ``per_class`` Train images of each class."""
     root = ctx.workdir / f"subset{per_class}"
-    if root.exists():
-        return root
-    table = discover(ctx.data_root).images("Train")
-    table = table[table["error"].isna()]
-    for label, rows in table.groupby("label"):
-        folder = root / "Train" / str(label)
-        folder.mkdir(parents=True)
-        for path in rows["path"].head(per_class):
-            target = folder / Path(path).name
-            try:
-                os.link(path, target)
-            except OSError:
-                target.write_bytes(Path(path).read_bytes())
+    if not root.exists():
+        link_images(train_rows(ctx.data_root).groupby("label").head(per_class), root)
     return root
 
 

@@ -16,6 +16,15 @@ from pathlib import Path
 import pandas as pd
 
 
+def train_rows(data_root: Path, limit: int | None = None) -> pd.DataFrame:
+    """The readable Train images of ``data_root`` (a random :func:`subset` of ``limit``)."""
+    from skinlab.discovery import discover
+
+    table = discover(data_root).images("Train")
+    table = table[table["error"].isna()]
+    return table if limit is None else subset(table, limit)
+
+
 def subset(table: pd.DataFrame, n: int, *, seed: int = 0) -> pd.DataFrame:
     """At most ``n`` rows of ``table``, drawn at random (so classes keep their shares)."""
     if len(table) <= n:
