@@ -41,14 +41,10 @@ def load_dataset(root: str | Path) -> Dataset:
     return _scan(str(root), fingerprint(root))
 
 
-def load_audit(root: str | Path) -> AuditReport:
-    """Audit ``root`` once per content change (cached across reruns and sessions)."""
-    return _audit(str(root), fingerprint(root))
-
-
 def load_scan(root: str | Path) -> tuple[Dataset, AuditReport]:
-    """:func:`load_dataset` and :func:`load_audit` together, fingerprinting ``root`` once:
-    on a warm rerun the fingerprint (one ``stat`` per file) is most of the cost."""
+    """The scan and the audit of ``root``, each once per content change (cached across
+    reruns and sessions); ``root`` is fingerprinted once, which on a warm rerun (one ``stat``
+    per file) is most of the cost."""
     token = fingerprint(root)
     return _scan(str(root), token), _audit(str(root), token)
 
