@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 from skinlab.bench.core import BenchContext, Row, Section, peak_rss_mb, percentile
-from skinlab.bench.workspace import environ, link_images, train_rows
-from skinlab.discovery import discover
+from skinlab.bench.workspace import link_images, sample_rows, train_in, train_rows
 
 CONCURRENCY = (1, 4, 8)
 #: Predictions per concurrency level (shared out between the sessions).
@@ -29,15 +28,14 @@ TRAIN_IMAGES, QUICK_TRAIN_IMAGES = 600, 200
 
 
 def run(ctx: BenchContext) -> Section:
+    from skinlab.config import preset
     from skinlab.predict import load_predictor
 
     train = train_rows(ctx.data_root, QUICK_TRAIN_IMAGES if ctx.quick else TRAIN_IMAGES)
     data_root = link_images(train, ctx.workdir / "data")
     ctx.log(f"[bench] load: training the quick preset for 1 epoch on {len(train)} images")
-    with environ(SKINLAB_MODELS_DIR=ctx.workdir / "models"):
-        paths = _train_quick(data_root)
-    dataset = discover(ctx.data_root)  # for its Test split, when there is one
-    samples = dataset.images("Test") if "Test" in dataset.splits else train
+    paths = train_in(ctx.workdir, preset("quick", data_root=str(data_root), epochs=1))
+    samples = sample_rows(ctx.data_root, train)
     images = [(Path(p).name, Path(p).read_bytes()) for p in samples["path"].iloc[:64]]
     calls = QUICK_CALLS if ctx.quick else CALLS
 
@@ -98,13 +96,6 @@ def run(ctx: BenchContext) -> Section:
             "backbone": "skinlab_cnn",
         },
     )
-
-
-def _train_quick(data_root: Path):
-    from skinlab.config import preset
-    from skinlab.training import train
-
-    return train(preset("quick", data_root=str(data_root), epochs=1)).paths
 
 
 def _sessions(predict, sessions: int, calls: int) -> tuple[float, list[float]]:

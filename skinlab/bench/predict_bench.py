@@ -15,19 +15,15 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
 from skinlab.bench.core import BenchContext, Row, Section, percentile, repeat_seconds, timed
-from skinlab.bench.workspace import environ, link_images, train_rows
+from skinlab.bench.workspace import link_images, sample_rows, train_in, train_rows
 from skinlab.config import RunConfig
-from skinlab.discovery import discover
 from skinlab.export import _interpreter, export_run
 from skinlab.images import decode_image, load_rgb_array
 from skinlab.predict import load_predictor
-from skinlab.runs import RunPaths
-from skinlab.training import train
 
 SIZE = 180
 BATCH = 32
@@ -42,14 +38,15 @@ def run(ctx: BenchContext) -> Section:
     train = train_rows(ctx.data_root, QUICK_IMAGES if ctx.quick else None)
     data_root = link_images(train, ctx.workdir / "data")
     ctx.log(f"[bench] predict: training the seed CNN for 1 epoch on {len(train)} images")
-    with environ(SKINLAB_MODELS_DIR=ctx.workdir / "models"):
-        paths = _train_seed_cnn(data_root)
-        predictor = load_predictor(paths)
-        ctx.log("[bench] predict: exporting to TFLite")
-        tflite = export_run(paths, "tflite") / "model.tflite"
+    config = RunConfig(
+        data_root=str(data_root), backbone="custom", image_size=SIZE, batch_size=BATCH, epochs=1
+    )
+    paths = train_in(ctx.workdir, config)
+    predictor = load_predictor(paths)
+    ctx.log("[bench] predict: exporting to TFLite")
+    tflite = export_run(paths, "tflite") / "model.tflite"
     model = predictor.loaded.model
-    dataset = discover(ctx.data_root)  # for its Test split, when there is one
-    sample = (dataset.images("Test") if "Test" in dataset.splits else train)["path"].iloc[0]
+    sample = sample_rows(ctx.data_root, train)["path"].iloc[0]
     image = decode_image(sample)
     x = load_rgb_array(sample, SIZE)[None].astype(np.float32)
     batch = np.repeat(x, BATCH, axis=0)
@@ -124,13 +121,6 @@ def run(ctx: BenchContext) -> Section:
             "target_predict_speedup": TARGET,
         },
     )
-
-
-def _train_seed_cnn(data_root: Path) -> RunPaths:
-    config = RunConfig(
-        data_root=str(data_root), backbone="custom", image_size=SIZE, batch_size=BATCH, epochs=1
-    )
-    return train(config).paths
 
 
 def _latencies_ms(fn: Callable[[], object], calls: int, warmup: int = 5) -> list[float]:

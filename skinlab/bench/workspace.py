@@ -25,6 +25,22 @@ def train_rows(data_root: Path, limit: int | None = None) -> pd.DataFrame:
     return table if limit is None else subset(table, limit)
 
 
+def sample_rows(data_root: Path, fallback: pd.DataFrame) -> pd.DataFrame:
+    """Images to predict: the Test split of ``data_root`` when it has one, else ``fallback``."""
+    from skinlab.discovery import discover
+
+    dataset = discover(data_root)
+    return dataset.images("Test") if "Test" in dataset.splits else fallback
+
+
+def train_in(workdir: Path, config):
+    """Train ``config`` into ``workdir/models`` (not the user's models folder); its RunPaths."""
+    from skinlab.training import train
+
+    with environ(SKINLAB_MODELS_DIR=workdir / "models"):
+        return train(config).paths
+
+
 def subset(table: pd.DataFrame, n: int, *, seed: int = 0) -> pd.DataFrame:
     """At most ``n`` rows of ``table``, drawn at random (so classes keep their shares)."""
     if len(table) <= n:
