@@ -160,7 +160,11 @@ class RunMonitor(keras.callbacks.Callback):
 
     def _write(self) -> None:
         self._last_write = time.monotonic()
-        state = "failed" if self.failure else "stopping" if self.stop_requested else "running"
+        # A stop request counts from the moment its file exists, not from the next batch
+        # end: otherwise a write in between would overwrite the "stopping" that the stop
+        # command just wrote with "running".
+        stopping = self.stop_requested or self.paths.stop_request.exists()
+        state = "failed" if self.failure else "stopping" if stopping else "running"
         spb = self._seconds_per_batch
         self.status = RunStatus(
             state,

@@ -149,6 +149,27 @@ def test_a_stop_request_stops_training_after_the_current_batch(paths: RunPaths) 
     assert read_history(paths)["epoch"].tolist() == [1]
 
 
+def test_a_status_written_after_a_stop_request_says_stopping_even_before_it_is_honoured(
+    paths: RunPaths,
+) -> None:
+    # The stop command writes "stopping"; a status write by the trainer between that and
+    # its next batch end must not turn it back into "running".
+    seen = []
+
+    class StopAtEpochEnd(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs=None) -> None:
+            paths.stop_request.touch()
+
+    class ReadStatus(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs=None) -> None:
+            seen.append((monitor.stop_requested, read_status(paths).state))
+
+    monitor = RunMonitor(paths, total_epochs=3, steps_per_epoch=STEPS, batch_size=BATCH)
+    _fit(_model(), [StopAtEpochEnd(), monitor, ReadStatus()])
+    assert seen[0] == (False, "stopping")
+    assert read_status(paths).state == "stopping"
+
+
 def test_a_nan_loss_stops_training_with_a_clear_failure(paths: RunPaths) -> None:
     x, y = _data()
     x[2 * BATCH : 3 * BATCH] = np.nan  # the third batch of the first epoch
