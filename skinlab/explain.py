@@ -10,16 +10,31 @@ import numpy as np
 from skinlab import atomic
 from skinlab.gradcam import gradcam, overlay
 from skinlab.images import decode_image
+from skinlab.predict import DECODE_PX
+
+#: Longest side of the pictures shown or written beside a prediction (the model never sees
+#: these): an overlay at an upload's full size cost ~144 bytes a pixel, 11 GB at 79 MP.
+DISPLAY_PX = 512
 
 
 def explain(predictor, image, class_name: str | None = None, opacity: float = 0.4):
-    """Heatmap (model size) and overlay (original size) for ``image`` (path, bytes or PIL)."""
+    """Heatmap (model size) and overlay (at most :data:`DISPLAY_PX` on its longer side) for
+    ``image`` (path, bytes or PIL image).
+
+    The model sees what :meth:`~skinlab.predict.Predictor.predict_sources` gives it: the
+    image decoded at most :data:`~skinlab.predict.DECODE_PX` across, resized to its input.
+    """
     from PIL import Image
 
-    original = image if isinstance(image, Image.Image) else decode_image(image)
+    if isinstance(image, Image.Image):
+        original = image.copy()
+        original.thumbnail((DECODE_PX, DECODE_PX))
+    else:
+        original = decode_image(image, max_side=DECODE_PX)
     resized = original.resize((predictor.size, predictor.size), Image.Resampling.BILINEAR)
     index = predictor.class_names.index(class_name) if class_name else None
     heatmap = gradcam(predictor.loaded.model, np.asarray(resized, dtype=np.float32), index)
+    original.thumbnail((DISPLAY_PX, DISPLAY_PX))
     return heatmap, overlay(original, heatmap, opacity)
 
 

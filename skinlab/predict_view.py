@@ -27,7 +27,7 @@ from PIL import Image
 from skinlab import catalog, runs
 from skinlab.confine import confine_run
 from skinlab.discovery import Dataset
-from skinlab.explain import explain
+from skinlab.explain import DISPLAY_PX, explain
 from skinlab.gradcam import overlay
 from skinlab.images import IMAGE_SUFFIXES, ImageSource, decode_image
 from skinlab.predict import Prediction, PredictionError, Predictor, load_predictor, results_frame
@@ -48,8 +48,6 @@ from skinlab.prediction_report import (
 UPLOAD_TYPES: list[str] = sorted(s.lstrip(".") for s in IMAGE_SUFFIXES)
 #: Result boxes drawn per page of a batch (each has a chart and a Grad-CAM).
 PAGE_SIZE = 8
-#: Longest side of the pictures sent to the browser (the model never sees these).
-DISPLAY_PX = 512
 SAMPLES_KEY = "predict_samples"
 
 Result = Prediction | PredictionError
@@ -176,10 +174,8 @@ def predict_items(predictor: Predictor, items: Sequence[Item], tta: int = 1) -> 
 
 
 def display_image(item: Item) -> Image.Image:
-    """The item decoded (EXIF-rotated, RGB) and shrunk for the browser."""
-    image = decode_image(item.source)
-    image.thumbnail((DISPLAY_PX, DISPLAY_PX))
-    return image
+    """The item decoded (EXIF-rotated, RGB) at most :data:`DISPLAY_PX` across, for the browser."""
+    return decode_image(item.source, max_side=DISPLAY_PX)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

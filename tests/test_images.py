@@ -73,6 +73,24 @@ def test_exif_orientation_is_applied() -> None:
     assert decode_image(buf.getvalue()).size == (20, 40)
 
 
+def test_huge_png_is_decoded_at_reduced_size_with_its_aspect_ratio() -> None:
+    # 64 MP of one colour: a ~0.2 MB file whose full decode would hold ~256 MB.
+    data = image_bytes("RGB", (8000, 6000), "PNG", colour=(180, 90, 60), compress_level=1)
+    img = decode_image(data, max_side=1000)
+    assert img.size == (1000, 750) and img.mode == "RGB"
+    assert img.getpixel((500, 375)) == (180, 90, 60)
+
+
+def test_max_side_applies_exif_orientation_and_never_enlarges() -> None:
+    img = Image.new("RGB", (400, 200), (0, 0, 255))
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif)
+    assert decode_image(buf.getvalue(), max_side=100).size == (50, 100)
+    assert decode_image(buf.getvalue(), max_side=1000).size == (200, 400)
+
+
 def test_load_rgb_array_resizes_to_the_requested_square() -> None:
     arr = load_rgb_array(image_bytes(size=(300, 200)), 64)
     assert arr.shape == (64, 64, 3) and arr.dtype == np.uint8

@@ -164,3 +164,17 @@ def test_cli_export_writes_a_bundle_with_labels_and_model_card(trained, tmp_path
     assert len((bundle / "labels.txt").read_text().split("\n")) >= 9
     assert "not a medical device" in (bundle / "MODEL_CARD.md").read_text().lower()
     assert (bundle / "model.keras").exists()
+
+
+def test_huge_upload_is_predicted_small_and_its_gradcam_has_display_size(trained) -> None:
+    from skinlab.explain import DISPLAY_PX, explain
+
+    paths, _ = trained
+    predictor = load_predictor(paths)
+    # 64 MP in a ~0.2 MB PNG: at full size the overlay alone would need ~9 GB.
+    data = image_bytes("RGB", (8000, 8000), "PNG", colour=(170, 110, 90), compress_level=1)
+    (result,) = predictor.predict_sources([("huge.png", data)])
+    assert isinstance(result, Prediction)
+    heatmap, picture = explain(predictor, data, result.top_class)
+    assert heatmap.shape == (predictor.size, predictor.size)
+    assert picture.size == (DISPLAY_PX, DISPLAY_PX)

@@ -8,7 +8,8 @@ irrelevant, its architecture is what costs time. Then, with the model warm:
   :meth:`Predictor.predict_images` on a decoded image (resize, calibrated softmax, OOD and
   quality checks), each against ``model.predict(x, verbose=0)`` on the same image;
 * a batch of 32: images per second of both;
-* the TFLite export (:mod:`skinlab.export`) with a warm interpreter, one image.
+* the TFLite export (:mod:`skinlab.export`) with a warm interpreter, one image;
+* the peak memory one 79 MP upload adds to the idle app (:mod:`~skinlab.bench.upload_memory`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from skinlab.bench.core import BenchContext, Row, Section, percentile, repeat_seconds, timed
+from skinlab.bench.upload_memory import TARGET_MB, upload_peak_mb
 from skinlab.bench.workspace import link_images, sample_rows, train_in, train_rows
 from skinlab.config import RunConfig
 from skinlab.export import _interpreter, export_run
@@ -76,6 +78,8 @@ def run(ctx: BenchContext) -> Section:
         repeat_seconds(lambda: model.predict(batch, verbose=0), reps=ctx.reps * 3)
     )
     drift = float(np.abs(tflite_one() - predictor.logits(x)).max())
+    ctx.log("[bench] predict: peak memory of one 79 MP upload, in a child process")
+    idle_mb, peak_mb = upload_peak_mb(paths.root, ctx.workdir)
     keras_note = "baseline: model.predict(x, verbose=0)"
     return Section(
         "Prediction (seed CNN, 180 px)",
@@ -109,6 +113,12 @@ def run(ctx: BenchContext) -> Section:
                 "ms",
                 note=f"warm interpreter; max |logit difference| vs Keras {drift:.1e}",
             ),
+            Row(
+                "one 79 MP PNG upload, predicted + explained, peak RSS above idle",
+                peak_mb - idle_mb,
+                unit="MB",
+                note=f"fresh process, VmHWM; idle app {idle_mb:.0f} MB; target <= {TARGET_MB} MB",
+            ),
         ],
         ratios={"predict_speedup": p50["keras_predict"] / p50["logits"]},
         raw={
@@ -119,6 +129,7 @@ def run(ctx: BenchContext) -> Section:
             "batch_images_per_s": {"skinlab": ours_batch, "keras_predict": keras_batch},
             "tflite_max_abs_logit_difference": drift,
             "target_predict_speedup": TARGET,
+            "upload_79mp_mb": {"idle": idle_mb, "peak": peak_mb, "target_above_idle": TARGET_MB},
         },
     )
 
