@@ -5,6 +5,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from skinlab import compare, manager, ui
+from skinlab.confine import confine_run
 from skinlab.errors import SkinlabError
 
 _NOTICE, _CONFIRM, _BUNDLE = "runs_notice", "runs_confirm_delete", "runs_bundle"
@@ -21,14 +22,21 @@ def _act(action: Callable[..., object], *args: str, done: str) -> None:
     st.session_state.pop(_CONFIRM, None)
 
 
+def _confined(action: Callable[..., object]) -> Callable[..., object]:
+    # As Train and Predict do: a run folder that leads outside models/ (a symbolic link) is
+    # refused in one sentence, never renamed or deleted through.
+    return lambda run_id, *args: action(confine_run(run_id).root, *args)
+
+
 def _rename(run_id: str) -> None:
     name = st.session_state.get("runs_new_name", "").strip()
-    _act(manager.rename_run, run_id, name, done=f"Renamed the run to '{name or run_id}'.")
+    done = f"Renamed the run to '{name or run_id}'."
+    _act(_confined(manager.rename_run), run_id, name, done=done)
     st.session_state["runs_new_name"] = ""
 
 
 def _delete(run_id: str) -> None:
-    _act(manager.delete_run, run_id, done=f"Deleted run {run_id}.")
+    _act(_confined(manager.delete_run), run_id, done=f"Deleted run {run_id}.")
     if st.session_state.get(_BUNDLE, ("",))[0] == run_id:
         del st.session_state[_BUNDLE]
 

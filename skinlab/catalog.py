@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from skinlab import demo
+from skinlab.confine import within
 from skinlab.discovery import resolve_root
 from skinlab.errors import DatasetLayoutError
 from skinlab.paths import data_dir
@@ -44,13 +45,16 @@ def demo_entry() -> DatasetEntry:
 
 
 def available_datasets() -> list[DatasetEntry]:
-    """The demo first, then every folder of ``data/`` that holds a dataset layout."""
+    """The demo first, then every folder of ``data/`` that holds a dataset layout; a link
+    leading outside the app's folders is left out, as typing its path would be refused."""
     entries = [demo_entry()]
     folder = data_dir()
     if not folder.is_dir():
         return entries
     for child in sorted(folder.iterdir()):
         if child.name.startswith(".") or not child.is_dir() or child.name == demo.DEMO_DIRNAME:
+            continue
+        if within(child) is None:
             continue
         try:
             root = resolve_root(child)

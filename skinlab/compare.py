@@ -31,6 +31,7 @@ from PIL import Image
 
 from skinlab import curves, runs
 from skinlab.atomic import RunFileError, read_json
+from skinlab.confine import confine_run, within
 from skinlab.errors import InvalidImageError, SkinlabError
 from skinlab.images import decode_image
 
@@ -514,10 +515,16 @@ def thumbnail(path: str | Path, size: int = 160) -> Image.Image | None:
 
 def gallery(frame: pd.DataFrame, limit: int = 24) -> tuple[list[Image.Image], list[str], int]:
     """Thumbnails and captions of the first ``limit`` rows of :func:`examples`, and how many
-    of those images could not be read (moved or deleted since the run)."""
+    of those images could not be read (moved or deleted since the run).
+
+    ``predictions.csv`` and the manifest's ``data_root`` are files anyone with the models
+    folder can edit, so an image outside the app's folders (an absolute or ``../`` path, a
+    link) counts as unreadable: it is never opened.
+    """
     images, captions = [], []
     for row in frame.head(limit).itertuples():
-        image = thumbnail(row.image)
+        allowed = within(row.image)
+        image = thumbnail(allowed) if allowed is not None else None
         if image is not None:
             images.append(image)
             captions.append(f"{row.true} → {row.predicted} ({row.confidence:.0%})")
@@ -529,12 +536,13 @@ def export_bundle(run_id: str) -> bytes:
     files sit under a ``<run id>-keras/`` folder.
 
     Raises:
+        PathNotAllowedError: the run folder leads outside the models folder (a link).
         SkinlabError: as :func:`skinlab.export.export_run` (no saved model, ...).
     """
     # Imported here: the export module loads TensorFlow, which only a download needs.
     from skinlab.export import export_run
 
-    folder = Path(export_run(run_id, "keras"))
+    folder = Path(export_run(confine_run(run_id), "keras"))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for file in sorted(folder.rglob("*")):

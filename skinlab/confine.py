@@ -51,16 +51,22 @@ def confine(path: str | Path, what: str, *, remedy: str | None = None) -> Path:
         PathNotAllowedError: the resolved path is outside every :func:`allowed_roots`
             folder; the message lists them and says how to allow another one.
     """
-    resolved = _resolved(path)
-    roots = allowed_roots()
-    if any(resolved.is_relative_to(root) for root in roots):
+    resolved = within(path)
+    if resolved is not None:
         return resolved
-    shown = ", ".join(str(root) for root in roots)
+    shown = ", ".join(str(root) for root in allowed_roots())
     remedy = remedy or f"import it with `python -m skinlab data import {path}`"
     raise PathNotAllowedError(
         f"{what} {path} is outside the folders this app may read ({shown}); {remedy}, or "
         f"list its folder in {EXTRA_DIRS_VARIABLE} before starting the app."
     )
+
+
+def within(path: str | Path) -> Path | None:
+    """``path`` resolved if it lies in an allowed folder, else ``None``: for listings and
+    galleries, which skip what :func:`confine` would refuse instead of stopping."""
+    resolved = _resolved(path)
+    return resolved if any(resolved.is_relative_to(r) for r in allowed_roots()) else None
 
 
 def confine_run(ref: str) -> runs.RunPaths:

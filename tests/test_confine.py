@@ -159,3 +159,54 @@ def test_run_query_parameter_with_dot_dot_shows_no_foreign_run(home) -> None:
     )
     watched = [box.value for box in at.selectbox if box.label == "Run to watch"]
     assert watched == [inside.run_id]
+
+
+def test_runs_gallery_never_opens_images_outside_the_allowed_folders(home) -> None:
+    import pandas as pd
+
+    from skinlab import compare
+
+    inside = _dataset(home["data"] / "mine")
+    outside = _dataset(home["outside"] / "ds")
+    run = _run(home["models"])
+    image = "Test/nevus/a.jpg"
+    tricks = [str(outside / image), f"../../outside/ds/{image}", "Test/link/a.jpg"]
+    (inside / "Test" / "link").symlink_to(outside / "Test" / "nevus", target_is_directory=True)
+    rows = [{"path": p, "split": "Test", "true": "nevus", "predicted": "melanoma"} for p in tricks]
+    rows.append({"path": image, "split": "Test", "true": "nevus", "predicted": "melanoma"})
+    pd.DataFrame(rows).assign(confidence=0.9).to_csv(run.predictions, index=False)
+
+    def record(data_root: Path) -> compare.RunRecord:
+        manifest = {"data_root": str(data_root)}
+        return compare.RunRecord(run, {}, pd.DataFrame(), {}, manifest)
+
+    images, _, unreadable = compare.gallery(compare.examples(record(inside), "Test"))
+    assert (len(images), unreadable) == (1, 3)  # only data/mine/Test/nevus/a.jpg is opened
+    images, _, unreadable = compare.gallery(compare.examples(record(outside), "Test"))
+    assert (len(images), unreadable) == (0, 4)  # a manifest pointing outside opens nothing
+
+
+def test_rename_through_a_linked_run_folder_is_refused_and_its_config_untouched(home) -> None:
+    outside = _run(home["outside"])
+    before = outside.config.read_bytes()
+    (home["models"] / "sneaky").symlink_to(outside.root, target_is_directory=True)
+    _dataset(home["data"] / "mine")
+    at = _open({"dataset": str(home["data"] / "mine")}, "pages/runs.py")
+    at.selectbox(key="manage_run").set_value("sneaky").run()
+    at.text_input(key="runs_new_name").input("pwned")
+    next(b for b in at.button if b.label == "Rename").click().run()
+    assert not at.exception, at.exception
+    assert outside.config.read_bytes() == before
+    assert any("pick a run listed in" in e.value for e in at.error)
+
+
+def test_dataset_dropdown_leaves_out_a_link_leading_outside(home) -> None:
+    from skinlab.catalog import available_datasets
+
+    _dataset(home["outside"] / "ds")
+    _dataset(home["data"] / "mine")
+    (home["data"] / "link").symlink_to(home["outside"] / "ds", target_is_directory=True)
+    (home["data"] / "alias").symlink_to(home["data"] / "mine", target_is_directory=True)
+    assert [e.name for e in available_datasets() if not e.is_demo] == ["alias", "mine"]
+    at = _open({"dataset": str(home["data"] / "mine")})
+    assert "link" not in at.sidebar.selectbox(key="dataset_choice").options
