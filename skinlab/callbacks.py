@@ -36,6 +36,9 @@ class RunMonitor(keras.callbacks.Callback):
     * When the run's ``STOP`` file exists, or the loss is not finite, training stops after
       the current batch (Keras still evaluates and ends that epoch). A non-finite loss
       also sets :attr:`failure` to one sentence for the user.
+    * An epoch cut short that way (by a stop, the time budget or a failure) is *not* an
+      epoch: it gets no history row, so curves and headlines only ever show whole epochs
+      (:func:`epoch_was_cut`; :class:`~skinlab.checkpoint.BestWeights` skips it too).
 
     Use one monitor per ``fit`` call (per phase). ``status.json`` must have no other
     writer while training runs.
@@ -91,6 +94,7 @@ class RunMonitor(keras.callbacks.Callback):
         self._batch = 0
         self._seconds_per_batch: float | None = None
         self._last_epoch_time: float | None = None
+        self._epochs_timed: list[float] = []
         self._last_write = -math.inf
         self._supervisor_pid: int | None = None
 
@@ -141,7 +145,14 @@ class RunMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
-        self._last_epoch_time = time.monotonic() - self._epoch_start
+        if epoch_was_cut(self, self._batch):
+            self._write()  # the status keeps the batch it stopped at; the history stays whole
+            return
+        elapsed = time.monotonic() - self._epoch_start
+        if self._epoch > self.initial_epoch + 1:
+            # The first epoch of a fit also pays for tracing: it would make the ETA jump.
+            self._epochs_timed.append(elapsed)
+        self._last_epoch_time = elapsed
         row = {
             "epoch": self._epoch,
             "loss": logs.get("loss"),
@@ -184,12 +195,18 @@ class RunMonitor(keras.callbacks.Callback):
         write_status(self.paths, self.status)
 
     def _eta(self) -> float | None:
-        """Seconds to the end of the last epoch, from this epoch's batch speed and the last
-        whole epoch's time (which includes validation)."""
+        """Seconds to the end of the last epoch, from this epoch's batch speed and the
+        median time of the whole epochs after the first (which include validation; the
+        first also pays for tracing, and counting it made the ETA jump 30 s -> 3 min -> 30 s).
+        Before any such epoch, the first epoch's batches stand in, plus 10 % for validation."""
         spb = self._seconds_per_batch
         if spb is None:
             return None
-        per_epoch = self._last_epoch_time or self.steps_per_epoch * spb
+        per_epoch = (
+            float(sorted(self._epochs_timed)[len(self._epochs_timed) // 2])
+            if self._epochs_timed
+            else 1.1 * self.steps_per_epoch * spb
+        )
         left_in_epoch = max(self.steps_per_epoch - self._batch, 0) * spb
         return left_in_epoch + max(self.total_epochs - self._epoch, 0) * per_epoch
 
@@ -203,6 +220,13 @@ class RunMonitor(keras.callbacks.Callback):
         # Under tf.distribute it is a MirroredVariable, which float() does not accept.
         value = float(rate.numpy()) if hasattr(rate, "numpy") else float(rate)
         return float(f"{value:.7g}")
+
+
+def epoch_was_cut(callback: keras.callbacks.Callback, batches: int) -> bool:
+    """Whether the epoch ending now ran fewer than its batches (``batches`` were seen):
+    training was stopped mid-epoch, and Keras ends such an epoch like a whole one."""
+    steps = (callback.params or {}).get("steps")
+    return bool(steps) and batches < steps
 
 
 def _as_float(value: Any) -> float | None:

@@ -3,7 +3,7 @@
 Keras' ``ModelCheckpoint`` writes straight into the target file, so a run killed during
 the write leaves a broken ``.weights.h5``. This callback writes to a temporary file in the
 same folder and renames it over the previous best, so the best weights saved so far always
-load.
+load. An epoch cut short by a stop request or the time budget is not saved at all.
 
 Example::
 
@@ -24,6 +24,7 @@ import h5py
 import keras
 
 from skinlab.atomic import atomic_path
+from skinlab.callbacks import epoch_was_cut
 
 
 class BestWeights(keras.callbacks.Callback):
@@ -62,6 +63,7 @@ class BestWeights(keras.callbacks.Callback):
         self.best_epoch = best_epoch
         self.target = target
         self._template: _Template | None = None
+        self._batches = 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         # Fitting a part of the target (a head over cached features) leaves the rest of it
@@ -77,8 +79,16 @@ class BestWeights(keras.callbacks.Callback):
             return True
         return value < self.best if self.mode == "min" else value > self.best
 
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._batches = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._batches = batch + 1
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
+        if epoch_was_cut(self, self._batches):
+            return  # weights of a partial epoch are neither the best nor a resume point
         if self.last_path is not None:
             self._save(self.last_path)
         value = logs.get(self.monitor, logs.get(self.monitor.removeprefix("val_")))

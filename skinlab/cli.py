@@ -16,6 +16,7 @@ from pathlib import Path
 
 from skinlab import NOT_A_MEDICAL_DEVICE, __version__
 from skinlab.errors import SkinlabError
+from skinlab.quiet import quiet_tensorflow
 
 
 def _dataset_root(arg: str | None) -> Path:
@@ -29,10 +30,21 @@ def _dataset_root(arg: str | None) -> Path:
     return root
 
 
+_progress_line = {"open": False}  # a progress line without its newline is on stderr
+
+
 def _print_progress(fraction: float, message: str) -> None:
     print(f"\r[{fraction:6.1%}] {message[:60]:<60}", end="", file=sys.stderr, flush=True)
+    _progress_line["open"] = fraction < 1.0
     if fraction >= 1.0:
         print(file=sys.stderr)
+
+
+def _end_progress_line() -> None:
+    """Finish an open progress line, so what comes next starts on its own line."""
+    if _progress_line["open"]:
+        print(file=sys.stderr)
+        _progress_line["open"] = False
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
@@ -92,6 +104,29 @@ def cmd_data_list(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The help of a run option until it is printed (argparse shows no line for an empty help).
+_FIELD_HELP = "(see the Train page)"
+
+
+class _RunOptionsHelp(argparse.HelpFormatter):
+    """Help for the run options from the Train page's tooltips (:mod:`skinlab.train_fields`),
+    one source for both. Looked up only when help is printed: the fields name the
+    backbones, and reading those imports Keras."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.help == _FIELD_HELP:
+            from skinlab.train_fields import FIELDS_BY_NAME
+
+            field = FIELDS_BY_NAME.get(action.dest)
+            if field is not None:
+                text = field.help.replace("%", "%%")
+                choices = (
+                    f" Choices: {', '.join(map(str, field.options))}." if field.options else ""
+                )
+                return f"{field.label}. {text}{choices}"
+        return action.help
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     """One flag per :class:`~skinlab.config.RunConfig` field; defaults come from the preset."""
     from dataclasses import fields
@@ -106,11 +141,15 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
             parser.add_argument(
-                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None
+                flag,
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=_FIELD_HELP,
             )
         else:
             kind = {"int": int, "float": float}.get(str(f.type), str)
-            parser.add_argument(flag, dest=f.name, type=kind, default=None)
+            parser.add_argument(flag, dest=f.name, type=kind, default=None, help=_FIELD_HELP)
 
 
 def _config_from_args(args: argparse.Namespace):
@@ -186,8 +225,11 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
 def cmd_runs_start(args: argparse.Namespace) -> int:
     from skinlab.manager import start_run
+    from skinlab.preflight import preflight
 
-    paths = start_run(_config_from_args(args), key=args.key)
+    config = _config_from_args(args)
+    preflight(config)  # what would fail at once fails here, before a run folder exists
+    paths = start_run(config, key=args.key)
     print(paths.root, flush=True)
     return 0
 
@@ -245,6 +287,7 @@ def cmd_runs_rename(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from skinlab.predict import Prediction, load_predictor, results_frame
+    from skinlab.probability import format_probability
 
     predictor = load_predictor(args.run)
     results = predictor.predict_paths(args.images, tta=args.tta)
@@ -268,10 +311,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if not isinstance(r, Prediction):
                 print(f"{r.path}: error: {r.error}")
                 continue
-            top = ", ".join(f"{c} {p:.1%}" for c, p in r.top_k)
+            top = ", ".join(f"{c} {format_probability(p)}" for c, p in r.top_k)
             flag = f"  [OUT OF DISTRIBUTION: {r.ood_reason}]" if r.ood else ""
             print(
-                f"{r.path}: {top} | tier {r.risk_tier} | malignant {r.malignant_probability:.1%}{flag}"
+                f"{r.path}: {top} | tier {r.risk_tier} | malignant {format_probability(r.malignant_probability)}{flag}"
             )
     predicted = sum(isinstance(r, Prediction) for r in results)
     if not predicted:
@@ -311,6 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
         + NOT_A_MEDICAL_DEVICE,
     )
     parser.add_argument("--version", action="version", version=f"skinlab {__version__}")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show TensorFlow's own start-up and log lines (hidden by default)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo-data", help="generate the synthetic demo dataset")
@@ -340,7 +388,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_data_download)
     p = data_sub.add_parser("list", help="list the datasets the app can use")
     p.set_defaults(func=cmd_data_list)
-    p = sub.add_parser("train", help="train a model (prints the run directory last)")
+    p = sub.add_parser(
+        "train",
+        help="train a model (prints the run directory last)",
+        formatter_class=_RunOptionsHelp,
+    )
     _add_run_options(p)
     p.set_defaults(func=cmd_train)
 
@@ -386,7 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = runs_sub.add_parser("list", help="every run with its true state")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs_list)
-    p = runs_sub.add_parser("start", help="train in a background process (prints the run dir)")
+    p = runs_sub.add_parser(
+        "start",
+        help="train in a background process (prints the run dir)",
+        formatter_class=_RunOptionsHelp,
+    )
     _add_run_options(p)
     p.add_argument("--key", help="idempotency key: a second start with it while active is a no-op")
     p.set_defaults(func=cmd_runs_start)
@@ -414,11 +470,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    quiet_tensorflow("--verbose" in argv)  # before parsing: `train --help` loads Keras
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        if isinstance(getattr(args, "run", None), str):
+            from skinlab.runs import resolve_run
+
+            resolve_run(args.run)  # an unknown run id is answered before TensorFlow loads
         return func(args)
     except SkinlabError as exc:
+        _end_progress_line()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -114,8 +114,12 @@ class RunConfig:
             raise ValueError(
                 f"image_size must be between 16 and 1024 pixels, not {self.image_size}."
             )
-        if self.batch_size < 1 or self.epochs < 0 or self.fine_tune_epochs < 0:
-            raise ValueError("batch_size must be at least 1 and epochs cannot be negative.")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {self.batch_size}.")
+        if self.epochs < 0:
+            raise ValueError(f"epochs cannot be negative, not {self.epochs}.")
+        if self.fine_tune_epochs < 0:
+            raise ValueError(f"fine_tune_epochs cannot be negative, not {self.fine_tune_epochs}.")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}.")
         if not 0.0 <= self.val_fraction < 0.9:
@@ -218,7 +222,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def preset(name: str, **overrides: Any) -> RunConfig:
+def preset(name: str, /, **overrides: Any) -> RunConfig:
     """The :class:`RunConfig` of preset ``name`` with ``overrides`` applied."""
     if name not in PRESETS:
         raise ValueError(f"Unknown preset '{name}'; choose one of {', '.join(PRESETS)}.")

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from skinlab import curves, manager, train_form, train_monitor, ui
@@ -21,19 +22,30 @@ from skinlab.errors import SkinlabError
 _ERROR = "run_panel_error"  # session key of the last button action's error
 _RERUN_APP = "run_panel_rerun_app"  # set when an action changed something outside the panel
 
-#: How the runs table shows its columns.
+#: How the runs table shows its columns: short headers and narrow numbers, so the nine
+#: columns fit a laptop's page width (the full config is in the cell's tooltip).
 TABLE_COLUMNS = {
-    "best val accuracy": st.column_config.NumberColumn(format="percent"),
-    "balanced accuracy": st.column_config.NumberColumn(format="percent"),
-    "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-    "config": st.column_config.TextColumn(width="large"),
+    "run": st.column_config.TextColumn("Run"),
+    "state": st.column_config.TextColumn("State", width="small"),
+    "epochs": st.column_config.TextColumn("Epochs", width="small"),
+    "config": st.column_config.TextColumn("Config", width="medium"),
+    "best val accuracy": st.column_config.NumberColumn(
+        "Val. accuracy", format="percent", width="small", help="Best validation accuracy"
+    ),
+    "balanced accuracy": st.column_config.NumberColumn(
+        "Balanced", format="percent", width="small", help="Balanced accuracy on validation"
+    ),
+    "created": st.column_config.DatetimeColumn("Created", format="MMM D, HH:mm", width=110),
+    "error": st.column_config.TextColumn("Error"),
+    "run id": st.column_config.TextColumn("Run id"),
 }
 
 
 def live_panel(run_id: str) -> None:
     """Draw run ``run_id`` as it is now; a finished run shows its final metrics and a button
-    to use it for predictions, a failed one its error, stopped and failed ones a Resume
-    button. Reruns the whole app once when the run ends (the sidebar lists new models)."""
+    to use it for predictions, a failed one its error, stopped and failed ones with a saved
+    epoch a Resume button. Reruns the whole app once when the run ends (the sidebar lists
+    new models)."""
     if st.session_state.pop(_RERUN_APP, False):
         st.rerun()
     try:
@@ -107,7 +119,7 @@ def _buttons(view: train_monitor.RunView) -> None:
             args=(manager.stop_run, run_id),
             kwargs={"force": force},
         )
-    if state in ("stopped", "failed"):
+    if view.can_resume:  # a run with no whole epoch has nothing to resume: no button
         st.button(
             "Resume",
             key="run_resume",
@@ -140,4 +152,21 @@ def runs_table(summaries: list[dict]) -> None:
     if table.empty:
         st.caption("Runs you start appear here, newest first.")
         return
-    st.dataframe(table, hide_index=True, column_config=TABLE_COLUMNS)
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config=table_columns(table),
+        placeholder="—",
+        width="stretch",
+    )
+
+
+def table_columns(table: pd.DataFrame) -> dict:
+    """:data:`TABLE_COLUMNS`, less the run-id column when every run is unnamed (the Run
+    column already says the id) and the error column when no run has an error."""
+    config = dict(TABLE_COLUMNS)
+    if (table["run"] == table["run id"]).all():
+        config["run id"] = None
+    if not table["error"].astype(bool).any():
+        config["error"] = None
+    return config

@@ -25,10 +25,9 @@ from skinlab.config import RunConfig
 from skinlab.confine import confine_run
 from skinlab.curves import best_epoch
 from skinlab.discovery import Dataset
-from skinlab.errors import DatasetLayoutError
 from skinlab.features import FEATURES_PHASE
+from skinlab.preflight import preflight
 from skinlab.train_form import describe_config
-from skinlab.weights import ensure_imagenet_weights
 
 #: States in which a run is still going (or about to).
 LIVE = ("queued", *manager.ACTIVE)
@@ -55,6 +54,7 @@ class RunView:
     history: pd.DataFrame
     metrics: dict[str, float | None] | None
     can_predict: bool
+    can_resume: bool = False
 
     @property
     def live(self) -> bool:
@@ -90,6 +90,7 @@ def load_run(run_id: str) -> RunView:
         history=runs.read_history(paths),
         metrics=final_metrics(atomic.read_json(paths.metrics, default=None)),
         can_predict=status.state in ("finished", "stopped") and paths.manifest.exists(),
+        can_resume=status.state in ("stopped", "failed") and manager.can_resume(paths),
     )
 
 
@@ -193,26 +194,9 @@ def runs_table(summaries: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def check_trainable(dataset: Dataset) -> None:
-    """Raise :class:`DatasetLayoutError` when ``dataset`` cannot be trained on (no readable
-    Train images, or fewer than two classes in them), before any process starts; training
-    checks the same in :func:`skinlab.training.prepare_data`, but only once it has started."""
-    train = dataset.images("Train")
-    if "error" in train.columns:
-        train = train[train["error"].isna()]
-    if train.empty:
-        raise DatasetLayoutError(
-            f"{dataset.root} has no readable Train images to learn from; pick another dataset."
-        )
-    if train["label"].nunique() < 2:
-        raise DatasetLayoutError(
-            "Training needs at least two classes in the Train split; this dataset has "
-            f"{train['label'].nunique()}."
-        )
-
-
 def launch(config: RunConfig, dataset: Dataset) -> runs.RunPaths:
-    """Check what would fail at once, then start ``config`` as a background run.
+    """Run the pre-flight (:func:`skinlab.preflight.preflight`), then start ``config`` as a
+    background run.
 
     Returns at once with the run's paths (the running run's, when the same config is
     already going).
@@ -222,9 +206,7 @@ def launch(config: RunConfig, dataset: Dataset) -> runs.RunPaths:
         WeightsUnavailableError: ImageNet weights asked for but not available (offline).
         SkinlabError: not enough free disk space.
     """
-    check_trainable(dataset)
-    if config.weights == "imagenet":
-        ensure_imagenet_weights(config.backbone, config.image_size)
+    preflight(config, dataset)
     return manager.start_run(config)
 
 

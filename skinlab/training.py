@@ -41,6 +41,7 @@ from skinlab.modelio import build_for_config
 from skinlab.ood import fit_ood_threshold
 from skinlab.pipeline import PipelineSpec, label_indices, make_dataset
 from skinlab.precision import Decision, choose_precision, dtype_policy
+from skinlab.preflight import preflight
 from skinlab.scoring import predict_logits, score_split, score_table
 from skinlab.splits import train_val_split
 from skinlab.weights import ensure_imagenet_weights
@@ -169,12 +170,18 @@ def train(
     so far are kept and evaluated) or ``failed`` (the reason is in ``status.json``, and
     :class:`TrainingFailed` or the original :class:`SkinlabError` is raised).
 
+    A new run is only created once :func:`skinlab.preflight.preflight` passes, so a start
+    that cannot work (a missing dataset folder, one class, offline ImageNet weights) raises
+    and leaves no run folder behind.
+
     Args:
         paths: an existing run directory (background runs); default: a new one.
         resume: continue ``paths`` from its last saved epoch, appending to its history.
             The optimizer's state (momentum, schedule position) starts afresh.
     """
-    paths = paths or runs.new_run(config)
+    if paths is None:
+        preflight(config)
+        paths = runs.new_run(config)
     try:
         return _train(config, paths, verbose, resume)
     except SkinlabError as exc:
@@ -342,6 +349,10 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
         with strategy.scope():
             model = build_for_config(config, len(data.class_names), weights="none")
     if not best.restore(model):
+        if stopped:  # the user's choice, not a failure; a partial epoch is never kept
+            message = "Stopped before the first epoch finished, so no weights were kept; start the run again."
+            _set_state(paths, "stopped", error=message, finished=time.time(), phase="done")
+            return TrainResult(paths=paths, state="stopped")
         raise TrainingFailed(
             "No epoch finished, so there are no weights to keep; train for at least one epoch."
         )

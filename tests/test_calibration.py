@@ -15,6 +15,7 @@ from skinlab.calibration import (
     expected_calibration_error,
     fit_temperature,
     reliability_table,
+    separation_note,
 )
 from skinlab.evaluation import softmax
 
@@ -122,6 +123,8 @@ def test_report_is_json_serialisable_with_matching_reliability_bins() -> None:
     report = calibration_report(3.0 * logits, labels, n_bins=12)
     assert set(report) == {
         "temperature",
+        "errors",
+        "separated",
         "ece_before",
         "ece_after",
         "nll_before",
@@ -139,3 +142,24 @@ def test_temperature_never_changes_the_predicted_class() -> None:
     np.testing.assert_array_equal(
         softmax(4.0 * logits, temperature).argmax(axis=1), logits.argmax(axis=1)
     )
+
+
+def test_a_perfectly_separated_validation_split_cannot_sharpen_the_temperature() -> None:
+    # The demo's one-minute model: every validation image right, with margins of ~1-3.
+    rng = np.random.default_rng(0)
+    labels = np.arange(60) % 3
+    logits = rng.normal(0.0, 0.3, (60, 3))
+    logits[np.arange(60), labels] += rng.uniform(1.0, 3.0, 60)
+    report = calibration_report(logits, labels)
+    assert report["temperature"] >= 1.0 and report["separated"] and report["errors"] == 0
+    note = separation_note(report)
+    assert note is not None and "no validation image was misclassified" in note
+    # What an unbounded fit did: probabilities of 1 - 1e-100 for anything.
+    assert softmax(logits, report["temperature"]).max() < 0.999
+
+
+def test_sharpening_is_bounded_even_with_evidence() -> None:
+    logits, labels = _calibrated_model()
+    report = calibration_report(0.01 * logits, labels)  # hugely under-confident
+    assert report["temperature"] == pytest.approx(T_MIN) and not report["separated"]
+    assert separation_note(report) is None

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from skinlab.callbacks import RunMonitor
+from skinlab.checkpoint import BestWeights
 from skinlab.runs import HISTORY_COLUMNS, RunPaths, RunStatus, read_history, read_status
 from skinlab.runs import write_status as write_run_status
 
@@ -133,7 +134,9 @@ def test_history_records_the_scheduled_learning_rate_of_each_epoch(paths: RunPat
     assert read_history(paths)["learning_rate"].tolist() == pytest.approx([0.1, 0.1 * 0.5**STEPS])
 
 
-def test_a_stop_request_stops_training_after_the_current_batch(paths: RunPaths) -> None:
+def test_a_stop_request_stops_training_after_the_current_batch_and_the_cut_epoch_is_not_recorded(
+    paths: RunPaths,
+) -> None:
     class StopAfterSecondBatch(keras.callbacks.Callback):
         def on_train_batch_end(self, batch: int, logs=None) -> None:
             if batch == 1:
@@ -146,7 +149,48 @@ def test_a_stop_request_stops_training_after_the_current_batch(paths: RunPaths) 
     assert monitor.stop_requested and monitor.failure is None
     status = read_status(paths)
     assert (status.state, status.epoch, status.batch) == ("stopping", 1, 2)
+    # Two of four batches are no epoch: no history row, so no curve point, no headline.
+    assert read_history(paths).empty
+
+
+def test_a_stop_mid_epoch_keeps_the_whole_epochs_before_it(paths: RunPaths) -> None:
+    class StopInSecondEpoch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs=None) -> None:
+            if self.model.optimizer.iterations.numpy() == STEPS + 1:
+                paths.stop_request.touch()
+
+    best = BestWeights(paths.weights, last_path=paths.last_weights)
+    saved = []
+
+    class WatchSaves(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs=None) -> None:
+            saved.append(paths.last_weights.stat().st_mtime_ns)
+
+    monitor = RunMonitor(paths, total_epochs=3, steps_per_epoch=STEPS, batch_size=BATCH)
+    _fit(_model(), [StopInSecondEpoch(), best, monitor, WatchSaves()])
     assert read_history(paths)["epoch"].tolist() == [1]
+    assert best.best_epoch == 1 and saved[0] == saved[1]  # epoch 2's cut weights not saved
+
+
+def test_the_eta_ignores_the_first_epochs_tracing_time(paths: RunPaths) -> None:
+    import time as clock
+
+    class SlowFirstBatch(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch: int, logs=None) -> None:
+            if self.model.optimizer.iterations.numpy() == 0:
+                clock.sleep(1.0)  # as tracing the first step does
+
+    etas = []
+
+    class ReadEta(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs=None) -> None:
+            etas.append(monitor._eta())
+
+    monitor = RunMonitor(paths, total_epochs=6, steps_per_epoch=STEPS, batch_size=BATCH)
+    _fit(_model(), [SlowFirstBatch(), monitor, ReadEta()], epochs=6)
+    later = [eta for eta in etas[1:] if eta is not None]
+    # Five epochs left after the first: counted at the first epoch's 1 s, that is >= 5 s.
+    assert later and all(eta < 2.5 for eta in later), etas
 
 
 def test_a_status_written_after_a_stop_request_says_stopping_even_before_it_is_honoured(
@@ -192,3 +236,53 @@ def test_a_huge_learning_rate_is_reported_as_a_failure(paths: RunPaths) -> None:
         monitor.failure.startswith("Loss became") and "lower the learning rate" in monitor.failure
     )
     assert read_status(paths).state == "failed"
+
+
+class _Clock:
+    """A fake ``time.time`` that a callback moves on by one second per batch."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_the_time_budget_stops_at_the_epoch_boundary_the_next_epoch_would_not_fit(
+    monkeypatch, paths: RunPaths
+) -> None:
+    from skinlab import budget as budget_module
+    from skinlab.budget import TimeBudget
+
+    clock = _Clock()
+    monkeypatch.setattr(budget_module, "time", clock)
+
+    class Tick(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs=None) -> None:
+            clock.now += 1.0
+
+    counter = _CountBatches()
+    budget = TimeBudget(minutes=10.5 / 60)  # 10.5 s; an epoch is 4 batches = 4 s
+    monitor = RunMonitor(paths, total_epochs=9, steps_per_epoch=STEPS, batch_size=BATCH)
+    _fit(_model(), [Tick(), budget, monitor, counter], epochs=9)
+    # After 2 epochs (8 s), a third (4 s more) would end at 12 s > 10.5 s: stop there,
+    # rather than cut epoch 3 after its third batch and throw it away.
+    assert budget.exhausted and counter.batches == 2 * STEPS
+    assert read_history(paths)["epoch"].tolist() == [1, 2]
+
+
+def test_the_time_budget_never_cuts_the_first_epoch(monkeypatch, paths: RunPaths) -> None:
+    from skinlab import budget as budget_module
+    from skinlab.budget import TimeBudget
+
+    clock = _Clock()
+    monkeypatch.setattr(budget_module, "time", clock)
+
+    class Tick(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs=None) -> None:
+            clock.now += 100.0  # every batch alone outruns the budget
+
+    budget = TimeBudget(minutes=1 / 60)
+    monitor = RunMonitor(paths, total_epochs=9, steps_per_epoch=STEPS, batch_size=BATCH)
+    _fit(_model(), [Tick(), budget, monitor], epochs=9)
+    assert budget.exhausted and read_history(paths)["epoch"].tolist() == [1]

@@ -85,3 +85,106 @@ def test_data_import_then_list_shows_the_new_dataset(tmp_path, capsys) -> None:
     assert main(["data", "list"]) == 0
     listing = capsys.readouterr().out
     assert "mini-isic" in listing and "synthetic demo data" in listing
+
+
+def test_a_failed_start_is_one_sentence_and_leaves_no_run_behind(tmp_path, capsys) -> None:
+    from skinlab import runs
+
+    before = runs.list_runs()
+    (tmp_path / "empty").mkdir()
+    for command in ("train", "runs start"):
+        for data in (tmp_path / "nonexistent", tmp_path / "empty"):
+            assert main([*command.split(), "--data", str(data), "--epochs", "1"]) == 2
+            err = capsys.readouterr().err
+            assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert runs.list_runs() == before
+
+
+def test_every_preset_takes_every_run_flag_including_a_name(tmp_path) -> None:
+    from dataclasses import fields
+
+    from skinlab.cli import _config_from_args, build_parser
+    from skinlab.config import PRESETS, RunConfig
+
+    defaults = RunConfig()
+    for name in PRESETS:
+        argv = ["train", "--preset", name, "--data", str(tmp_path), "--name", "mine"]
+        for f in fields(RunConfig):
+            if f.name in ("data_root", "name"):
+                continue
+            value = getattr(defaults, f.name)
+            flag = "--" + f.name.replace("_", "-")
+            if isinstance(value, bool):
+                argv.append(flag if value else "--no-" + flag[2:])
+            else:
+                argv += [flag, str(value)]
+        for command in (argv, ["runs", "start", *argv[1:]]):
+            config = _config_from_args(build_parser().parse_args(command))
+            assert config.name == "mine" and config.backbone == defaults.backbone
+
+
+def test_a_bad_number_is_blamed_on_its_own_flag(tmp_path, capsys) -> None:
+    assert main(["train", "--data", str(tmp_path), "--epochs", "-3"]) == 2
+    err = capsys.readouterr().err
+    assert "epochs cannot be negative" in err and "batch_size" not in err
+
+
+def test_an_import_error_starts_on_a_line_of_its_own(tmp_path, capsys, monkeypatch) -> None:
+    from skinlab import importer
+    from skinlab.errors import SkinlabError
+
+    def fails_halfway(source, name=None, progress=None):
+        progress(0.4, "copying images")
+        raise SkinlabError("The archive is damaged.")
+
+    monkeypatch.setattr(importer, "import_dataset", fails_halfway)
+    assert main(["data", "import", str(tmp_path / "x.zip")]) == 2
+    err = capsys.readouterr().err
+    assert "\nerror: The archive is damaged." in err
+
+
+def _cli(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "skinlab", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_errors_are_not_drowned_in_tensorflow_start_up_lines(tmp_path) -> None:
+    # `train` imports Keras (and so TensorFlow) before it finds the folder missing.
+    out = _cli("train", "--data", str(tmp_path / "nonexistent"))
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [out.stderr.strip()], out.stderr
+    assert out.stderr.startswith("error: ")
+
+
+def test_an_unknown_run_is_answered_before_tensorflow_loads() -> None:
+    import skinlab.cli
+
+    code = (
+        "import sys; from skinlab.cli import main; rc = main(['predict', 'no-such-run', 'x.jpg']);"
+        "print(rc, 'tensorflow' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.stdout.split() == ["2", "False"], (out.stdout, out.stderr)
+    assert "no-such-run" in out.stderr and skinlab.cli
+
+
+def test_train_help_explains_every_run_option() -> None:
+    out = _cli("train", "--help")
+    assert out.returncode == 0
+    words = " ".join(out.stdout.split())  # argparse wraps lines
+    assert "Passes over the training images" in words  # --epochs, from the Train page
+    assert "Choices: sgd, adam" in words
+    import re
+
+    flags = re.findall(r"^  (--[a-z-]+)", out.stdout, flags=re.MULTILINE)
+    assert len(flags) > 20
+    # Every option line is followed by words (argparse puts help on the same or next line).
+    bare = re.findall(r"^  --[a-z-]+(?: [A-Z_]+)?\n  --", out.stdout, flags=re.MULTILINE)
+    assert bare == [], bare

@@ -84,7 +84,12 @@ def _marks(markers: Path, name: str) -> list[list[str]]:
     return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def _wait_until(condition, timeout: float = 120.0) -> None:
+#: Deadlines only bound a hang: CI machines are busy, and TensorFlow's start-up alone can
+#: take a minute on two loaded cores. Nothing here asserts how soon a moment comes.
+DEADLINE = 600.0
+
+
+def _wait_until(condition, timeout: float = DEADLINE) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "the moment to kill at never came"
@@ -158,31 +163,34 @@ def _check_every_file_parses(paths: runs.RunPaths) -> None:
 
 
 def _check_after_kill(paths: runs.RunPaths, markers: Path, record: dict) -> None:
-    status = wait_for_run(paths, lambda s: s.state in TERMINAL, timeout=60, allow_failed=True)
+    status = wait_for_run(paths, lambda s: s.state in TERMINAL, timeout=DEADLINE, allow_failed=True)
     record["state"] = status.state
     record["error"] = status.error
+    done = len(runs.read_history(paths))
     if status.state == "failed":
         assert "SIGKILL" in status.error or "heartbeat lost" in status.error, status.error
-        saved_any = paths.last_weights.exists() or paths.weights.exists()
-        assert ("Resume the run" if saved_any else "start the run again") in status.error
+        # Resumable exactly when a whole epoch is in the history; weights alone are not an
+        # epoch (a kill between the weights and the history row leaves last.weights.h5).
+        assert manager.can_resume(paths) == (done > 0)
+        assert ("Resume the run" if done else "start the run again") in status.error
     else:  # the kill came after the final status was written: nothing was lost
         assert status.state == "finished", status
         load_run_model(paths)
     assert [p.name for p in paths.root.iterdir() if p.name.startswith(".")] == []
     _check_every_file_parses(paths)
-    done = len(runs.read_history(paths))
     saved = _marks(markers, f"saved-{runs.LAST_WEIGHTS}")
     # Every epoch in the history has its weights saved: a resume never skips an epoch.
     assert done <= (int(saved[-1][2]) if saved else 0), (done, saved[-1:])
-    record["resumable"] = status.state == "failed" and paths.last_weights.exists()
-    assert record["resumable"] or done == 0 or status.state == "finished"
+    if done:  # and the best of them load, whenever the kill came
+        build_for_config(runs.read_config(paths), 9).load_weights(paths.weights)
+    record["resumable"] = status.state == "failed" and done > 0
 
 
 def _relaunch(paths: runs.RunPaths | None, config: RunConfig) -> tuple[runs.RunPaths, float]:
     """Resume the failed run ``paths``, or start ``config`` afresh when it has no saved
     epoch (or it finished)."""
     launched = time.time()
-    if paths and manager.refresh(paths).state == "failed" and paths.last_weights.exists():
+    if paths and manager.refresh(paths).state == "failed" and manager.can_resume(paths):
         return manager.resume_run(paths.run_id), launched
     return manager.start_run(config, key=f"fault-{launched}"), launched
 
@@ -202,8 +210,6 @@ def test_kill_9_at_random_moments_always_leaves_a_failed_or_resumable_run_that_l
         long_run, launched = _relaunch(long_run, _config(demo_root, epochs=500))
         records.append(_kill_at(long_run, kind, launched, markers, rng))
         _check_after_kill(long_run, markers, records[-1])
-    config = runs.read_config(long_run)
-    build_for_config(config, 9).load_weights(long_run.weights)
 
     short_run = None
     for _ in range(EVALUATION_KILLS):
@@ -212,7 +218,7 @@ def test_kill_9_at_random_moments_always_leaves_a_failed_or_resumable_run_that_l
         _check_after_kill(short_run, markers, records[-1])
     if manager.refresh(short_run).state == "failed":
         manager.resume_run(short_run.run_id)
-    final = wait_for_run(short_run, lambda s: s.state in TERMINAL)
+    final = wait_for_run(short_run, lambda s: s.state in TERMINAL, timeout=DEADLINE)
     assert final.state == "finished", final.error
     _check_every_file_parses(short_run)
     assert json.loads(short_run.metrics.read_text())["best_epoch"] == 1

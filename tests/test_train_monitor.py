@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from skinlab import atomic, runs, train_monitor
+from skinlab import atomic, runs, train_monitor, weights
 from skinlab.config import RunConfig
 from skinlab.discovery import discover
 from skinlab.errors import DatasetLayoutError
@@ -141,7 +141,7 @@ def test_launch_refuses_offline_imagenet_weights_before_starting(
     def offline(backbone: str, size: int):
         raise WeightsUnavailableError(f"ImageNet weights for {backbone} are not cached.")
 
-    monkeypatch.setattr(train_monitor, "ensure_imagenet_weights", offline)
+    monkeypatch.setattr(weights, "ensure_imagenet_weights", offline)
     dataset = discover(make_dataset_folder({"Train": {"melanoma": 2, "nevus": 2}}))
     config = RunConfig(data_root=str(dataset.root), backbone="mobilenetv2", weights="imagenet")
     before = runs.list_runs()

@@ -170,10 +170,10 @@ def test_offline_imagenet_weights_fail_before_training_naming_the_file(
 
     monkeypatch.setattr(weights.keras.utils, "get_file", offline, raising=False)
     cfg = _config(demo_root, backbone="mobilenetv2", weights="imagenet", image_size=96)
+    before = runs.list_runs()
     with pytest.raises(SkinlabError, match=r"mobilenet_v2.*\.h5"):
         train(cfg)
-    status = runs.read_status(runs.list_runs()[0])
-    assert status.state == "failed" and status.epoch == 0
+    assert runs.list_runs() == before  # the pre-flight failed before a run folder existed
 
 
 MIRRORED = """
@@ -211,3 +211,28 @@ def test_time_budget_ends_a_long_run_early_and_keeps_its_best_weights(demo_root)
     assert result.state == "finished"
     assert 1 <= len(history) < 50
     assert result.paths.weights.exists()
+
+
+def test_a_stop_in_the_first_epoch_ends_stopped_with_nothing_to_resume(demo_root) -> None:
+    from skinlab import manager
+
+    config = _config(demo_root, epochs=3)
+    paths = runs.new_run(config)
+    paths.stop_request.touch()  # honoured at the first batch's end
+    result = train(config, paths=paths)
+    status = runs.read_status(paths)
+    assert result.state == status.state == "stopped"
+    assert "Stopped before the first epoch finished" in status.error
+    assert runs.read_history(paths).empty and not paths.weights.exists()
+    assert not manager.can_resume(paths)
+
+
+def test_a_start_that_cannot_train_leaves_no_run_folder(tmp_path, make_dataset_folder) -> None:
+    from skinlab.errors import DatasetLayoutError
+
+    before = runs.list_runs()
+    one_class = make_dataset_folder({"Train": {"nevus": 3}})
+    for root in (tmp_path / "missing", tmp_path, one_class):
+        with pytest.raises(DatasetLayoutError):
+            train(_config(root))
+    assert runs.list_runs() == before
