@@ -15,12 +15,14 @@ Contract:
   removed. Every refusal is an :class:`~skinlab.errors.ArchiveError` with one sentence.
 * Refused: members escaping the archive (``../``, absolute paths, drive letters),
   symbolic-link members, nested archives, encrypted members, more than ``max_files``
-  files or ``max_bytes`` bytes (checked on the headers *and* while writing), members
-  compressed over :data:`MAX_COMPRESSION_RATIO` times (zip bombs), a disk without
-  room, no dataset layout, member names the file system cannot hold (too long, a file
+  files or ``max_bytes`` bytes, a member *or the whole archive* compressed over
+  :data:`MAX_COMPRESSION_RATIO` times (zip bombs: many small members add up), a data
+  folder that would grow past ``data_budget`` (every dataset in it counted, so repeated
+  imports cannot fill the disk), a disk that would keep less than
+  :data:`FREE_SPACE_MARGIN` free, no dataset layout, member names the file system cannot hold (too long, a file
   named like a folder), a source file that cannot be read (named in the message), and a
   name already taken (never overwritten nor silently renamed; the message suggests a free
-  ``<name>-2``).
+  ``<name>-2``). Sizes are checked on the headers *and* while writing: headers can lie.
 
 Example::
 
@@ -57,7 +59,12 @@ from skinlab.paths import data_dir
 DEFAULT_MAX_BYTES = 20 * 2**30
 #: Most files imported (the ISIC zip holds 2,357 images).
 DEFAULT_MAX_FILES = 200_000
-#: Members above 1 MiB that compress more than this are zip bombs (JPEGs barely compress).
+#: Largest total size of everything in the data folder once an import is done.
+DEFAULT_DATA_BUDGET = 40 * 2**30
+#: Free space an import must leave on the data folder's disk.
+FREE_SPACE_MARGIN = 2**30
+#: Members above 1 MiB, or archives above 1 MiB in all, that compress more than this are
+#: zip bombs (JPEGs and PNGs barely compress; even uncompressed BMPs stay far below).
 MAX_COMPRESSION_RATIO = 200
 _RATIO_MIN_BYTES = 2**20
 _ARCHIVE_SUFFIXES = frozenset({".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar"})
@@ -74,6 +81,15 @@ KAGGLE_DATASET = "nodoubttome/skin-cancer9-classesisic"
 KAGGLE_URL = f"https://www.kaggle.com/datasets/{KAGGLE_DATASET}"
 
 ProgressCallback = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """What one import may write: see :func:`import_dataset`'s arguments."""
+
+    max_bytes: int
+    max_files: int
+    data_budget: int
 
 
 @dataclass(frozen=True)
@@ -136,6 +152,7 @@ def import_dataset(
     data_root: Path | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_files: int = DEFAULT_MAX_FILES,
+    data_budget: int = DEFAULT_DATA_BUDGET,
     progress: ProgressCallback | None = None,
 ) -> Path:
     """Import a zip archive or a dataset folder into ``data_root/<name>``.
@@ -147,6 +164,8 @@ def import_dataset(
         data_root: where datasets live (default :func:`skinlab.paths.data_dir`); created
             when missing.
         max_bytes, max_files: refuse sources that unpack to more bytes or files.
+        data_budget: refuse a source that would bring everything in ``data_root`` (the
+            datasets already there included) over this many bytes.
         progress: called with a fraction (strictly increasing, ending at 1.0) and a
             short message.
 
@@ -165,9 +184,9 @@ def import_dataset(
     )
     report = _Progress(progress)
     report(0.0, f"Checking {label}")
+    limits = _Limits(max_bytes, max_files, data_budget)
     if source.is_dir():
-        entries = _folder_entries(source)
-        return _install(entries, label, target, max_bytes, max_files, report)
+        return _install(_folder_entries(source), label, target, limits, report)
     if not source.is_file():
         raise ArchiveError(f"{source} does not exist; check the path to the zip file or folder.")
     try:
@@ -179,7 +198,8 @@ def import_dataset(
         ) from exc
     with archive:
         entries = _zip_entries(archive, label)
-        return _install(entries, label, target, max_bytes, max_files, report)
+        packed = sum(info.compress_size for info in archive.infolist())
+        return _install(entries, label, target, limits, report, packed=packed)
 
 
 def download_isic(
@@ -299,24 +319,32 @@ def _open_nofollow(path: Path) -> BinaryIO:
     return os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb")
 
 
-def _check(entries: list[_Entry], label: str, max_bytes: int, max_files: int) -> int:
-    """Refuse nested archives, sources over the limits or without a layout; return the size."""
+def _check(entries: list[_Entry], label: str, limits: _Limits, packed: int | None) -> int:
+    """Refuse nested archives, sources over the limits or without a layout; return the size.
+
+    ``packed`` is a zip's compressed size (``None`` for a folder)."""
     for entry in entries:
         if Path(entry.parts[-1]).suffix.lower() in _ARCHIVE_SUFFIXES:
             raise ArchiveError(
                 f"{label} holds another archive ('{entry.name}'), and nested archives are refused; "
                 "unpack it and import the folder."
             )
-    if len(entries) > max_files:
+    if len(entries) > limits.max_files:
         raise ArchiveError(
-            f"{label} holds {len(entries):,} files, more than the {max_files:,} files limit; "
-            "import a smaller dataset."
+            f"{label} holds {len(entries):,} files, more than the {limits.max_files:,} files "
+            "limit; import a smaller dataset."
         )
     total = sum(entry.size for entry in entries)
-    if total > max_bytes:
+    if packed is not None and total > _ratio_limit(packed):
         raise ArchiveError(
-            f"{label} would unpack to {_human(total)}, over the {_human(max_bytes)} limit; "
-            "import a smaller dataset."
+            f"{label} looks like a zip bomb: its {len(entries):,} files unpack to "
+            f"{_human(total)}, {total / max(packed, 1):,.0f} times its compressed size (over "
+            f"{MAX_COMPRESSION_RATIO}); nothing was imported."
+        )
+    if total > limits.max_bytes:
+        raise ArchiveError(
+            f"{label} would unpack to {_human(total)}, over the {_human(limits.max_bytes)} "
+            "limit; import a smaller dataset."
         )
     if not any(_in_layout(entry.parts) for entry in entries):
         raise ArchiveError(
@@ -324,6 +352,47 @@ def _check(entries: list[_Entry], label: str, max_bytes: int, max_files: int) ->
             "was found within two folders of its top; expected <root>/Train/<class name>/*.jpg."
         )
     return total
+
+
+def _ratio_limit(packed: int) -> int:
+    """Most bytes a zip of ``packed`` compressed bytes may unpack to."""
+    return max(packed * MAX_COMPRESSION_RATIO, _RATIO_MIN_BYTES)
+
+
+def _folder_size(folder: Path) -> int:
+    """Bytes of the regular files under ``folder`` (links not followed), staging folders of
+    imports still running included, so two imports at once count each other."""
+    total = 0
+    for dirpath, _, filenames in os.walk(folder):
+        for filename in filenames:
+            try:
+                info = os.lstat(os.path.join(dirpath, filename))
+            except OSError:
+                continue  # removed meanwhile
+            if stat.S_ISREG(info.st_mode):
+                total += info.st_size
+    return total
+
+
+def _write_limit(total: int, label: str, data_root: Path, limits: _Limits, n_files: int) -> int:
+    """Refuse an import the data folder's budget or disk cannot take; return the bytes the
+    import may write (its headers are checked again against this while writing)."""
+    used = _folder_size(data_root)
+    if used + total > limits.data_budget:
+        raise ArchiveError(
+            f"{label} ({_human(total)}) would bring the data folder {data_root} to "
+            f"{_human(used + total)}, over its {_human(limits.data_budget)} budget; delete "
+            "datasets you no longer need, or import a smaller one."
+        )
+    needed = total + _BLOCK * n_files
+    free = shutil.disk_usage(data_root).free
+    if needed + FREE_SPACE_MARGIN > free:
+        raise ArchiveError(
+            f"{label} needs about {_human(needed)} and {_human(FREE_SPACE_MARGIN)} must stay "
+            f"free, but only {_human(free)} is free in {data_root}; free up space or point "
+            "SKINLAB_DATA_DIR at a bigger disk."
+        )
+    return min(limits.max_bytes, limits.data_budget - used)
 
 
 def _in_layout(parts: tuple[str, ...]) -> bool:
@@ -337,24 +406,22 @@ def _install(
     entries: list[_Entry],
     label: str,
     target: Path,
-    max_bytes: int,
-    max_files: int,
+    limits: _Limits,
     report: _Progress,
+    *,
+    packed: int | None = None,
 ) -> Path:
-    total = _check(entries, label, max_bytes, max_files)
+    total = _check(entries, label, limits, packed)
     data_root = target.parent
     data_root.mkdir(parents=True, exist_ok=True)
+    limit = _write_limit(total, label, data_root, limits, len(entries))
+    if packed is not None:
+        limit = min(limit, _ratio_limit(packed))
     needed = total + _BLOCK * len(entries)
-    free = shutil.disk_usage(data_root).free
-    if needed > free:
-        raise ArchiveError(
-            f"{label} needs about {_human(needed)} but only {_human(free)} is free in {data_root}; "
-            "free up space or point SKINLAB_DATA_DIR at a bigger disk."
-        )
     temp = Path(tempfile.mkdtemp(prefix=".importing-", dir=data_root))
     try:
         staging = temp / "dataset"
-        _extract(entries, staging, label, max_bytes, report)
+        _extract(entries, staging, label, limit, report)
         report(0.96, "Checking the dataset layout")
         root = _validated_root(staging, label)
         os.rename(root, target)

@@ -62,6 +62,13 @@ CASES: dict[str, tuple[Callable[[], bytes], dict, str]] = {
     "symlink-member": (_with_symlink, {}, "symbolic link"),
     # 8 MiB of zeros deflate to ~8 KB: cheap to build, and over the compression-ratio limit.
     "zip-bomb": (lambda: _zip({**_layout(), "Train/a/bomb.jpg": bytes(8 * 2**20)}), {}, "zip bomb"),
+    # 64 members of exactly 1 MiB of zeros: none is over the per-member ratio check's size,
+    # together they are ~1,000 times their ~64 KB (512 of them imported as 513 MB).
+    "many-small-members-bomb": (
+        lambda: _zip({**_layout(), **{f"Train/a/z{i}.jpg": bytes(2**20) for i in range(64)}}),
+        {},
+        "zip bomb: its 68 files unpack to 64.0 MB",
+    ),
     "too-many-files": (lambda: _zip(_layout()), {"max_files": 3}, "more than the 3 files limit"),
     "too-many-bytes": (lambda: _zip(_layout()), {"max_bytes": 1000}, "over the 1000 bytes limit"),
     "nested-zip": (
@@ -137,3 +144,37 @@ def test_refused_archive_leaves_an_existing_dataset_of_that_name_alone(sandbox) 
         importer.import_dataset(archive)
     assert (sandbox["data"] / "existing" / "Train" / "keep.txt").read_text() == "mine"
     assert os.listdir(sandbox["data"]) == ["existing"]
+
+
+@pytest.mark.parametrize("via", ["path", "upload"])
+def test_repeated_imports_stop_at_the_data_folder_budget(via, sandbox, monkeypatch) -> None:
+    archive = sandbox["root"] / "small.zip"
+    archive.write_bytes(_zip(_layout()))
+    budget = int(2.5 * sum(len(data) for data in _layout().values()))  # room for two copies
+    limited = functools.partial(importer.import_dataset, data_budget=budget)
+    monkeypatch.setattr(uploads, "import_dataset", limited)
+
+    def bring(name: str) -> Path:
+        if via == "path":
+            return limited(archive, name=name)
+        return uploads.import_upload(archive.name, archive.read_bytes(), name=name)
+
+    bring("one"), bring("two")
+    before = _snapshot(sandbox["root"])
+    with pytest.raises(ArchiveError) as info:
+        bring("three")
+    assert "would bring the data folder" in str(info.value) and "budget" in str(info.value)
+    assert _snapshot(sandbox["root"]) == before
+    assert not any(sandbox["temp"].iterdir())
+
+
+def test_import_keeps_a_free_space_margin(sandbox, monkeypatch) -> None:
+    archive = sandbox["root"] / "small.zip"
+    archive.write_bytes(_zip(_layout()))
+    free = importer.FREE_SPACE_MARGIN  # the ~20 KB of files fit, the margin would not stay
+    monkeypatch.setattr(
+        importer.shutil, "disk_usage", lambda _: importer.shutil._ntuple_diskusage(free, 0, free)
+    )
+    with pytest.raises(ArchiveError, match="1.0 GB must stay free"):
+        importer.import_dataset(archive)
+    assert sorted(os.listdir(sandbox["data"])) == ["existing"]
