@@ -81,14 +81,33 @@ def image_size_figure(sizes: pd.DataFrame) -> go.Figure:
     )
     fig = make_subplots(rows=1, cols=3, subplot_titles=[title for _, title in panels])
     for col, (column, title) in enumerate(panels, 1):
+        values = sizes[column].dropna()
+        start, size, end = _bins(values)
         fig.add_trace(
-            go.Histogram(x=sizes[column], name=title, marker_color="#5d6d7e", nbinsx=40),
+            go.Histogram(
+                x=values,
+                name=title,
+                marker_color="#5d6d7e",
+                xbins={"start": start, "end": end, "size": size},
+            ),
             row=1,
             col=col,
         )
+        # Half a bin of room on each side: autorange ended exactly at the last bin's edge,
+        # and the rightmost bar was cut off at the plot's border.
+        fig.update_xaxes(range=[start - size / 2, end + size / 2], row=1, col=col)
         fig.update_yaxes(title_text="images" if col == 1 else None, row=1, col=col)
     fig.update_layout(showlegend=False, height=300, margin={"t": 40, "b": 10}, bargap=0.05)
     return fig
+
+
+def _bins(values: pd.Series, count: int = 40) -> tuple[float, float, float]:
+    """``(start, size, end)`` of ``count`` equal bins centred on the smallest and on the
+    largest value, so both extremes sit inside a bin, never on an edge (Plotly puts a
+    value on an edge in the bin above, which made a sliver of a bar past the last one)."""
+    low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+    size = (high - low) / (count - 1) or 1.0
+    return low - size / 2, size, high + size / 2
 
 
 def mean_colour_figure(means: pd.DataFrame) -> go.Figure:

@@ -392,12 +392,25 @@ def clicked_cell(event: Any) -> tuple[str, str] | None:
     return None
 
 
+def _with_gaps(table: Sequence[dict]) -> list[dict | None]:
+    """The non-empty bins of a reliability table in order, with ``None`` wherever empty bins
+    separate two of them (leading and trailing empty bins are dropped)."""
+    path: list[dict | None] = []
+    for row in table:
+        if row.get("count"):
+            path.append(row)
+        elif path and path[-1] is not None:
+            path.append(None)
+    return path[:-1] if path and path[-1] is None else path
+
+
 def reliability_figure(records: Sequence[RunRecord]) -> go.Figure:
     """Reliability diagram of each run before (dashed) and after (solid) temperature scaling.
 
     Points are the non-empty confidence bins of ``metrics.json`` (sized by how many images
-    they hold); the diagonal is perfect calibration. The legend gives each curve's ECE and
-    the fitted temperature. Runs without calibration are left out.
+    they hold); a line joins only neighbouring non-empty bins, so it never crosses an empty
+    one. The diagonal is perfect calibration. The legend gives each curve's ECE and the
+    fitted temperature. Runs without calibration are left out.
     """
     fig = go.Figure(
         go.Scatter(
@@ -412,9 +425,13 @@ def reliability_figure(records: Sequence[RunRecord]) -> go.Figure:
     for record in records:
         calibration = record.calibration or {}
         for when, dash in (("before", "dash"), ("after", "solid")):
-            bins = [b for b in calibration.get(f"reliability_{when}") or [] if b.get("count")]
+            table = calibration.get(f"reliability_{when}") or []
+            bins = [b for b in table if b.get("count")]
             if not bins:
                 continue
+            # An empty bin becomes a gap (None), so no line is drawn through it: on a small
+            # validation set most bins are empty, and joining across them zig-zagged.
+            path = _with_gaps(table)
             facts = (
                 [f"ECE {calibration[f'ece_{when}']:.3f}"] if f"ece_{when}" in calibration else []
             )
@@ -423,13 +440,16 @@ def reliability_figure(records: Sequence[RunRecord]) -> go.Figure:
             biggest = max(b["count"] for b in bins)
             fig.add_trace(
                 go.Scatter(
-                    x=[b["confidence"] for b in bins],
-                    y=[b["accuracy"] for b in bins],
-                    customdata=[b["count"] for b in bins],
+                    x=[b and b["confidence"] for b in path],
+                    y=[b and b["accuracy"] for b in path],
+                    customdata=[b and b["count"] for b in path],
                     mode="lines+markers",
+                    connectgaps=False,
                     name=f"{record.label} {when}" + (f" ({', '.join(facts)})" if facts else ""),
                     line={"color": colour[record.label], "dash": dash},
-                    marker={"size": [5 + 13 * (b["count"] / biggest) ** 0.5 for b in bins]},
+                    marker={
+                        "size": [b and 5 + 13 * (b["count"] / biggest) ** 0.5 or 0 for b in path]
+                    },
                     hovertemplate="confidence %{x:.2f}<br>accuracy %{y:.2f}<br>"
                     "%{customdata} images<extra></extra>",
                 )

@@ -11,11 +11,23 @@ import plotly.graph_objects as go
 
 _TRAIN_COLOUR = "#1f77b4"
 _VAL_COLOUR = "#d62728"
+#: Up to this many epochs every epoch gets its tick; Plotly's own choice for a short run
+#: is 0.2 or 0.5 apart (epoch 1.2, 1.4, ...), which no epoch is.
+_EVERY_EPOCH_UP_TO = 12
 
 
 def _line(x, y, name: str, colour: str | None = None, **extra) -> go.Scatter:
     line = {"color": colour} if colour else None
     return go.Scatter(x=x, y=y, name=name, mode="lines+markers", line=line, **extra)
+
+
+def _epoch_axis(fig: go.Figure, epochs: pd.Series) -> None:
+    """Whole-number epoch ticks: one per epoch for short runs, Plotly's spacing (whole
+    numbers only) for longer ones."""
+    last = int(epochs.max()) if len(epochs) and pd.notna(epochs.max()) else 0
+    if last <= _EVERY_EPOCH_UP_TO:
+        fig.update_xaxes(tick0=1, dtick=1)
+    fig.update_xaxes(tickformat="d", title_text="epoch")
 
 
 def learning_curve_figure(
@@ -47,9 +59,9 @@ def learning_curve_figure(
         )
     else:
         fig.add_trace(_line(epochs, train, f"training {metric}", _TRAIN_COLOUR))
+    _epoch_axis(fig, epochs)
     fig.update_layout(
         title=title or metric.capitalize(),
-        xaxis_title="epoch",
         yaxis_title=metric,
         height=320,
         margin={"t": 40, "b": 10},
@@ -64,11 +76,12 @@ def compare_curves_figure(
 ) -> go.Figure:
     """One line per run (``{run label: history}``) for ``metric``, for comparing runs."""
     fig = go.Figure()
-    for label, history in histories.items():
-        if metric in history and history[metric].notna().any():
-            fig.add_trace(_line(history["epoch"], history[metric], label))
+    shown = {k: h for k, h in histories.items() if metric in h and h[metric].notna().any()}
+    for label, history in shown.items():
+        fig.add_trace(_line(history["epoch"], history[metric], label))
+    epochs = [h["epoch"] for h in shown.values()]
+    _epoch_axis(fig, pd.concat(epochs) if epochs else pd.Series(dtype=int))
     fig.update_layout(
-        xaxis_title="epoch",
         yaxis_title=metric,
         height=360,
         margin={"t": 30, "b": 10},

@@ -71,11 +71,26 @@ def probability_figure(prediction: Prediction) -> go.Figure:
     )
     fig.update_traces(texttemplate="%{x:.1%}", textposition="outside", cliponaxis=False)
     fig.update_layout(
-        xaxis={"range": [0, 1.15], "tickformat": ".0%", "title": "calibrated probability"},
+        # Room past 100 % for the top bar's label and error bar ("99.9%" is ~45 px wide).
+        xaxis={
+            "range": [0, 1.25],
+            "tickvals": [0, 0.25, 0.5, 0.75, 1],
+            "tickformat": ".0%",
+            "title": "calibrated probability",
+        },
         yaxis={"title": ""},
-        legend_title_text="risk tier",
-        height=40 + 28 * len(frame),
-        margin={"t": 10, "b": 10, "l": 10, "r": 10},
+        # Above the bars, not beside them: a legend on the right sat where the top bar's
+        # label ends, and the two overlapped.
+        legend={
+            "title_text": "risk tier",
+            "orientation": "h",
+            "x": 0,
+            "xanchor": "left",
+            "y": 1,
+            "yanchor": "bottom",
+        },
+        height=70 + 28 * len(frame),
+        margin={"t": 40, "b": 10, "l": 10, "r": 10},
         bargap=0.25,
     )
     return fig

@@ -249,6 +249,25 @@ def test_reliability_figure_draws_non_empty_bins_before_and_after(models: Path) 
     assert fig.data[2].x == (0.7,) and fig.data[2].y == (0.6,)  # the empty bin is left out
 
 
+def test_reliability_line_breaks_at_empty_bins_instead_of_crossing_them() -> None:
+    def row(confidence: float | None, count: int) -> dict:
+        accuracy = None if confidence is None else 0.0
+        return {"count": count, "confidence": confidence, "accuracy": accuracy}
+
+    table = [row(None, 0), row(0.35, 1), row(None, 0), row(None, 0), row(0.72, 3), row(0.81, 5)]
+    record = compare.RunRecord(
+        paths=runs.RunPaths(Path("20250101-000000-custom-aaaaaa")),
+        summary={"run_id": "20250101-000000-custom-aaaaaa"},
+        history=pd.DataFrame({"epoch": []}),
+        metrics={"calibration": {"reliability_after": table}},
+        manifest={},
+    )
+    trace = compare.reliability_figure([record]).data[1]
+    assert trace.x == (0.35, None, 0.72, 0.81) and trace.connectgaps is False
+    sizes = trace.marker.size
+    assert sizes[0] < sizes[-1]  # one image is a small dot, five a big one
+
+
 def test_per_class_recall_and_curves_cover_every_run(models: Path) -> None:
     records = [
         compare.load_run(_run(models, "20250101-000000-custom-aaaaaa").root),

@@ -46,3 +46,16 @@ def test_best_epoch_and_run_comparison_lines() -> None:
     assert best_epoch(history) == 3
     assert best_epoch(history, "val_accuracy", "max") == 2
     assert [t.name for t in compare_curves_figure({"a": history, "b": history}).data] == ["a", "b"]
+
+
+def test_a_short_run_gets_one_whole_number_tick_per_epoch() -> None:
+    history = _history([0.5, 0.6], [0.4, 0.5])
+    for fig in (learning_curve_figure(history), compare_curves_figure({"a": history})):
+        assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis.tick0 == 1
+        assert fig.layout.xaxis.tickformat == "d"
+
+
+def test_a_long_run_keeps_plotlys_tick_spacing_in_whole_numbers() -> None:
+    history = _history([0.5] * 40, [0.4] * 40)
+    fig = learning_curve_figure(history)
+    assert fig.layout.xaxis.dtick is None and fig.layout.xaxis.tickformat == "d"

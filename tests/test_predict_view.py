@@ -96,6 +96,18 @@ def test_probability_chart_has_nine_display_names_coloured_by_risk_tier() -> Non
     assert all(trace.error_x.array is None for trace in fig.data)
 
 
+def test_probability_chart_keeps_the_top_label_clear_of_the_legend() -> None:
+    fig = report.probability_figure(
+        make_prediction("melanoma", 0.999, tta_views=4, tta_spread=0.01)
+    )
+    # The legend sits above the plot, so nothing of it shares the bars' right-hand side...
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.y >= 1
+    assert fig.layout.legend.yanchor == "bottom"
+    # ...and the axis runs past 100 % so the top bar's outside label fits inside the plot.
+    assert fig.layout.xaxis.range[1] >= 1.2
+    assert max(fig.layout.xaxis.tickvals) == 1
+
+
 def test_probability_frame_lists_the_most_probable_class_first() -> None:
     frame = report.probability_frame(make_prediction("vascular lesion", 0.5))
     assert frame.iloc[0]["display_name"] == "Vascular lesion"
