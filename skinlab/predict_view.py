@@ -93,11 +93,12 @@ def _run_key(predictor: Predictor) -> tuple[str, float]:
 def model_caption(predictor: Predictor) -> str:
     """One line naming the run, backbone, input size, temperature and training data."""
     manifest = predictor.loaded.manifest
-    name = runs.run_summary(predictor.loaded.paths).get("name") or predictor.run_id
+    name = runs.run_summary(predictor.loaded.paths).get("name")
+    named = f" ({name})" if name and name != predictor.run_id else ""  # never "run X (X)"
     data = manifest.get("data_root")
     trained_on = f" · trained on {catalog.describe(data)}" if data else ""
     return (
-        f"Model: run `{predictor.run_id}` ({name}) · backbone {manifest.get('backbone')} · "
+        f"Model: run `{predictor.run_id}`{named} · backbone {manifest.get('backbone')} · "
         f"{predictor.size} px input · temperature {predictor.temperature:.2f} (probabilities "
         f"calibrated on its validation split){trained_on}"
     )
@@ -205,11 +206,38 @@ def results_table(
     return frame
 
 
+#: Headers of the results table on the page (the CSV keeps the column names); a column not
+#: named here (each class's probability, the raw OOD score) is left to the result boxes and
+#: the CSV, so the table fits the page's width.
+TABLE_HEADERS = {
+    "path": "File",
+    "true_class": "True class",
+    "top_class": "Most probable class",
+    "confidence": "Probability",
+    "risk_tier": "Risk tier",
+    "malignant_probability": "Malignant, all classes",
+    "tta_spread": "TTA spread",
+    "ood": "Unusual image",
+    "ood_reason": "Why unusual",
+    "error": "Problem",
+}
+_PERCENT = ("confidence", "malignant_probability", "tta_spread")
+
+
 def table_columns(frame: pd.DataFrame) -> dict:
-    """``st.dataframe`` column settings: probabilities shown as percentages."""
-    probabilities = ["confidence", "malignant_probability", "tta_spread"]
-    probabilities += [c for c in frame.columns if c.startswith("p_")]
-    return {c: st.column_config.NumberColumn(format="percent") for c in probabilities}
+    """``st.dataframe`` column settings: the headers of :data:`TABLE_HEADERS`, probabilities
+    as percentages; other columns, and columns with no value at all (no TTA, no errors),
+    hidden."""
+    config: dict = {}
+    for column in frame.columns:
+        label = TABLE_HEADERS.get(column)
+        if label is None or frame[column].isna().all():
+            config[column] = None
+        elif column in _PERCENT:
+            config[column] = st.column_config.NumberColumn(label, format="percent")
+        else:
+            config[column] = st.column_config.Column(label)
+    return config
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
@@ -289,7 +317,10 @@ def render_batch(predictor: Predictor, items: Sequence[Item], results: Sequence[
             icon=":material/broken_image:",
         )
     table = results_table(results, items, predictor.class_names)
-    st.dataframe(table, hide_index=True, column_config=table_columns(table))
+    st.dataframe(
+        table, hide_index=True, column_config=table_columns(table), placeholder="—", width="stretch"
+    )
+    st.caption("Each class's probability: in the result boxes below and in the CSV.")
     st.download_button(
         "Download the results (CSV)",
         csv_bytes(table),

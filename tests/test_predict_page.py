@@ -58,6 +58,7 @@ def test_uploaded_image_gets_chart_probabilities_and_the_notice(trained, lesion)
     paths, demo = trained
     at = open_page(demo, paths.run_id)
     assert f"`{paths.run_id}`" in at.caption[0].value and "temperature" in at.caption[0].value
+    assert f"({paths.run_id})" not in at.caption[0].value  # an unnamed run: its id once
     uploader = at.file_uploader(key="predict_uploads")
     assert uploader.accept_multiple_files and ".webp" in uploader.allowed_type
     uploader.set_value([("lesion.jpg", lesion, "image/jpeg")]).run()
@@ -83,6 +84,7 @@ def test_bad_file_is_listed_with_its_reason_and_the_good_one_is_predicted(traine
     assert "notes.jpg" in warning and "not an image" in warning
     assert len(at.get("plotly_chart")) == 1
     assert list(at.dataframe[0].value["path"]) == ["notes.jpg", "lesion.jpg"]
+    assert at.dataframe[0].proto.placeholder == "—"  # the bad file's empty cells, not "None"
 
 
 def test_random_test_samples_show_their_true_class_and_tta_spread(trained) -> None:

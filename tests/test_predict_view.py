@@ -166,6 +166,18 @@ def test_results_table_adds_the_true_class_and_downloads_as_csv() -> None:
     assert "p_melanoma" in pv.table_columns(table)
 
 
+def test_results_table_has_human_headers_and_leaves_out_what_would_not_fit() -> None:
+    items = [pv.Item("a.jpg", b"", "k1"), pv.Item("b.jpg", b"", "k2")]
+    results = [make_prediction("nevus"), PredictionError("b.jpg", "b.jpg is empty.")]
+    config = pv.table_columns(pv.results_table(results, items, list(ISIC_CLASS_NAMES)))
+    assert config["path"]["label"] == "File" and config["error"]["label"] == "Problem"
+    assert config["confidence"]["type_config"]["format"] == "percent"
+    assert config["p_melanoma"] is None and config["ood_score"] is None  # in the CSV only
+    assert config["tta_spread"] is None  # no test-time augmentation: nothing to show
+    headers = [c["label"] for c in config.values() if c]
+    assert all(" " in h or h[0].isupper() for h in headers) and "_" not in "".join(headers)
+
+
 @pytest.mark.parametrize(
     ("status", "fraction", "text"),
     [

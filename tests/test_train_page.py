@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from skinlab import atomic, manager, runs, train_form, train_monitor
+from skinlab import atomic, manager, run_panel, runs, train_form, train_monitor
 from skinlab.config import PRESETS, RunConfig
 from skinlab.processes import is_alive
 from skinlab.train_fields import FIELDS
@@ -157,6 +157,7 @@ def test_start_trains_in_the_background_and_the_page_streams_it_to_finished(
     assert widget_values(at)["train_image_size"] == 32
     table = at.dataframe[0].value
     assert table["run id"].tolist() == [paths.run_id] and table["state"][0] == "finished"
+    assert at.dataframe[0].proto.placeholder == "—"  # a missing score is a dash, not "None"
 
 
 def test_a_second_tab_shows_the_same_run_and_its_stop_button_ends_it_stopped(
@@ -283,3 +284,15 @@ def test_a_failed_run_shows_its_sentence_and_resume_explains_why_it_cannot(
     assert not at.exception
     assert any("no saved epoch" in e.value for e in at.error)
     assert manager.refresh(paths).state == "failed"
+
+
+def test_runs_table_has_human_headers_and_drops_columns_that_say_nothing() -> None:
+    table = train_monitor.runs_table(
+        [{"run_id": "20250101-000000-custom-aaaaaa", "state": "queued", "total_epochs": 3}]
+    )
+    config = run_panel.table_columns(table)
+    assert config["run"]["label"] == "Run" and config["best val accuracy"]["label"]
+    assert config["run id"] is None  # an unnamed run: the Run column already is its id
+    assert config["error"] is None  # no run has an error
+    named = table.assign(run="baseline", error="out of memory")
+    assert run_panel.table_columns(named)["run id"] and run_panel.table_columns(named)["error"]
