@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 
 from skinlab import train_form, train_preview, ui
+from skinlab.config import preset
 from skinlab.discovery import Dataset
 from skinlab.errors import SkinlabError
 from skinlab.train_fields import FIELDS_BY_NAME, Field
@@ -21,6 +22,7 @@ from skinlab.train_fields import FIELDS_BY_NAME, Field
 #: Form sections drawn in each of the three columns.
 LAYOUT = (("Model", "Fine-tuning"), ("Optimisation",), ("Data and regularisation", "Advanced"))
 _DRAW = "train_draw"  # session key: which random draw the augmentation preview shows
+_APPLIED = "train_preset_applied"  # session key: the preset button clicked last
 
 
 @st.cache_data(show_spinner="Decoding a few Train images…", max_entries=8)
@@ -33,23 +35,39 @@ def _views(paths: tuple[str, ...], preset: str, strength: float, seed: int) -> l
     return train_preview.augmented_views(_originals(paths), preset, strength, seed)
 
 
-def _apply_preset(name: str) -> None:
-    for field, value in train_form.preset_values(name).items():
+def _apply_preset(choice: train_form.PresetChoice) -> None:
+    for field, value in train_form.preset_values(choice.preset).items():
         st.session_state[FIELDS_BY_NAME[field].key] = value
+    st.session_state[_APPLIED] = choice
+    st.toast(f"Preset {choice.label} applied", icon=":material/check:")
+
+
+def _applied_note(choice: train_form.PresetChoice) -> str | None:
+    """What the last preset set, while the form still holds it (``None`` once edited)."""
+    wanted = train_form.preset_values(choice.preset)
+    values = train_form.ensure_values(st.session_state)
+    if any(values[name] != value for name, value in wanted.items()):
+        return None
+    summary = train_form.describe_config(preset(choice.preset))
+    return f"Preset **{choice.label}** applied: {summary}."
 
 
 def preset_buttons() -> None:
-    """One button per preset (it fills the form), and what each one is."""
+    """One button per preset (it fills the form), what each one is, and which one the form
+    holds now (the toast of the click is gone after a few seconds; this line stays)."""
     choices = train_form.preset_choices()
     for col, choice in zip(st.columns(len(choices)), choices, strict=True):
         col.button(
             choice.label,
             key=f"preset_{choice.preset}",
             on_click=_apply_preset,
-            args=(choice.preset,),
+            args=(choice,),
             width="stretch",
         )
     st.caption("  \n".join(f"**{c.label}**: {c.why}" for c in choices))
+    applied = st.session_state.get(_APPLIED)
+    if applied and (note := _applied_note(applied)):
+        st.success(note, icon=":material/check_circle:")
 
 
 def field_widget(field: Field) -> None:

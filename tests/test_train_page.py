@@ -115,6 +115,8 @@ def test_form_offers_every_run_option_and_presets_fill_it(demo: Path, models: Pa
     assert "MobileNetV2" in texts(at)  # the backbone's description
 
     at.button(key="preset_notebook").click().run()
+    assert "Preset **Reproduce the notebook** applied" in at.success[0].value
+    assert "180 px · 30 epochs" in at.success[0].value  # what it set, not just its name
     values = widget_values(at)
     for name, value in PRESETS["notebook"].items():
         if f"train_{name}" in values:
@@ -124,6 +126,8 @@ def test_form_offers_every_run_option_and_presets_fill_it(demo: Path, models: Pa
     assert "preset 'quick'" in texts(at) and "Best accuracy" in texts(at)
     assert len(at.get("plotly_chart")) == 1  # class counts before/after
     assert len(at.get("image")) == 3  # the originals, then two augmented views
+    at.number_input(key="train_epochs").set_value(3).run()
+    assert not at.success  # edited since: the form no longer holds the preset
 
 
 def test_start_trains_in_the_background_and_the_page_streams_it_to_finished(
