@@ -4,14 +4,20 @@ Run with ``streamlit run streamlit_app.py``. All logic lives in the ``skinlab`` 
 this file only decides which page runs.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from skinlab import ui
 
+# A file served by the app itself: an emoji or ":material/…" favicon is fetched from a CDN
+# (fonts.gstatic.com), which fails offline and fills the browser console with errors.
+ICON = Path(__file__).parent / "skinlab" / "assets" / "icon.png"
+
 
 def run() -> None:
     """Configure the app, draw the sidebar and run the selected page."""
-    st.set_page_config(page_title="skinlab", page_icon=":material/biotech:", layout="wide")
+    st.set_page_config(page_title="skinlab", page_icon=ICON, layout="wide")
     page = st.navigation(
         [
             st.Page("pages/explore.py", title="Explore", icon=":material/insights:", default=True),

@@ -52,3 +52,23 @@ def test_every_page_renders_without_exception(app: AppTest, page: str) -> None:
     app.switch_page(page).run()
     assert not app.exception
     assert app.title
+
+
+def test_favicon_is_a_local_file_so_the_browser_fetches_nothing_from_the_internet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import streamlit as st
+
+    seen: dict = {}
+    real = st.set_page_config
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(st, "set_page_config", spy)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    icon = seen["page_icon"]
+    assert isinstance(icon, Path) and icon.is_file() and icon.suffix == ".png"

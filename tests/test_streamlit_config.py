@@ -30,6 +30,11 @@ def test_browsers_see_no_tracebacks_and_no_statistics_are_sent(settings) -> None
     assert settings["browser"]["gatherUsageStats"] is False
 
 
+def test_no_deploy_button_is_offered(settings) -> None:
+    # "viewer" hides the developer items (Deploy, Rerun, Clear cache), even on localhost.
+    assert settings["client"]["toolbarMode"] == "viewer"
+
+
 def test_every_key_is_a_streamlit_option(settings) -> None:
     from streamlit import config
 
