@@ -98,11 +98,14 @@ def _gallery(record: compare.RunRecord, split: str, classes: list[str]) -> None:
         return
     images, captions, unreadable = compare.gallery(frame)
     kind = "correct" if true == predicted != _ANY else "misclassified"
-    st.caption(f"{len(frame)} {kind} {split} images of {record.label}, most confident first.")
+    label = ui.literal(record.label)
+    st.caption(f"{len(frame)} {kind} {split} images of {label}, most confident first.")
     if images:
         st.image(images, caption=captions, width=160)
     if unreadable:
-        st.warning(f"{unreadable} images are no longer in {compare.image_root(record)}.")
+        st.warning(
+            ui.literal(f"{unreadable} images are no longer in {compare.image_root(record)}.")
+        )
 
 
 def _manage(summaries: list[dict], first: str | None) -> None:
@@ -112,7 +115,8 @@ def _manage(summaries: list[dict], first: str | None) -> None:
         st.session_state.setdefault("manage_run", first)
     run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="manage_run")
     summary = next(s for s in summaries if s["run_id"] == run_id)
-    st.caption(f"State: {summary['state']}" + (f". {summary['error']}" if summary["error"] else ""))
+    error = f". {ui.literal(summary['error'])}" if summary["error"] else ""
+    st.caption(f"State: {summary['state']}{error}")
     usable = run_id in {s["run_id"] for s in ui.usable_runs()}
     active = ui.active_model() == run_id
     cols = st.columns(3)
@@ -135,7 +139,8 @@ def _manage(summaries: list[dict], first: str | None) -> None:
             width="stretch",
         )
     else:
-        st.warning(f"Delete {labels[run_id]} and every file in its folder? This cannot be undone.")
+        label = ui.literal(labels[run_id])
+        st.warning(f"Delete {label} and every file in its folder? This cannot be undone.")
         yes, no = st.columns(2)
         yes.button("Yes, delete it", type="primary", on_click=_delete, args=(run_id,))
         no.button("Cancel", on_click=st.session_state.pop, args=(_CONFIRM, None))
@@ -175,7 +180,7 @@ def page() -> None:
     if isinstance(notice, SkinlabError):
         ui.show_error(notice)
     elif notice:
-        st.success(notice)
+        st.success(ui.literal(notice))  # it may hold a run's name, which anyone can set
     summaries = manager.list_summaries()
     if not summaries:
         st.info("No training runs yet: start one on the Train page.")
@@ -184,7 +189,7 @@ def page() -> None:
     if broken:
         with st.expander(f"{len(broken)} runs could not be read", expanded=True):
             for s in broken:
-                st.markdown(f"**{s['run_id']}**: {s['error']}")
+                st.markdown(f"**{ui.literal(s['run_id'])}**: {ui.literal(s['error'])}")
     readable = {s["run_id"]: compare.run_label(s) for s in summaries if s["state"] != "broken"}
     _keep_known("compare_runs", list(readable))
     st.session_state.setdefault("compare_runs", compare.default_selection(summaries))
@@ -194,7 +199,7 @@ def page() -> None:
     records = compare.load_runs(chosen)
     for record in records:
         for problem in record.problems:
-            st.warning(f"{record.label}: {problem}")
+            st.warning(ui.literal(f"{record.label}: {problem}"))
     split = st.radio(
         "Evaluate on",
         compare.SPLITS,

@@ -24,7 +24,7 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from skinlab import catalog, runs
+from skinlab import catalog, runs, ui
 from skinlab.confine import confine_run
 from skinlab.discovery import Dataset
 from skinlab.explain import DISPLAY_PX, explain
@@ -260,7 +260,7 @@ def render_result(
     """One bordered result box: image (and Grad-CAM), chart, wording, warnings, notice.
     ``index`` (the item's position) keeps widget keys unique when a file comes twice."""
     with st.container(border=True):
-        st.markdown(f"##### {item.name}")
+        st.markdown(f"##### {ui.literal(item.name)}")  # the uploader chose it: no markdown
         pictures, words = st.columns([2, 3])
         with pictures:
             original, heat = st.columns(2) if gradcam else (st.container(), None)
@@ -313,7 +313,7 @@ def render_batch(predictor: Predictor, items: Sequence[Item], results: Sequence[
         st.warning(
             skipped_text(len(errors), len(results))
             + "\n\n"
-            + "\n".join(f"- {line}" for line in errors),
+            + "\n".join(f"- {ui.literal(line)}" for line in errors),
             icon=":material/broken_image:",
         )
     table = results_table(results, items, predictor.class_names)

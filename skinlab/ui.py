@@ -8,6 +8,8 @@ page stays a short function that reads widgets, calls the library and renders.
 from __future__ import annotations
 
 import gc
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from skinlab.audit import AuditReport, audit_dataset
 from skinlab.confine import confine
 from skinlab.discovery import Dataset, discover, fingerprint
 from skinlab.errors import PathNotAllowedError, SkinlabError
+from skinlab.paths import data_dir, models_dir
 
 _CUSTOM = "A folder on this machine…"
 _ROOT_KEY = "dataset_root"
@@ -170,5 +173,38 @@ def active_dataset_root() -> str | None:
 
 
 def show_error(error: SkinlabError) -> None:
-    """Show a library error as the one sentence it is (never a traceback)."""
-    st.error(str(error), icon=":material/error:")
+    """Show a library error as the one sentence it is (never a traceback), as :func:`literal`
+    text: it names files and folders, which an uploader or an archive chose."""
+    st.error(literal(str(error)), icon=":material/error:")
+
+
+# Markdown that could fetch or link elsewhere, or restyle the page: links and images need
+# brackets, HTML and autolinks angle brackets, Streamlit directives (:red[...]) brackets
+# too, math a dollar. Underscores stay: file names are full of them (ISIC_0024306.jpg) and
+# inside a word they never start emphasis. Backticks stay: a code span shows its content
+# as typed, and messages use them for commands.
+_MARKDOWN = re.compile(r"([\\*\[\]<>$|#~]|:(?=//)|@|(?<=www)\.)", re.IGNORECASE)
+
+
+def literal(text: str) -> str:
+    """``text`` from files, file names or run folders, made safe for any element that renders
+    markdown (``st.markdown``, ``st.error``, captions): shown as the characters it is, on one
+    line, with server paths shortened to ``data/...`` and ``models/...``.
+
+    GitHub-style autolinks (``http://``, ``www.``, e-mail addresses) are broken by escaping
+    too, so ``[click](http://evil.invalid)`` shows as typed and is no link.
+    """
+    text = " ".join(str(text).split("\n"))
+    for folder, short in _server_folders():
+        # Not inside a longer name: data-old/ or data.bak stay as they are.
+        text = re.sub(re.escape(folder) + r"(?![\w-]|\.\w)", short, text)
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def _server_folders() -> list[tuple[str, str]]:
+    """``(absolute folder, short name)``, longest first, resolved spellings included."""
+    pairs = {}
+    for folder, short in ((data_dir(), "data"), (models_dir(), "models")):
+        for spelling in (str(folder), os.path.realpath(folder)):
+            pairs[spelling.rstrip("/")] = short
+    return sorted(pairs.items(), key=lambda pair: -len(pair[0]))
