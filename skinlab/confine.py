@@ -49,8 +49,14 @@ def confine(path: str | Path, what: str, *, remedy: str | None = None) -> Path:
 
     Raises:
         PathNotAllowedError: the resolved path is outside every :func:`allowed_roots`
-            folder; the message lists them and says how to allow another one.
+            folder (the message lists them and says how to allow another one), or it holds
+            a null character.
     """
+    if "\0" in str(path):
+        # Said without the path: the character would only garble the sentence.
+        raise PathNotAllowedError(
+            f"{what} holds a null character, which no file or folder name can; type it again."
+        )
     resolved = within(path)
     if resolved is not None:
         return resolved
@@ -65,6 +71,8 @@ def confine(path: str | Path, what: str, *, remedy: str | None = None) -> Path:
 def within(path: str | Path) -> Path | None:
     """``path`` resolved if it lies in an allowed folder, else ``None``: for listings and
     galleries, which skip what :func:`confine` would refuse instead of stopping."""
+    if "\0" in str(path):
+        return None  # no file name holds one, and the OS calls would raise ValueError
     resolved = _resolved(path)
     return resolved if any(resolved.is_relative_to(r) for r in allowed_roots()) else None
 
@@ -79,7 +87,7 @@ def confine_run(ref: str) -> runs.RunPaths:
     """
     text = str(ref).strip()
     remedy = f"pick a run listed in {paths.models_dir()}"
-    if Path(text).name != text or text in (".", ".."):
+    if Path(text).name != text or text in (".", "..") or "\0" in text:
         # A path, not a run id: refuse it before even looking at what is there.
         confine(text, "The run folder", remedy=remedy)
     found = runs.resolve_run(text)

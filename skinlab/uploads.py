@@ -41,7 +41,8 @@ def import_upload(
     Raises:
         ArchiveError: as :func:`~skinlab.importer.import_dataset`, one sentence.
     """
-    safe_name = Path(filename.replace("\\", "/")).name.lstrip(".") or "upload.zip"
+    plain = filename.replace("\\", "/").replace("\0", "")  # a NUL would make open() raise
+    safe_name = Path(plain).name.lstrip(".") or "upload.zip"
     with tempfile.TemporaryDirectory(prefix="skinlab-upload-") as folder:
         archive = Path(folder) / safe_name
         with open(archive, "wb") as out:

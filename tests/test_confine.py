@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from skinlab import runs
 from skinlab.config import RunConfig
-from skinlab.confine import allowed_roots, confine, confine_run
+from skinlab.confine import allowed_roots, confine, confine_run, within
 from skinlab.errors import PathNotAllowedError
 from skinlab.predict_view import predictor_for
 from skinlab.train_monitor import load_run
@@ -211,3 +211,32 @@ def test_dataset_dropdown_leaves_out_a_link_leading_outside(home) -> None:
     assert [e.name for e in available_datasets() if not e.is_demo] == ["alias", "mine"]
     at = _open({"dataset": str(home["data"] / "mine")})
     assert "link" not in at.sidebar.selectbox(key="dataset_choice").options
+
+
+def test_null_byte_in_a_path_is_refused_in_one_sentence(home) -> None:
+    nul = f"{home['data']}/isic\0/../../etc"
+    with pytest.raises(PathNotAllowedError, match="holds a null character"):
+        confine(nul, "The dataset folder")
+    assert within(nul) is None
+    with pytest.raises(PathNotAllowedError):
+        confine_run("run\0id")
+
+
+@pytest.mark.parametrize("where", ["query", "sidebar", "import"])
+def test_null_byte_in_a_typed_path_is_one_sentence_not_a_crash(home, where) -> None:
+    mine = _dataset(home["data"] / "mine")
+    nul = f"{home['data']}/mi\0ne"
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["dataset"] = nul if where == "query" else str(mine)
+    if where == "sidebar":  # what typing into the sidebar's folder box leaves
+        at.session_state["dataset_choice"] = "A folder on this machine…"
+        at.session_state["dataset_path"] = nul
+    if where == "import":
+        at.session_state["explore_tab"] = "Import"
+    at.run()
+    if where == "import":
+        at.text_input(key="import_path").input(nul).run()
+        at.button[0].click().run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in [*at.error, *at.sidebar.error]]
+    assert errors and all("holds a null character" in e for e in errors), errors

@@ -178,3 +178,9 @@ def test_import_keeps_a_free_space_margin(sandbox, monkeypatch) -> None:
     with pytest.raises(ArchiveError, match="1.0 GB must stay free"):
         importer.import_dataset(archive)
     assert sorted(os.listdir(sandbox["data"])) == ["existing"]
+
+
+def test_upload_name_with_a_null_byte_is_imported_under_a_clean_name(sandbox) -> None:
+    root = uploads.import_upload("my\0set.zip", _zip(_layout()))
+    assert root == sandbox["data"] / "myset"
+    assert not any(sandbox["temp"].iterdir())
