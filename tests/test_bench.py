@@ -199,3 +199,20 @@ def test_cli_prints_one_parseable_json_object_with_progress_on_stderr(tiny) -> N
     result = json.loads(out.stdout)
     assert "audit_scaling_exponent" in result["ratios"]
     assert "[bench] scaling: done" in out.stderr
+
+
+def test_app_section_times_every_explore_tab_and_a_first_page_without_tensorflow(tiny) -> None:
+    import streamlit as st
+
+    from skinlab.bench import app_bench
+
+    def clear() -> None:
+        st.cache_data.clear()
+        st.cache_resource.clear()
+
+    first, warm = app_bench._tab_times(str(tiny), 1, clear)
+    tabs = ["Distribution", "Gallery", "Audit", "Sizes & colours", "Import"]
+    assert list(first) == tabs and list(warm) == tabs
+    assert all(seconds > 0 for seconds in [*first.values(), *warm.values()])
+    seconds, tensorflow = app_bench._first_page_seconds(str(tiny), 1)
+    assert seconds > 0 and tensorflow is False  # importing TensorFlow alone takes seconds
