@@ -76,10 +76,12 @@ def settle_heap() -> None:
 def dataset_sidebar() -> None:
     """Render the dataset and model pickers and the not-a-medical-device notice.
 
-    Choices are remembered across restarts in :mod:`skinlab.settings`; a link with
-    ``?dataset=/path`` opens the app on that folder. A typed or linked folder is used only
-    inside the folders :func:`skinlab.confine.allowed_roots` names; otherwise the sidebar
-    says why and no dataset is active.
+    Choices live in the session: one visitor's pick (or ``?dataset=/path`` link) never
+    becomes another's. A new session starts on the shared default of
+    :mod:`skinlab.settings`, which changes only through the sidebar's "Make default" button.
+    A typed or linked folder is used only inside the folders
+    :func:`skinlab.confine.allowed_roots` names; otherwise the sidebar says why and no
+    dataset is active.
     """
     remembered = settings.load()
     requested = st.query_params.get("dataset") or (
@@ -108,15 +110,33 @@ def dataset_sidebar() -> None:
                 with st.spinner("Generating the synthetic demo data (first run only)…"):
                     catalog.default_dataset_root()
             st.session_state[_ROOT_KEY] = str(entry.root)
-        if choice != remembered.get("dataset_choice") or (
-            choice == _CUSTOM
-            and st.session_state.get("dataset_path") != remembered.get("dataset_path")
-        ):
-            settings.update(
-                dataset_choice=choice, dataset_path=st.session_state.get("dataset_path")
-            )
         _model_picker(remembered)
+        _default_button(remembered)
         st.caption(NOT_A_MEDICAL_DEVICE)
+
+
+def _choices() -> dict:
+    """This session's dataset and model, as :mod:`skinlab.settings` stores them."""
+    state = st.session_state
+    path = state.get("dataset_path") if state.get("dataset_choice") == _CUSTOM else None
+    chosen = {"dataset_choice": state.get("dataset_choice"), "dataset_path": path}
+    if state.get(_MODEL_KEY):
+        chosen["active_model"] = state[_MODEL_KEY]
+    return chosen
+
+
+def _default_button(remembered: dict) -> None:
+    chosen = _choices()
+    if all(remembered.get(key) == value for key, value in chosen.items()):
+        return  # already the default: no button to wonder about
+    st.button(
+        "Make default",
+        key="make_default",
+        icon=":material/bookmark:",
+        help="Open new sessions on this dataset and model; your choices otherwise stay yours.",
+        on_click=settings.update,
+        kwargs=chosen,
+    )
 
 
 def _allowed_folder(typed: str) -> str | None:
@@ -151,8 +171,6 @@ def _model_picker(remembered: dict) -> None:
         st.session_state["active_model"] = saved if saved in options else options[0]
     chosen = st.selectbox("Model for predictions", options, key="active_model")
     st.session_state[_MODEL_KEY] = chosen
-    if chosen != remembered.get("active_model"):
-        settings.update(active_model=chosen)
 
 
 def active_model() -> str | None:
@@ -161,10 +179,10 @@ def active_model() -> str | None:
 
 
 def set_active_model(run_id: str) -> None:
-    """Make ``run_id`` the model for predictions (also remembered across restarts)."""
+    """Make ``run_id`` this session's model for predictions (the sidebar's "Make default"
+    button makes it every new session's)."""
     st.session_state["active_model"] = run_id
     st.session_state[_MODEL_KEY] = run_id
-    settings.update(active_model=run_id)
 
 
 def active_dataset_root() -> str | None:
