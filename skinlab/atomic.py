@@ -22,10 +22,11 @@ import math
 import os
 import re
 import secrets
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, BinaryIO
 
 from skinlab.errors import SkinlabError
 
@@ -33,6 +34,11 @@ from skinlab.errors import SkinlabError
 class RunFileError(SkinlabError):
     """A file of a run folder exists but cannot be parsed (or is missing when required)."""
 
+
+#: Largest JSON file read: skinlab's status, config, manifest and metrics are a few kB.
+MAX_JSON_BYTES = 4 * 2**20
+#: Deepest nesting read in a JSON file; skinlab writes at most five levels.
+MAX_JSON_DEPTH = 32
 
 #: ``.<base>.tmp-<writer pid>-<hex><suffixes>``: the writer's pid tells a temporary file
 #: being written from one a killed writer left behind.
@@ -125,23 +131,96 @@ def write_json(path: Path, obj: Any) -> None:
     write_text(path, json.dumps(_plain(obj), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
+def open_regular(path: Path) -> BinaryIO:
+    """Open ``path`` for binary reading if it is a regular file (a symlink to one is fine).
+
+    The file is opened without blocking and checked on the open descriptor, so a FIFO (whose
+    open or read waits for a writer forever), a device such as ``/dev/zero`` (endless), a
+    link to either, or a folder is refused before anything is read.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        RunFileError: ``path`` is not a regular file or cannot be opened.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise RunFileError(
+            f"{path} cannot be read ({exc.strerror}); delete the run or restore the file."
+        ) from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RunFileError(
+            f"{path} is not a regular file (a pipe, a device or a folder stands in its place); "
+            "delete the run or restore the file."
+        )
+    return os.fdopen(fd, "rb")
+
+
+def read_bounded(path: Path, max_bytes: int) -> bytes:
+    """The content of the regular file ``path`` (see :func:`open_regular`), at most
+    ``max_bytes`` long.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        RunFileError: ``path`` is not a regular file, or is larger than ``max_bytes``.
+    """
+    with open_regular(path) as handle:
+        data = handle.read(max_bytes + 1)  # one more tells a file that grows past the cap
+    if len(data) > max_bytes:
+        raise RunFileError(
+            f"{path} is larger than {max_bytes / 2**20:g} MB, far more than skinlab writes "
+            "there; delete the run or restore the file."
+        )
+    return data
+
+
 def read_json(path: Path, default: Any = None) -> Any:
     """The parsed content of the JSON file ``path``, or ``default`` when it does not exist.
 
     Raises:
-        RunFileError: the file exists but is not valid UTF-8 JSON.
+        RunFileError: the file exists but is not a regular file, is larger than
+            :data:`MAX_JSON_BYTES`, is not valid UTF-8 JSON, or nests deeper than
+            :data:`MAX_JSON_DEPTH`.
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_JSON_BYTES)
     except FileNotFoundError:
         return default
     try:
-        return json.loads(raw.decode("utf-8"))
+        value = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RunFileError(
             f"{path} is not valid JSON ({exc}); delete the run or restore the file."
         ) from exc
+    except RecursionError:  # nested deeper than the parser itself can go
+        raise _too_deep(path) from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise _too_deep(path)
+    return value
+
+
+def _too_deep(path: Path) -> RunFileError:
+    return RunFileError(
+        f"{path} nests deeper than the {MAX_JSON_DEPTH} levels skinlab could have written; "
+        "delete the run or restore the file."
+    )
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and dicts nest in ``value`` (0 for a number), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level + 1)
+            if level + 1 <= MAX_JSON_DEPTH:  # deeper than that is refused anyway
+                children = item.values() if isinstance(item, dict) else item
+                stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _fsync(path: Path) -> None:

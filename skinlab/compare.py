@@ -30,7 +30,7 @@ from pandas.io.formats.style import Styler
 from PIL import Image
 
 from skinlab import curves, runs
-from skinlab.atomic import RunFileError, read_json
+from skinlab.atomic import RunFileError, read_bounded, read_json
 from skinlab.confine import confine_run, within
 from skinlab.errors import InvalidImageError, SkinlabError
 from skinlab.images import decode_image
@@ -472,7 +472,7 @@ def read_predictions(record: RunRecord) -> pd.DataFrame:
     """
     path = record.paths.predictions
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(io.BytesIO(read_bounded(path, runs.MAX_PREDICTIONS_BYTES)))
     except FileNotFoundError:
         return pd.DataFrame(columns=list(_PREDICTION_COLUMNS))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

@@ -24,7 +24,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,11 +31,11 @@ from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 
-from skinlab import atomic, runs
+from skinlab import atomic, runs, worker
 from skinlab.config import RunConfig
 from skinlab.errors import SkinlabError
 from skinlab.paths import PROJECT_ROOT, models_dir
-from skinlab.processes import is_alive, terminate
+from skinlab.processes import matches, start_time, terminate_group
 
 ACTIVE = ("running", "stopping")
 _LOCK = ".scheduler.lock"
@@ -51,6 +50,8 @@ _WEIGHTS_MB = {
     "resnet50": 100,
 }
 _MARGIN_MB = 100
+#: How much of the end of a run's log :func:`read_log` reads for its last lines.
+_LOG_TAIL_BYTES = 256 * 2**10
 
 
 class RunStateError(SkinlabError):
@@ -162,7 +163,7 @@ def _launch(paths: runs.RunPaths) -> None:
     env = {**os.environ, "SKINLAB_MODELS_DIR": str(paths.root.parent), "PYTHONUNBUFFERED": "1"}
     with open(paths.log, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "skinlab.worker", "supervise", str(paths.root)],
+            worker.command("supervise", paths.root),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -178,7 +179,10 @@ def _launch(paths: runs.RunPaths) -> None:
             status,
             state="running",
             supervisor_pid=proc.pid,
+            # Popen returns after the exec, so the new command line is already in place.
+            supervisor_start=start_time(proc.pid),
             pid=None,
+            pid_start=None,
             heartbeat=now,
             error=None,
             finished=None,
@@ -195,7 +199,11 @@ def refresh(paths: runs.RunPaths) -> runs.RunStatus:
     if status.state == "failed":
         # Again on every look: a writer killed a moment ago may not have been gone yet.
         atomic.remove_orphaned_temp_files(paths.root)
-    if status.state not in ACTIVE or is_alive(status.pid) or is_alive(status.supervisor_pid):
+    if (
+        status.state not in ACTIVE
+        or _supervisor_alive(paths, status)
+        or _trainer_alive(paths, status)
+    ):
         return status
     age = time.time() - status.heartbeat
     reason = (
@@ -207,6 +215,22 @@ def refresh(paths: runs.RunPaths) -> runs.RunStatus:
         runs.write_status(paths, failed)
     atomic.remove_orphaned_temp_files(paths.root)
     return failed
+
+
+def _supervisor_alive(paths: runs.RunPaths, status: runs.RunStatus) -> bool:
+    """Whether the run's supervisor is the process :func:`_launch` started: same pid and
+    start time, ``skinlab.worker supervise`` of this very run, leading its own session."""
+    pid = status.supervisor_pid
+    argv = worker.command("supervise", paths.root)[1:]
+    return matches(pid, status.supervisor_start, argv, session=pid)
+
+
+def _trainer_alive(paths: runs.RunPaths, status: runs.RunStatus) -> bool:
+    """Whether the run's training process is alive and the one that recorded itself."""
+    if status.supervisor_pid is None:  # trained in the foreground (skinlab train, a notebook)
+        return matches(status.pid, status.pid_start)
+    argv = worker.command("train", paths.root)[1:]
+    return matches(status.pid, status.pid_start, argv, session=status.supervisor_pid)
 
 
 def recovery_hint(paths: runs.RunPaths) -> str:
@@ -251,7 +275,11 @@ def stop_run(ref: str | Path, *, force: bool = False) -> runs.RunStatus:
             f"Run {paths.run_id} is {status.state}; only queued or running runs can be stopped."
         )
     if force or status.state == "stopping":
-        terminate(status.supervisor_pid or status.pid or 0, group=status.supervisor_pid is not None)
+        # Only the group of the supervisor skinlab launched for this run; a foreground run
+        # (no supervisor) stops at its next batch, as the first stop request asked.
+        if status.supervisor_pid is not None and status.supervisor_start is not None:
+            argv = worker.command("supervise", paths.root)[1:]
+            terminate_group(status.supervisor_pid, status.supervisor_start, argv)
         killed = replace(
             status,
             state="stopped",
@@ -310,9 +338,18 @@ def rename_run(ref: str | Path, name: str) -> runs.RunPaths:
 
 
 def read_log(ref: str | Path | runs.RunPaths, tail: int = 50) -> str:
-    """The last ``tail`` lines of a run's log ('' when it has none yet)."""
+    """The last ``tail`` lines of a run's log ('' when it has none yet).
+
+    Only the log's last 256 kB are read. A log that is not a regular file (a pipe, a device)
+    reads as the one sentence saying so: it is shown, never parsed.
+    """
     paths = ref if isinstance(ref, runs.RunPaths) else runs.resolve_run(ref)
-    if not paths.log.exists():
+    try:
+        with atomic.open_regular(paths.log) as handle:
+            handle.seek(max(0, os.fstat(handle.fileno()).st_size - _LOG_TAIL_BYTES))
+            lines = handle.read(_LOG_TAIL_BYTES).decode(errors="replace").splitlines()
+    except FileNotFoundError:
         return ""
-    lines = paths.log.read_text(errors="replace").splitlines()
+    except atomic.RunFileError as exc:
+        return str(exc)
     return "\n".join(lines[-tail:])

@@ -21,6 +21,7 @@ import hashlib
 import io
 import os
 import re
+import reprlib
 import secrets
 import time
 from dataclasses import dataclass, field, fields
@@ -30,7 +31,14 @@ from typing import Any
 
 import pandas as pd
 
-from skinlab.atomic import RunFileError, read_json, write_json, write_text
+from skinlab.atomic import (
+    RunFileError,
+    open_regular,
+    read_bounded,
+    read_json,
+    write_json,
+    write_text,
+)
 from skinlab.config import RunConfig
 from skinlab.errors import SkinlabError
 from skinlab.paths import models_dir
@@ -60,6 +68,11 @@ HISTORY_COLUMNS = (
     "phase",
 )
 STATES = ("queued", "running", "stopping", "stopped", "finished", "failed")
+
+#: Largest ``history.csv`` read (about 100 bytes an epoch: room for 100,000 epochs).
+MAX_HISTORY_BYTES = 16 * 2**20
+#: Largest ``predictions.csv`` read (about 200 bytes an image: room for 300,000 images).
+MAX_PREDICTIONS_BYTES = 64 * 2**20
 
 _ID_TIME = "%Y%m%d-%H%M%S"
 
@@ -118,6 +131,9 @@ class RunStatus:
         supervisor_pid: process id of the supervisor that waits on it (background runs),
             which records how the training process ended.
         phase: name of the training phase (``"train"`` for the first).
+        pid_start, supervisor_start: start times of those processes
+            (:func:`skinlab.processes.start_time`); with them a pid names one process, not
+            whatever reuses the number later. ``None`` (older files) counts as not ours.
     """
 
     state: str
@@ -134,6 +150,8 @@ class RunStatus:
     pid: int | None = None
     supervisor_pid: int | None = None
     phase: str = "train"
+    pid_start: int | None = None
+    supervisor_start: int | None = None
 
     def __post_init__(self) -> None:
         if self.state not in STATES:
@@ -144,9 +162,14 @@ class RunStatus:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunStatus:
-        """Build from a dict, ignoring unknown keys (files written by newer versions)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """Build from a dict, ignoring unknown keys (files written by newer versions).
+
+        Raises:
+            ValueError: a known key holds a value of the wrong type (``"pid": "abc"``) or
+                ``state`` is not one of :data:`STATES`.
+        """
+        types = {f.name: f.type for f in fields(cls)}
+        return cls(**{k: _typed(k, types[k], v) for k, v in data.items() if k in types})
 
 
 def new_run(config: RunConfig, *, root: Path | None = None) -> RunPaths:
@@ -174,8 +197,36 @@ def new_run(config: RunConfig, *, root: Path | None = None) -> RunPaths:
     raise FileExistsError(f"Could not create a unique run folder in {parent}; try again.")
 
 
+def _typed(name: str, annotation: str, value: Any) -> Any:
+    """``value`` checked against a :class:`RunStatus` annotation (``"int | None"``)."""
+    kind, optional = annotation.removesuffix(" | None"), annotation.endswith(" | None")
+    if value is None and optional:
+        return None
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "int" and number and isinstance(value, int):
+        return value
+    if kind == "float" and number:
+        return float(value)
+    if kind == "str" and isinstance(value, str):
+        return value
+    wanted = {"int": "a whole number", "float": "a number", "str": "text"}[kind]
+    raise ValueError(f"its {name} is {reprlib.repr(value)}, not {wanted}")
+
+
 def write_status(paths: RunPaths, status: RunStatus) -> None:
-    """Atomically replace the run's ``status.json``."""
+    """Atomically replace the run's ``status.json``.
+
+    The writer also records the start time of the processes it can vouch for when the
+    status names them without one: itself as ``pid`` and its parent as ``supervisor_pid``.
+    That is how the training process of a background run, which knows only the pids, keeps
+    the identity :mod:`skinlab.manager` checks before it trusts or signals one.
+    """
+    from skinlab.processes import start_time
+
+    if status.pid_start is None and status.pid == os.getpid():
+        status = dataclasses.replace(status, pid_start=start_time(status.pid))
+    if status.supervisor_start is None and status.supervisor_pid == os.getppid():
+        status = dataclasses.replace(status, supervisor_start=start_time(status.supervisor_pid))
     write_json(paths.status, status.to_dict())
 
 
@@ -189,7 +240,10 @@ def read_status(paths: RunPaths) -> RunStatus:
     try:
         return RunStatus.from_dict(data)
     except (TypeError, ValueError) as exc:
-        raise RunFileError(f"{paths.status} does not hold a valid run status ({exc}).") from exc
+        raise RunFileError(
+            f"{paths.status} does not hold a valid run status ({str(exc).rstrip('.')}); "
+            "delete the run or restore the file."
+        ) from exc
 
 
 def read_config(paths: RunPaths) -> RunConfig:
@@ -212,10 +266,10 @@ def append_history(paths: RunPaths, row: dict[str, Any]) -> None:
     already in the file are kept (re-aligned to the current columns).
     """
     try:
-        with open(paths.history, encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
+        text = read_bounded(paths.history, MAX_HISTORY_BYTES).decode("utf-8", errors="replace")
     except FileNotFoundError:
-        rows = []
+        text = ""
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
     out = io.StringIO()
     writer = csv.DictWriter(out, HISTORY_COLUMNS, restval="", extrasaction="ignore")
     writer.writeheader()
@@ -230,7 +284,7 @@ def read_history(paths: RunPaths) -> pd.DataFrame:
         RunFileError: the file cannot be parsed as CSV.
     """
     try:
-        frame = pd.read_csv(paths.history)
+        frame = pd.read_csv(io.BytesIO(read_bounded(paths.history, MAX_HISTORY_BYTES)))
     except FileNotFoundError:
         frame = pd.DataFrame(columns=list(HISTORY_COLUMNS))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -243,9 +297,14 @@ def read_history(paths: RunPaths) -> pd.DataFrame:
 
 
 def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of the file at ``path`` (read in 1 MiB chunks)."""
+    """Hex SHA-256 of the file at ``path`` (read in 1 MiB chunks).
+
+    Raises:
+        RunFileError: ``path`` is not a regular file (a FIFO or a link to a device would
+            never end).
+    """
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
@@ -326,8 +385,15 @@ def run_summary(paths: RunPaths) -> dict[str, Any]:
             summary["balanced_accuracy"] = validation.get("balanced_accuracy")
         if paths.manifest.exists():
             read_manifest(paths)  # a run whose model cannot even be described is broken
-    except Exception as exc:  # a runs table must list every folder, however broken
+    except SkinlabError as exc:
         summary.update(state="broken", error=str(exc))
+    except Exception as exc:  # a runs table must list every folder, however broken
+        detail = " ".join(str(exc).split()).rstrip(".")
+        summary.update(
+            state="broken",
+            error=f"Run {paths.run_id} could not be read ({type(exc).__name__}: {detail}); "
+            "delete the run or restore its files.",
+        )
     return summary
 
 

@@ -20,16 +20,33 @@ from skinlab import atomic, runs
 _POLL_SECONDS = 0.5
 
 
+def command(role: str, root: Path) -> list[str]:
+    """The command line of the ``role`` ("supervise" or "train") process of run ``root``.
+
+    The run folder is spelled as its real path, so that whoever checks a process against
+    it (:func:`skinlab.processes.matches`) gets the same string from any working directory.
+    """
+    return [sys.executable, "-m", "skinlab.worker", role, os.path.realpath(root)]
+
+
 def supervise(root: Path) -> int:
     """Run the training child to completion; returns its exit code."""
     from skinlab import manager
-    from skinlab.processes import describe_exit, terminate
+    from skinlab.processes import describe_exit, start_time, terminate
 
     paths = runs.RunPaths(root)
-    child = subprocess.Popen([sys.executable, "-m", "skinlab.worker", "train", str(root)])
+    child = subprocess.Popen(command("train", root))
     status = runs.read_status(paths)
     runs.write_status(
-        paths, replace(status, pid=child.pid, supervisor_pid=os.getpid(), heartbeat=time.time())
+        paths,
+        replace(
+            status,
+            pid=child.pid,
+            pid_start=start_time(child.pid),
+            supervisor_pid=os.getpid(),
+            supervisor_start=start_time(os.getpid()),
+            heartbeat=time.time(),
+        ),
     )
     killed_for_grace = False
     while child.poll() is None:

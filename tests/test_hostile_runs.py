@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,7 +17,8 @@ import pytest
 from helpers import image_bytes, train_quick_run
 from streamlit.testing.v1 import AppTest
 
-from skinlab import runs, ui
+from skinlab import manager, runs, ui
+from skinlab.atomic import RunFileError
 from skinlab.errors import SkinlabError
 from skinlab.modelio import ModelFileError, load_run_model
 from skinlab.predict import load_predictor
@@ -218,3 +220,102 @@ def test_model_picker_offers_only_loadable_runs_and_predict_survives_a_tampered_
     ).run()
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 1
+
+
+def _fifo(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
+
+
+def _dev_zero(path: Path) -> None:
+    path.unlink()
+    path.symlink_to("/dev/zero")
+
+
+def _status_with(**changes) -> Callable[[Path], None]:
+    def edit(path: Path) -> None:
+        path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+    return edit
+
+
+def _deeply_nested(path: Path) -> None:
+    path.write_text('{"state": "running", "pid": ' + "[" * 100_000 + "]" * 100_000 + "}")
+
+
+#: case -> (run file, how it is replaced by something skinlab never writes)
+NOT_WHAT_SKINLAB_WRITES: dict[str, tuple[str, Callable[[Path], None]]] = {
+    "metrics-fifo": (runs.METRICS, _fifo),
+    "metrics-dev-zero": (runs.METRICS, _dev_zero),
+    "history-dev-zero": (runs.HISTORY, _dev_zero),
+    "status-fifo": (runs.STATUS, _fifo),
+    "pid-text": (runs.STATUS, _status_with(state="running", pid="abc")),
+    "epoch-text": (runs.STATUS, _status_with(epoch="3")),
+    "status-deep": (runs.STATUS, _deeply_nested),
+}
+
+
+@pytest.fixture
+def within_seconds() -> Callable[[int], None]:
+    """``within_seconds(n)``: fail the test with TimeoutError if it is still going after n
+    seconds (a read of a FIFO would otherwise hang it, and the whole suite with it)."""
+
+    def expire(signum, frame):
+        raise TimeoutError("a read of a run file hung")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    yield signal.alarm
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def _break_specially(copy_run) -> dict[str, runs.RunPaths]:
+    broken = {}
+    for case, (name, breaks) in NOT_WHAT_SKINLAB_WRITES.items():
+        broken[case] = copy_run(case)
+        breaks(broken[case].root / name)
+    return broken
+
+
+@pytest.mark.parametrize("case", list(NOT_WHAT_SKINLAB_WRITES))
+def test_a_pipe_a_device_or_a_mistyped_status_marks_the_run_broken_in_one_sentence(
+    case, good, copy_run, within_seconds
+) -> None:
+    within_seconds(20)
+    name, breaks = NOT_WHAT_SKINLAB_WRITES[case]
+    paths = copy_run(case)
+    breaks(paths.root / name)
+    summary = runs.run_summary(paths)
+    assert summary["state"] == "broken" and name in summary["error"]
+    assert_one_sentence(summary["error"])
+    if name == runs.STATUS:  # what Stop, Train and the scheduler read first
+        with pytest.raises(RunFileError) as info:
+            manager.refresh(paths)
+        assert_one_sentence(str(info.value))
+    listed = {s["run_id"]: s["state"] for s in manager.list_summaries()}
+    assert listed[paths.run_id] == "broken" and listed[good[0].run_id] == "finished"
+    assert paths.run_id not in [s["run_id"] for s in ui.usable_runs()]
+
+
+def test_runs_and_train_pages_show_the_good_run_beside_pipes_devices_and_mistyped_status(
+    good, copy_run, within_seconds
+) -> None:
+    within_seconds(300)
+    broken = _break_specially(copy_run)
+    at = _open(good, "pages/runs.py")
+    listed = "\n".join(m.value for m in at.markdown)
+    for case, paths in broken.items():
+        assert f"**{paths.run_id}**" in listed and NOT_WHAT_SKINLAB_WRITES[case][0] in listed
+    assert at.multiselect(key="compare_runs").value == [good[0].run_id]
+
+    at = _open(good, "pages/train.py")
+    table = at.dataframe[0].value.set_index("run id")["state"]
+    assert table[good[0].run_id] == "finished"
+    assert all(table[paths.run_id] == "broken" for paths in broken.values())
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["dataset"] = str(good[1])
+    at.query_params["run"] = broken["metrics-fifo"].run_id  # watching a damaged run
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] and all("\n" not in e.value for e in at.error)

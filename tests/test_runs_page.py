@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from skinlab import compare, runs
 from skinlab.config import RunConfig
 from skinlab.demo import generate_demo_dataset
+from skinlab.processes import start_time
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
@@ -179,10 +180,10 @@ def test_broken_run_is_listed_with_its_reason(trained: dict) -> None:
 def test_running_run_shows_its_curves_and_refuses_deletion(trained: dict) -> None:
     files = (runs.CONFIG, runs.HISTORY, runs.STATUS)
     live = _copy(trained, trained["ids"][1], "20200101-000000-custom-a1a1a1", files)
-    # The manager trusts a pid only when its command line names skinlab.
-    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "skinlab"])
+    # A foreground trainer counts as alive by its pid and start time (skinlab.processes).
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     status = json.loads((live / runs.STATUS).read_text())
-    status.update(state="running", pid=worker.pid, phase="train")
+    status.update(state="running", pid=worker.pid, pid_start=start_time(worker.pid), phase="train")
     (live / runs.STATUS).write_text(json.dumps(status))
     try:
         at = _open(trained, [trained["ids"][0], live.name])

@@ -1,0 +1,215 @@
+"""Stop and liveness trust a process only by the identity skinlab recorded when it launched
+it (pid, start time, command line, session), never by a pid read from ``status.json``.
+
+The stand-ins are cheap: a "decoy" is any process whose command line holds "skinlab"; an
+"impostor" is a sleeping process with exactly the command line of a run's supervisor (a fake
+``skinlab.worker`` module), so the real stop path runs in milliseconds, without Keras.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from skinlab import manager, runs, worker
+from skinlab.atomic import write_json
+from skinlab.config import RunConfig
+from skinlab.processes import start_time
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: A fake ``skinlab.worker``: "supervise" starts a "train" child (printing its pid), as the
+#: real supervisor does; both then sleep instead of training.
+_FAKE_WORKER = """\
+import subprocess, sys, time
+if sys.argv[1] == "supervise":
+    child = subprocess.Popen([sys.executable, "-m", "skinlab.worker", "train", sys.argv[2]])
+    print(child.pid, flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> runs.RunPaths:
+    monkeypatch.setenv("SKINLAB_MODELS_DIR", str(tmp_path / "models"))
+    return runs.new_run(RunConfig(data_root=str(tmp_path), backbone="custom"))
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen]]:
+    """``spawn(argv, **popen_args)``: a process killed (and reaped) after the test."""
+    started: list[subprocess.Popen] = []
+
+    def _spawn(argv: list[str], **kwargs) -> subprocess.Popen:
+        started.append(subprocess.Popen(argv, **kwargs))
+        return started[-1]
+
+    yield _spawn
+    for proc in started:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def decoy(spawn) -> subprocess.Popen:
+    """An unrelated process with "skinlab" in its command line, in a group of its own."""
+    argv = [sys.executable, "-c", "import time; time.sleep(60)", "skinlab"]
+    return spawn(argv, start_new_session=True)
+
+
+@pytest.fixture
+def impostor(spawn, tmp_path: Path, run: runs.RunPaths) -> Callable[..., subprocess.Popen]:
+    """``impostor(**popen_args)``: a fake supervisor of ``run`` with the real command line;
+    its fake trainer's pid is in ``.trainer``."""
+    package = tmp_path / "fake" / "skinlab"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "worker.py").write_text(_FAKE_WORKER)
+
+    def _impostor(**kwargs) -> subprocess.Popen:
+        # ``-m`` imports from the working directory first: the fake package, not skinlab.
+        proc = spawn(
+            worker.command("supervise", run.root),
+            cwd=package.parent,
+            stdout=subprocess.PIPE,
+            text=True,
+            **kwargs,
+        )
+        proc.trainer = int(proc.stdout.readline())
+        return proc
+
+    return _impostor
+
+
+def _mark_running(run: runs.RunPaths, state: str = "running", **pids) -> None:
+    """``status.json`` as written by hand: active, with whatever pids and start times."""
+    write_json(run.status, runs.RunStatus(state, heartbeat=time.time(), **pids).to_dict())
+
+
+def _launched(run: runs.RunPaths, impostor) -> subprocess.Popen:
+    """A fake supervisor and trainer, recorded in ``status.json`` as skinlab records them."""
+    proc = impostor(start_new_session=True)
+    _mark_running(
+        run,
+        pid=proc.trainer,
+        pid_start=start_time(proc.trainer),
+        supervisor_pid=proc.pid,
+        supervisor_start=start_time(proc.pid),
+    )
+    return proc
+
+
+def _alive(proc: subprocess.Popen) -> bool:
+    return proc.poll() is None
+
+
+def _wait_gone(pid: int, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while start_time(pid) is not None:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.parametrize("recorded", ["no start time", "its real start time"])
+def test_a_skinlab_decoy_as_pid_and_supervisor_is_not_a_live_run_and_is_never_signalled(
+    run, decoy, recorded
+) -> None:
+    start = start_time(decoy.pid) if recorded == "its real start time" else None
+    _mark_running(
+        run, pid=decoy.pid, pid_start=start, supervisor_pid=decoy.pid, supervisor_start=start
+    )
+    assert manager.refresh(run).state == "failed"
+    for force in (False, True):
+        with pytest.raises(manager.RunStateError, match="is failed"):
+            manager.stop_run(run.run_id, force=force)
+    assert _alive(decoy)
+
+
+def test_force_stop_never_signals_an_unrelated_group_named_as_supervisor(run, decoy, spawn) -> None:
+    unrelated = spawn(["sleep", "60"], start_new_session=True)
+    _mark_running(
+        run,
+        "stopping",
+        pid=decoy.pid,
+        supervisor_pid=unrelated.pid,
+        supervisor_start=start_time(unrelated.pid),
+    )
+    with pytest.raises(manager.RunStateError):
+        manager.stop_run(run.run_id, force=True)
+    assert _alive(unrelated) and _alive(decoy)
+    assert runs.read_status(run).state == "failed"
+
+
+def test_cli_runs_stop_refuses_a_decoy_run_and_leaves_the_decoy_alive(run, decoy) -> None:
+    _mark_running(run, pid=decoy.pid, supervisor_pid=decoy.pid)
+    for extra in ([], ["--force"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "skinlab", "runs", "stop", run.run_id, *extra],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2 and "is failed" in done.stderr, done.stderr
+    assert _alive(decoy)
+
+
+@pytest.mark.parametrize("differs", ["start time", "session"])
+def test_a_reused_pid_with_the_supervisors_command_line_is_not_ours(run, impostor, differs) -> None:
+    if differs == "start time":  # the pid came back after a reboot, to a look-alike
+        proc = impostor(start_new_session=True)
+        recorded = start_time(proc.pid) + 1
+    else:  # leads its own group but not its own session: not what _launch starts
+        proc = impostor(process_group=0)
+        recorded = start_time(proc.pid)
+    _mark_running(run, supervisor_pid=proc.pid, supervisor_start=recorded)
+    assert manager.refresh(run).state == "failed"
+    _mark_running(run, "stopping", supervisor_pid=proc.pid, supervisor_start=recorded)
+    with pytest.raises(manager.RunStateError):
+        manager.stop_run(run.run_id, force=True)
+    assert _alive(proc) and start_time(proc.trainer) is not None
+
+
+def test_the_app_servers_own_pid_as_supervisor_is_never_signalled(run, decoy) -> None:
+    # This test process stands in for the Streamlit server that handles the click.
+    me = os.getpid()
+    _mark_running(run, pid=decoy.pid, supervisor_pid=me, supervisor_start=start_time(me))
+    with pytest.raises(manager.RunStateError):
+        manager.stop_run(run.run_id, force=True)
+    assert _alive(decoy)  # and this test is still running
+
+
+def test_force_stop_kills_the_supervisor_group_skinlab_recorded(run, impostor) -> None:
+    proc = _launched(run, impostor)
+    assert manager.refresh(run).state == "running"
+    assert manager.stop_run(run.run_id, force=True).state == "stopped"
+    assert proc.wait(timeout=30) == -signal.SIGTERM
+    assert _wait_gone(proc.trainer), "the training process outlived its group's stop"
+
+
+def test_a_trainer_whose_supervisor_was_killed_alone_still_counts_as_alive(run, impostor) -> None:
+    proc = _launched(run, impostor)
+    proc.kill()
+    proc.wait()
+    assert manager.refresh(run).state == "running"
+    os.kill(proc.trainer, signal.SIGKILL)
+    assert _wait_gone(proc.trainer)
+    assert manager.refresh(run).state == "failed"
+
+
+def test_a_foreground_trainer_is_alive_by_the_identity_it_wrote_itself(run) -> None:
+    me = os.getpid()
+    runs.write_status(run, runs.RunStatus("running", pid=me))  # as the training callback does
+    assert runs.read_status(run).pid_start == start_time(me)
+    assert manager.refresh(run).state == "running"
+    _mark_running(run, pid=me)  # the same pid written by hand, without a start time
+    assert manager.refresh(run).state == "failed"
