@@ -108,6 +108,10 @@ def dtype_policy(policy: str) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
+#: Training steps below which "auto" does not probe (see :func:`choose_precision`).
+MIN_PROBE_STEPS = 1000
+
+
 def choose_precision(
     requested: str,
     key: str,
@@ -115,6 +119,7 @@ def choose_precision(
     input_shape: tuple[int, ...],
     *,
     cache_file: Path | None = None,
+    total_steps: int | None = None,
 ) -> Decision:
     """Decide the dtype policy of a run.
 
@@ -125,6 +130,11 @@ def choose_precision(
         input_shape: one training batch's image shape ``(batch, height, width, 3)``.
         cache_file: where probe results are remembered (default
             ``<models>/.cache/precision.json``).
+        total_steps: the run's training steps, if known. A run shorter than
+            :data:`MIN_PROBE_STEPS` trains in float32 without a probe, unless a probe of the
+            same shape was remembered: probing costs two model builds and traces (~10 s on
+            2 cores), more than mixed precision could save on it, and it was most of the wait
+            before a one-minute run's first batch.
     """
     if requested not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got '{requested}'.")
@@ -142,6 +152,8 @@ def choose_precision(
     if isinstance(remembered, dict) and isinstance(remembered.get(full_key), dict):
         entry = remembered[full_key]
         return Decision(entry["policy"], entry["reason"] + " (measured earlier on this machine)")
+    if total_steps is not None and total_steps < MIN_PROBE_STEPS:
+        return Decision("float32", f"a short run ({total_steps} steps) is not worth a probe")
     base = _step_seconds(build, input_shape, "float32")
     mixed = _step_seconds(build, input_shape, candidate)
     gain = base / mixed

@@ -157,3 +157,23 @@ def test_a_mixed_precision_run_learns_as_well_and_is_evaluated_and_exported_in_f
     assert {layer.compute_dtype for layer in loaded.model.layers} == {"float32"}
     exported = keras.models.load_model(mixed.paths.export)
     assert all(layer.dtype_policy.name == "float32" for layer in exported.layers)
+
+
+def test_a_short_run_is_not_worth_a_probe_unless_one_was_remembered(tmp_path, monkeypatch, no_gpu):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    timings = {"float32": 0.3, "mixed_bfloat16": 0.1}
+    monkeypatch.setattr(precision, "_step_seconds", lambda build, shape, policy: timings[policy])
+    memo = tmp_path / "p.json"
+    short = choose_precision(
+        "auto", "k", _never_build, (2, 8, 8, 3), cache_file=memo, total_steps=96
+    )
+    assert short.policy == "float32" and "short run" in short.reason and not memo.exists()
+    long = choose_precision(
+        "auto", "k", _never_build, (2, 8, 8, 3), cache_file=memo, total_steps=5000
+    )
+    assert long.policy == "mixed_bfloat16"
+    # Once measured, even a short run of that shape uses the measurement.
+    again = choose_precision(
+        "auto", "k", _never_build, (2, 8, 8, 3), cache_file=memo, total_steps=96
+    )
+    assert again.policy == "mixed_bfloat16" and "measured earlier" in again.reason
