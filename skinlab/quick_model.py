@@ -80,7 +80,8 @@ def _quick_progress(run_id: str) -> None:
         del st.session_state[QUICK_KEY]
         st.rerun()
     if status.state in ("failed", "stopped"):
-        st.error(f"The quick model {status.state}: {status.error or 'no reason recorded.'}")
+        reason = ui.literal(status.error) if status.error else "no reason recorded."
+        st.error(f"The quick model {status.state}: {reason}")
         if st.button("Try again", key="predict_quick_retry"):
             del st.session_state[QUICK_KEY]
             st.rerun()

@@ -93,7 +93,8 @@ def _outcome(view: train_monitor.RunView) -> None:
     if view.status.state == "failed" and view.status.error:
         ui.show_error(SkinlabError(view.status.error))
     elif view.status.state == "stopped" and view.status.error:
-        st.warning(view.status.error, icon=":material/stop_circle:")  # killed: not an error
+        # Killed: not an error. The text is the run's, so it is shown literally.
+        st.warning(ui.literal(view.status.error), icon=":material/stop_circle:")
 
 
 def _act(action, *args, **kwargs) -> None:
