@@ -206,38 +206,32 @@ def results_table(
     return frame
 
 
-#: Headers of the results table on the page (the CSV keeps the column names); a column not
-#: named here (each class's probability, the raw OOD score) is left to the result boxes and
-#: the CSV, so the table fits the page's width.
-TABLE_HEADERS = {
-    "path": "File",
-    "true_class": "True class",
-    "top_class": "Most probable class",
-    "confidence": "Probability",
-    "risk_tier": "Risk tier",
-    "malignant_probability": "Malignant, all classes",
-    "tta_spread": "TTA spread",
-    "ood": "Unusual image",
-    "ood_reason": "Why unusual",
-    "error": "Problem",
+#: How the results table shows its columns (the CSV keeps the column names): short headers,
+#: narrow numbers. A column not named here (each class's probability, the raw OOD score) is
+#: left to the result boxes and the CSV, so the table fits the page's width.
+_PERCENT = {"format": "percent", "width": "small"}
+TABLE_COLUMNS = {
+    "path": st.column_config.TextColumn("File"),
+    "true_class": st.column_config.TextColumn("True class"),
+    "top_class": st.column_config.TextColumn("Most probable class"),
+    "confidence": st.column_config.NumberColumn("Probability", **_PERCENT),
+    "risk_tier": st.column_config.TextColumn("Risk tier", width="small"),
+    "malignant_probability": st.column_config.NumberColumn(
+        "Malignant", help="All malignant classes together", **_PERCENT
+    ),
+    "tta_spread": st.column_config.NumberColumn("TTA spread", **_PERCENT),
+    "ood": st.column_config.CheckboxColumn(
+        "Unusual", width="small", help="Unlike the images the model was trained on"
+    ),
+    "ood_reason": st.column_config.TextColumn("Why unusual"),
+    "error": st.column_config.TextColumn("Problem"),
 }
-_PERCENT = ("confidence", "malignant_probability", "tta_spread")
 
 
 def table_columns(frame: pd.DataFrame) -> dict:
-    """``st.dataframe`` column settings: the headers of :data:`TABLE_HEADERS`, probabilities
-    as percentages; other columns, and columns with no value at all (no TTA, no errors),
-    hidden."""
-    config: dict = {}
-    for column in frame.columns:
-        label = TABLE_HEADERS.get(column)
-        if label is None or frame[column].isna().all():
-            config[column] = None
-        elif column in _PERCENT:
-            config[column] = st.column_config.NumberColumn(label, format="percent")
-        else:
-            config[column] = st.column_config.Column(label)
-    return config
+    """``st.dataframe`` column settings: :data:`TABLE_COLUMNS`; other columns, and columns
+    with no value at all (no TTA, no errors), hidden."""
+    return {c: None if frame[c].isna().all() else TABLE_COLUMNS.get(c) for c in frame.columns}
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
