@@ -9,6 +9,10 @@ from pathlib import Path
 import streamlit as st
 
 from skinlab import ui
+from skinlab.quiet import quiet_tensorflow
+
+# TensorFlow's native start-up lines stay out of the server console (SKINLAB_VERBOSE=1 shows them).
+quiet_tensorflow()
 
 # A file served by the app itself: an emoji or ":material/…" favicon is fetched from a CDN
 # (fonts.gstatic.com), which fails offline and fills the browser console with errors.

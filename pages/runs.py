@@ -229,6 +229,8 @@ def page() -> None:
     if calibrated:
         calibration.caption("Temperature fitted and reliability measured on the validation split.")
         calibration.plotly_chart(compare.reliability_figure(records))
+        for record, note in compare.separation_notes(calibrated):
+            calibration.warning(f"{record.label}: {note}", icon=":material/info:")
     for tab, shown in ((scores, records), (recall, evaluated), (mistakes, evaluated)):
         if not shown:
             tab.info(missing)

@@ -31,6 +31,8 @@ class RunMonitor(keras.callbacks.Callback):
       an ETA, a heartbeat, the pid and the state: ``"running"``; ``"stopping"`` once a stop
       was requested (the trainer writes the final ``"stopped"``); ``"failed"`` with
       ``error`` set when the loss became NaN or infinite.
+    * From the first batch of each epoch on, the status also holds the epoch's running
+      training loss and accuracy, so the live curve moves before the first epoch ends.
     * ``history.csv`` gets one row per epoch: loss, accuracy, val_loss, val_accuracy, the
       learning rate the epoch started with, the epoch's wall time and the phase.
     * When the run's ``STOP`` file exists, or the loss is not finite, training stops after
@@ -95,6 +97,7 @@ class RunMonitor(keras.callbacks.Callback):
         self._seconds_per_batch: float | None = None
         self._last_epoch_time: float | None = None
         self._epochs_timed: list[float] = []
+        self._running: tuple[float | None, float | None] = (None, None)
         self._last_write = -math.inf
         self._supervisor_pid: int | None = None
 
@@ -113,6 +116,7 @@ class RunMonitor(keras.callbacks.Callback):
         # fit() was given initial_epoch.
         self._epoch += 1
         self._batch = 0
+        self._running = (None, None)
         self._epoch_start = self._first_batch_end = time.monotonic()
         self._learning_rate = self._current_learning_rate()
         self._write()
@@ -127,7 +131,9 @@ class RunMonitor(keras.callbacks.Callback):
                 batch + 1 - self._first_batch
             )
         self._batch = batch + 1
-        loss = _as_float((logs or {}).get("loss"))
+        logs = logs or {}
+        loss = _as_float(logs.get("loss"))
+        self._running = (loss, _as_float(_first(logs, _ACCURACY_KEYS)))
         if loss is not None and not math.isfinite(loss):
             kind = "NaN" if math.isnan(loss) else "infinite"
             self.failure = (
@@ -140,11 +146,12 @@ class RunMonitor(keras.callbacks.Callback):
             self.stop_requested = True
             self.model.stop_training = True
             self._write()
-        elif now - self._last_write >= self.status_interval:
-            self._write()
+        elif self._batch == 1 or now - self._last_write >= self.status_interval:
+            self._write()  # the first batch at once: the live curve starts from it
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
+        self._running = (None, None)  # the epoch is a history row now, or dropped
         if epoch_was_cut(self, self._batch):
             self._write()  # the status keeps the batch it stopped at; the history stays whole
             return
@@ -191,6 +198,8 @@ class RunMonitor(keras.callbacks.Callback):
             pid=os.getpid(),
             supervisor_pid=self._supervisor_pid,
             phase=self.phase,
+            running_loss=self._running[0],
+            running_accuracy=self._running[1],
         )
         write_status(self.paths, self.status)
 

@@ -31,6 +31,7 @@ from PIL import Image
 
 from skinlab import curves, runs
 from skinlab.atomic import RunFileError, read_bounded, read_json
+from skinlab.calibration import separation_note
 from skinlab.confine import confine_run, within
 from skinlab.errors import InvalidImageError, SkinlabError
 from skinlab.images import decode_image
@@ -94,6 +95,13 @@ class RunRecord:
     def calibration(self) -> dict[str, Any] | None:
         section = self.metrics.get("calibration")
         return section if isinstance(section, dict) else None
+
+
+def separation_notes(records: list[RunRecord]) -> list[tuple[RunRecord, str]]:
+    """The runs whose validation split was (nearly) perfectly separated, so calibration
+    had nothing to learn from, each with the sentence that says so."""
+    notes = ((r, separation_note(r.calibration)) for r in records)
+    return [(r, note) for r, note in notes if note]
 
 
 def _read_object(problems: list[str], path: Path) -> dict[str, Any]:

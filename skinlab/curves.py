@@ -6,8 +6,12 @@ shaded, and :func:`overfitting_signal` says in one sentence when the gap widens.
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import plotly.graph_objects as go
+
+from skinlab.runs import RunStatus
 
 _TRAIN_COLOUR = "#1f77b4"
 _VAL_COLOUR = "#d62728"
@@ -31,13 +35,21 @@ def _epoch_axis(fig: go.Figure, epochs: pd.Series) -> None:
 
 
 def learning_curve_figure(
-    history: pd.DataFrame, metric: str = "accuracy", *, title: str | None = None
+    history: pd.DataFrame,
+    metric: str = "accuracy",
+    *,
+    title: str | None = None,
+    in_progress: tuple[float, float] | None = None,
 ) -> go.Figure:
     """Train vs validation ``metric`` per epoch, with the gap between them shaded.
 
     Args:
         history: rows of ``history.csv`` (columns ``epoch``, ``<metric>``, ``val_<metric>``).
         metric: ``"accuracy"`` or ``"loss"``.
+        in_progress: ``(x, value)`` for the epoch still running: its running training
+            ``metric`` so far, at ``x`` = finished epochs + the share of this epoch's
+            batches done (:func:`in_progress_point`). Drawn as one hollow marker, never
+            joined to the line: it is not an epoch.
     """
     fig = go.Figure()
     train = history[metric] if metric in history else pd.Series(dtype=float)
@@ -59,6 +71,19 @@ def learning_curve_figure(
         )
     else:
         fig.add_trace(_line(epochs, train, f"training {metric}", _TRAIN_COLOUR))
+    if in_progress is not None:
+        x, value = in_progress
+        fig.add_trace(
+            go.Scatter(
+                x=[x],
+                y=[value],
+                mode="markers",
+                name="epoch in progress",
+                marker={"color": _TRAIN_COLOUR, "size": 10, "symbol": "circle-open"},
+                hovertemplate="epoch in progress<br>training so far %{y:.3f}<extra></extra>",
+            )
+        )
+        epochs = pd.concat([epochs, pd.Series([math.ceil(x)])], ignore_index=True)
     _epoch_axis(fig, epochs)
     fig.update_layout(
         title=title or metric.capitalize(),
@@ -69,6 +94,17 @@ def learning_curve_figure(
         hovermode="x unified",
     )
     return fig
+
+
+def in_progress_point(status: RunStatus, metric: str) -> tuple[float, float] | None:
+    """Where a live run's current epoch stands on the curve of ``metric``: ``(finished
+    epochs + share of batches done, running training value)``, or ``None`` between epochs
+    and once the run has ended."""
+    value = status.running_loss if metric == "loss" else status.running_accuracy
+    if value is None or status.state not in ("running", "stopping") or not status.total_batches:
+        return None
+    done = min(status.batch / status.total_batches, 1.0)
+    return max(status.epoch - 1, 0) + done, value
 
 
 def compare_curves_figure(

@@ -217,6 +217,21 @@ def refresh(paths: runs.RunPaths) -> runs.RunStatus:
     return failed
 
 
+def can_resume(paths: runs.RunPaths) -> bool:
+    """Whether the run has a whole epoch to continue from: a history row, and weights.
+
+    Weights alone are not enough: a kill between writing an epoch's weights and its history
+    row leaves ``last.weights.h5`` of an epoch the history does not know, and resuming
+    would start from scratch anyway (:func:`skinlab.training._resume_point`).
+    """
+    if not (paths.last_weights.exists() or paths.weights.exists()):
+        return False
+    try:
+        return not runs.read_history(paths).empty
+    except SkinlabError:
+        return False
+
+
 def _supervisor_alive(paths: runs.RunPaths, status: runs.RunStatus) -> bool:
     """Whether the run's supervisor is the process :func:`_launch` started: same pid and
     start time, ``skinlab.worker supervise`` of this very run, leading its own session."""
@@ -235,7 +250,7 @@ def _trainer_alive(paths: runs.RunPaths, status: runs.RunStatus) -> bool:
 
 def recovery_hint(paths: runs.RunPaths) -> str:
     """What to do about a run whose process died: resume it, or start it again."""
-    if paths.last_weights.exists() or paths.weights.exists():
+    if can_resume(paths):
         return "Resume the run to continue from its last saved epoch."
     return "No epoch was saved yet, so start the run again."
 
@@ -307,7 +322,7 @@ def resume_run(ref: str | Path, *, max_concurrent: int | None = None) -> runs.Ru
         raise RunStateError(
             f"Run {paths.run_id} is {status.state}; only stopped or failed runs can be resumed."
         )
-    if not (paths.last_weights.exists() or paths.weights.exists()):
+    if not can_resume(paths):
         raise RunStateError(
             f"Run {paths.run_id} has no saved epoch to resume from; start a new run instead."
         )

@@ -22,10 +22,11 @@ import plotly.graph_objects as go
 
 from skinlab.classes import MALIGNANT, RISK_TIERS, TIER_COLOURS, class_info, risk_tier
 from skinlab.predict import Prediction, PredictionError
+from skinlab.probability import format_probability
 
 
 def _pct(p: float) -> str:
-    return f"{100 * p:.1f} %"
+    return format_probability(p)
 
 
 def display_name(name: str) -> str:
@@ -67,9 +68,9 @@ def probability_figure(prediction: Prediction) -> go.Figure:
         },
         hover_data={"probability": ":.1%", "risk_tier": True, "display_name": False},
         labels={"probability": "calibrated probability", "risk_tier": "risk tier"},
-        text="probability",
+        text=frame["probability"].map(format_probability),
     )
-    fig.update_traces(texttemplate="%{x:.1%}", textposition="outside", cliponaxis=False)
+    fig.update_traces(textposition="outside", cliponaxis=False)
     fig.update_layout(
         # Room past 100 % for the top bar's label and error bar ("99.9%" is ~45 px wide).
         xaxis={
@@ -105,7 +106,7 @@ def headline(prediction: Prediction) -> str:
 
 
 def top_k_text(prediction: Prediction) -> str:
-    """``Top 3: Melanoma 62.0 % · Nevus 21.3 % · ...``."""
+    """``Top 3: Melanoma 62.0% · Nevus 21.3% · ...``."""
     shown = " · ".join(f"{display_name(c)} {_pct(p)}" for c, p in prediction.top_k)
     return f"Top {len(prediction.top_k)}: {shown}"
 

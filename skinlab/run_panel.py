@@ -71,14 +71,17 @@ def live_panel(run_id: str) -> None:
 
 def _curves(view: train_monitor.RunView) -> None:
     numbers = train_monitor.latest_metrics(view.history)
-    if not numbers:
-        st.caption("The learning curves appear when the first epoch ends.")
+    running = {m: curves.in_progress_point(view.status, m) for m in ("loss", "accuracy")}
+    if not numbers and running["loss"] is None:
+        st.caption("The learning curves start with the first training batch.")
         return
-    for col, (label, value) in zip(st.columns(len(numbers)), numbers, strict=True):
-        col.metric(label, value)
+    if numbers:
+        for col, (label, value) in zip(st.columns(len(numbers)), numbers, strict=True):
+            col.metric(label, value)
     left, right = st.columns(2)
-    left.plotly_chart(curves.learning_curve_figure(view.history, "loss"), width="stretch")
-    right.plotly_chart(curves.learning_curve_figure(view.history, "accuracy"), width="stretch")
+    for column, metric in ((left, "loss"), (right, "accuracy")):
+        figure = curves.learning_curve_figure(view.history, metric, in_progress=running[metric])
+        column.plotly_chart(figure, width="stretch")
     if signal := curves.overfitting_signal(view.history):
         st.warning(signal, icon=":material/trending_up:")
 

@@ -134,6 +134,9 @@ class RunStatus:
         pid_start, supervisor_start: start times of those processes
             (:func:`skinlab.processes.start_time`); with them a pid names one process, not
             whatever reuses the number later. ``None`` (older files) counts as not ours.
+        running_loss, running_accuracy: training loss and accuracy averaged over the
+            batches of the current epoch so far (``None`` between epochs): the live curve
+            shows them as the epoch in progress from its first batch on, never as an epoch.
     """
 
     state: str
@@ -152,6 +155,8 @@ class RunStatus:
     phase: str = "train"
     pid_start: int | None = None
     supervisor_start: int | None = None
+    running_loss: float | None = None
+    running_accuracy: float | None = None
 
     def __post_init__(self) -> None:
         if self.state not in STATES:

@@ -82,6 +82,9 @@ def supervise(root: Path) -> int:
 def train(root: Path) -> int:
     """Train the run at ``root`` in this process (resuming when the request says so)."""
     from skinlab.errors import SkinlabError
+    from skinlab.quiet import quiet_tensorflow
+
+    quiet_tensorflow()  # the run's log (shown on the Train page) starts with skinlab's lines
     from skinlab.training import train as run_training
 
     paths = runs.RunPaths(root)

@@ -1,6 +1,7 @@
 """Learning curves: the train/validation gap is shaded and a widening gap is called out."""
 
 import pandas as pd
+import pytest
 
 from skinlab.curves import (
     best_epoch,
@@ -59,3 +60,22 @@ def test_a_long_run_keeps_plotlys_tick_spacing_in_whole_numbers() -> None:
     history = _history([0.5] * 40, [0.4] * 40)
     fig = learning_curve_figure(history)
     assert fig.layout.xaxis.dtick is None and fig.layout.xaxis.tickformat == "d"
+
+
+def test_a_live_epoch_is_one_hollow_marker_from_its_first_batch_and_gone_when_the_run_ends():
+    from skinlab.curves import in_progress_point, learning_curve_figure
+    from skinlab.runs import RunStatus
+
+    running = RunStatus(
+        "running", epoch=1, total_epochs=6, batch=1, total_batches=10, running_loss=2.1
+    )
+    point = in_progress_point(running, "loss")
+    assert point == pytest.approx((0.1, 2.1))
+    figure = learning_curve_figure(
+        pd.DataFrame(columns=["epoch", "loss"]), "loss", in_progress=point
+    )
+    marker = [t for t in figure.data if t.name == "epoch in progress"]
+    assert len(marker) == 1 and marker[0].mode == "markers" and list(marker[0].y) == [2.1]
+    assert in_progress_point(running, "accuracy") is None  # not measured yet
+    stopped = RunStatus("stopped", epoch=3, batch=4, total_batches=10, running_loss=1.0)
+    assert in_progress_point(stopped, "loss") is None

@@ -53,7 +53,9 @@ def test_start_prints_the_run_dir_at_once_and_stop_midway_keeps_best_weights(
     assert time.monotonic() - began < 5, "start must not wait for training"
     seen = []
     status = wait_for_run(
-        paths, lambda s: seen.append((s.epoch, s.batch)) or (s.epoch >= 1 and s.batch >= 3)
+        # Into epoch 2: a stop keeps whole epochs only, so epoch 1 must be done.
+        paths,
+        lambda s: seen.append((s.epoch, s.batch)) or (s.epoch >= 2 and s.batch >= 3),
     )
     assert status.state == "running" and status.pid and status.supervisor_pid != os.getpid()
     assert manager.stop_run(paths.run_id).state == "stopping"

@@ -13,6 +13,7 @@ from skinlab import quick_model
 from skinlab.classes import ISIC_CLASS_NAMES, TIER_COLOURS, risk_tier
 from skinlab.discovery import discover
 from skinlab.predict import Prediction, PredictionError
+from skinlab.probability import format_probability
 from skinlab.runs import RunStatus
 
 
@@ -49,17 +50,17 @@ class FakeUpload:
 
 def test_headline_names_the_most_probable_class_with_its_probability_not_a_verdict() -> None:
     text = report.headline(make_prediction("nevus", 0.42))
-    assert "most probable class is **Nevus**" in text and "42.0 %" in text
+    assert "most probable class is **Nevus**" in text and "42.0%" in text
 
 
 def test_top_three_tier_and_malignant_roll_up_are_spelled_out() -> None:
     result = make_prediction("melanoma", 0.6)
-    assert report.top_k_text(result).startswith("Top 3: Melanoma 60.0 %")
+    assert report.top_k_text(result).startswith("Top 3: Melanoma 60.0%")
     assert "**malignant**" in report.tier_text(result)
     roll_up = report.malignant_text(result)
     for name in ("Melanoma", "Basal cell carcinoma", "Squamous cell carcinoma"):
         assert name in roll_up
-    assert f"{100 * result.malignant_probability:.1f} %" in roll_up
+    assert format_probability(result.malignant_probability) in roll_up
 
 
 def test_uncertainty_text_reports_the_tta_spread_only_when_measured() -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from skinlab import atomic, manager, run_panel, runs, train_form, train_monitor
+from skinlab import atomic, manager, run_panel, runs, train_form, train_monitor, weights
 from skinlab.config import PRESETS, RunConfig
 from skinlab.processes import is_alive
 from skinlab.train_fields import FIELDS
@@ -186,6 +186,7 @@ def test_a_second_stop_click_kills_the_run_at_once(demo: Path, models: Path) -> 
     at = open_page(demo)
     paths = launch(at, image_size=32, epochs=300, batch_size=16)
     pid = manager.refresh(paths).supervisor_pid
+    wait_for(at, lambda: len(runs.read_history(paths)) >= 1)  # a whole epoch to resume from
     at.button(key="run_stop").click().run()
     assert at.button(key="run_stop").label == "Force stop now"
     at.button(key="run_stop").click().run()
@@ -200,7 +201,7 @@ def test_offline_imagenet_weights_are_one_sentence_and_start_nothing(
     def offline(backbone: str, size: int) -> Path:
         raise WeightsUnavailableError(f"ImageNet weights for {backbone} are not cached.")
 
-    monkeypatch.setattr(train_monitor, "ensure_imagenet_weights", offline)
+    monkeypatch.setattr(weights, "ensure_imagenet_weights", offline)
     at = open_page(demo)
     at.selectbox(key="train_backbone").set_value("mobilenetv2").run()
     at.radio(key="train_weights").set_value("imagenet").run()
@@ -300,3 +301,16 @@ def test_runs_table_has_human_headers_and_drops_columns_that_say_nothing() -> No
     assert config["error"] is None  # no run has an error
     named = table.assign(run="baseline", error="out of memory")
     assert run_panel.table_columns(named)["run id"] and run_panel.table_columns(named)["error"]
+
+
+def test_a_run_stopped_before_its_first_whole_epoch_offers_no_resume_button(
+    demo: Path, models: Path
+) -> None:
+    at = open_page(demo)
+    paths = launch(at, image_size=32, epochs=300, batch_size=16)
+    at.button(key="run_stop").click().run()
+    at.button(key="run_stop").click().run()  # killed at once: usually before any epoch ends
+    assert state_badge(at) == "stopped"
+    # A Resume button exactly when a whole epoch was saved: never one that does nothing.
+    whole_epochs = len(runs.read_history(paths))
+    assert ("run_resume" in [b.key for b in at.button]) == (whole_epochs > 0)

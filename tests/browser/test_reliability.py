@@ -14,6 +14,7 @@ from browser_helpers import open_page, start_app, wait_idle
 from helpers import kill_run_processes, wait_for_run
 
 from skinlab import runs
+from skinlab.probability import format_probability
 from skinlab.processes import is_alive
 
 EPOCHS = 300  # far more than the test waits for: the run is still going at the end
@@ -107,7 +108,7 @@ def test_sessions_predicting_at_the_same_moment_each_show_their_own_image(
         images.append(image)
         expected.append(
             f"most probable class is {display_name(result.top_class)}, with a calibrated "
-            f"probability of {100 * result.confidence:.1f} %"
+            f"probability of {format_probability(result.confidence)}"
         )
     assert len(set(expected)) == len(LESIONS), "the images must be told apart by their answer"
 
