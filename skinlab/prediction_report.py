@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 from skinlab.classes import MALIGNANT, RISK_TIERS, TIER_COLOURS, class_info, risk_tier
 from skinlab.predict import Prediction, PredictionError
 from skinlab.probability import format_probability
+from skinlab.ui import literal
 
 
 def _pct(p: float) -> str:
@@ -32,6 +33,12 @@ def _pct(p: float) -> str:
 def display_name(name: str) -> str:
     """The display name of a class folder name (``"melanoma"`` -> ``"Melanoma"``)."""
     return class_info(name).display_name
+
+
+def _md_name(name: str) -> str:
+    """:func:`display_name` for a markdown sentence: a dataset's own folder names are text,
+    never markup (``[x](http://...)`` as a class folder is shown as typed)."""
+    return literal(display_name(name))
 
 
 def probability_frame(prediction: Prediction) -> pd.DataFrame:
@@ -100,14 +107,14 @@ def probability_figure(prediction: Prediction) -> go.Figure:
 def headline(prediction: Prediction) -> str:
     """The model's most probable class with its calibrated probability (never a verdict)."""
     return (
-        f"The model's most probable class is **{display_name(prediction.top_class)}**, with a "
+        f"The model's most probable class is **{_md_name(prediction.top_class)}**, with a "
         f"calibrated probability of **{_pct(prediction.confidence)}**."
     )
 
 
 def top_k_text(prediction: Prediction) -> str:
     """``Top 3: Melanoma 62.0% · Nevus 21.3% · ...``."""
-    shown = " · ".join(f"{display_name(c)} {_pct(p)}" for c, p in prediction.top_k)
+    shown = " · ".join(f"{_md_name(c)} {_pct(p)}" for c, p in prediction.top_k)
     return f"Top {len(prediction.top_k)}: {shown}"
 
 
@@ -118,7 +125,7 @@ def tier_text(prediction: Prediction) -> str:
 
 def malignant_text(prediction: Prediction) -> str:
     """The malignant roll-up, naming the classes it adds up."""
-    names = [display_name(c) for c in prediction.probabilities if risk_tier(c) == MALIGNANT]
+    names = [_md_name(c) for c in prediction.probabilities if risk_tier(c) == MALIGNANT]
     if not names:
         return "None of this model's classes is malignant, so there is no malignant roll-up."
     return (
@@ -141,7 +148,7 @@ def truth_text(prediction: Prediction, truth: str) -> str:
     """The sample's true class (its Test folder) against the model's most probable one."""
     verdict = "matches" if truth == prediction.top_class else "differs from"
     return (
-        f"True class (from its Test folder): **{display_name(truth)}**, which {verdict} the "
+        f"True class (from its Test folder): **{_md_name(truth)}**, which {verdict} the "
         "model's most probable class."
     )
 
