@@ -30,7 +30,8 @@ def test_predict_an_uploaded_image_shows_the_probability_chart(
         str(lesion)
     )
     wait_idle(page)
-    page.get_by_text("most probable class").first.wait_for()
+    # The sentence, not the results table's "Most probable class" header (hidden in the grid).
+    page.get_by_text("The model's most probable class is").first.wait_for()
     page.locator("[data-testid='stPlotlyChart']").first.wait_for()
     page.get_by_text("not a medical device").first.wait_for()
     shot(page, "predict")
