@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from browser_helpers import open_page, shot, wait_idle
 
 
@@ -88,9 +90,13 @@ def test_train_stop_ends_a_longer_run_as_stopped(page, server, app_home) -> None
     page.get_by_role("button", name="Start training").click()
     stop = page.get_by_role("button", name="Stop", exact=True)
     stop.wait_for(timeout=120_000)
-    page.wait_for_timeout(3000)  # let it train a little
+    newest = runs.list_runs(app_home["models"])[0]
+    # Let it finish a whole epoch: a run stopped before one has nothing to resume.
+    deadline = time.monotonic() + 300
+    while not (newest.history.exists() and len(runs.read_history(newest)) >= 1):
+        assert time.monotonic() < deadline, "no epoch finished"
+        page.wait_for_timeout(200)
     stop.click()
     page.get_by_role("button", name="Resume").wait_for(timeout=180_000)
-    newest = runs.list_runs(app_home["models"])[0]
     status = runs.read_status(newest)
     assert status.state == "stopped" and status.epoch < 300
