@@ -149,7 +149,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
             )
         else:
             kind = {"int": int, "float": float}.get(str(f.type), str)
-            parser.add_argument(flag, dest=f.name, type=kind, default=None, help=_FIELD_HELP)
+            # Options not on the Train page (the cross-validation fold) carry their own help.
+            text = f.metadata.get("help", _FIELD_HELP)
+            parser.add_argument(flag, dest=f.name, type=kind, default=None, help=text)
 
 
 def _config_from_args(args: argparse.Namespace):
@@ -188,6 +190,23 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
     print(f"run {result.state}: {result.paths.root}", file=sys.stderr)
     print(result.paths.root)
+    return 0
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    from skinlab.cv import METRICS, cross_validate
+
+    config = _config_from_args(args)
+    result = cross_validate(
+        config, args.folds, progress=_print_progress, preset=args.preset or "custom"
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    for f in result.folds:
+        scores = ", ".join(f"{m} {getattr(f, m):.3f}" for m in METRICS)
+        print(f"fold {f.fold}/{len(result.folds)}: {scores} ({f.minutes:.1f} min, {f.run_id})")
+    print(f"mean ± sd: {result.summary()}")
     return 0
 
 
@@ -395,6 +414,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_options(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "cv",
+        help="k-fold cross-validation of a recipe on Train (one run per fold; Test unused)",
+        formatter_class=_RunOptionsHelp,
+    )
+    _add_run_options(p)
+    p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_cv)
 
     p = sub.add_parser("evaluate", help="score a trained run on a split")
     p.add_argument("run", help="run id, unique prefix, or run folder")

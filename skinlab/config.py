@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 OPTIMIZERS = ("sgd", "adam")
@@ -71,6 +71,11 @@ class RunConfig:
             pass each up front and ``N * views * feature_dim * 4`` bytes of memory (2,000
             images, 4 views, MobileNetV2's 1,280 features: 41 MB).
         name: optional human name for the run.
+        cv_fold, cv_folds: fold ``cv_fold`` (1-based) of ``cv_folds``-fold cross-validation
+            (:mod:`skinlab.cv`) is this run's validation split instead of the random
+            ``val_fraction`` split; ``0, 0`` for a normal run. Set by cross-validation, not on
+            the Train page (fields with ``metadata["form"] == False`` are not on the form;
+            their ``metadata["help"]`` is their command-line help).
     """
 
     data_root: str = ""
@@ -100,6 +105,14 @@ class RunConfig:
     feature_cache: str = "auto"
     augmented_views: int = 4
     name: str = ""
+    cv_fold: int = field(
+        default=0,
+        metadata={"form": False, "help": "cross-validation fold used for validation (1-based)"},
+    )
+    cv_folds: int = field(
+        default=0,
+        metadata={"form": False, "help": "number of cross-validation folds (0: no folds)"},
+    )
 
     def __post_init__(self) -> None:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -128,6 +141,13 @@ class RunConfig:
             raise ValueError(f"learning_rate must be positive, not {self.learning_rate}.")
         if self.augmented_views < 1:
             raise ValueError(f"augmented_views must be at least 1, not {self.augmented_views}.")
+        if (self.cv_folds, self.cv_fold) != (0, 0) and not (
+            self.cv_folds >= 2 and 1 <= self.cv_fold <= self.cv_folds
+        ):
+            raise ValueError(
+                f"cv_fold must be a fold from 1 to cv_folds (at least 2), not fold "
+                f"{self.cv_fold} of {self.cv_folds}."
+            )
 
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with ``changes`` applied (validated again)."""

@@ -5,14 +5,19 @@ the split is drawn over *hash groups*, not rows, so validation can never score a
 image the model trained on. Within each class the groups are shuffled with the seed
 and the first ``val_fraction`` of them go to validation.
 
+:func:`fold_split` does the same for k-fold cross-validation: fold k of k hash-grouped,
+stratified folds is the validation side.
+
 Example::
 
     train, val = train_val_split(dataset.images("Train"), val_fraction=0.2, seed=42)
+    train, val = fold_split(dataset.images("Train"), folds=5, fold=2, seed=42)
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from numbers import Real
 
 import numpy as np
@@ -55,6 +60,66 @@ def train_val_split(
         ValueError: ``val_fraction`` is out of range or ``table`` lacks a needed column.
     """
     _check_fraction(val_fraction)
+    rows, group = _rows_and_groups(table)
+    val_groups = _pick_val_groups(group, rows["label"], val_fraction, seed)
+    in_val = group.isin(val_groups)
+    return rows[~in_val].reset_index(drop=True), rows[in_val].reset_index(drop=True)
+
+
+def fold_split(
+    table: pd.DataFrame, folds: int, fold: int, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split ``table`` into ``(train, val)`` where ``val`` is fold ``fold`` of ``folds``.
+
+    The folds come from scikit-learn's ``StratifiedGroupKFold`` (shuffled with ``seed``)
+    over the same hash groups as :func:`train_val_split`: copies of one image share a
+    fold, every readable row is in exactly one fold, and each fold's class mix is as close
+    to the whole table's as the groups allow. Frames are sorted by ``relpath`` with a fresh
+    index, like :func:`train_val_split`'s.
+
+    Args:
+        table: image rows with the columns :data:`REQUIRED_COLUMNS`.
+        folds: number of folds, at least 2.
+        fold: the held-out fold, ``1..folds``.
+        seed: seeds the fold assignment; the same seed gives the same folds.
+
+    Raises:
+        ValueError: a bad ``folds``/``fold``, a missing column, or fewer hash groups than
+            folds.
+    """
+    assignment = fold_assignment(table, folds, seed)
+    if not 1 <= fold <= folds:
+        raise ValueError(f"fold must be from 1 to {folds}, not {fold}.")
+    rows, _ = _rows_and_groups(table)
+    in_val = assignment.to_numpy() == fold
+    return rows[~in_val].reset_index(drop=True), rows[in_val].reset_index(drop=True)
+
+
+def fold_assignment(table: pd.DataFrame, folds: int, seed: int) -> pd.Series:
+    """The 1-based fold of every readable row of ``table`` (in ``relpath`` order, index
+    ``0..n-1``), as :func:`fold_split` uses it. Raises as :func:`fold_split` does."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    if folds < 2:
+        raise ValueError(f"Cross-validation needs at least 2 folds, not {folds}.")
+    rows, group = _rows_and_groups(table)
+    if group.nunique() < folds:
+        raise ValueError(
+            f"{folds} folds need at least {folds} distinct images; the table has {group.nunique()}."
+        )
+    result = np.zeros(len(rows), dtype=int)
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        # "The least populated class has only 1 member": that class cannot be in every fold,
+        # which is expected of a rare class, not an error.
+        warnings.simplefilter("ignore", UserWarning)
+        for k, (_, held_out) in enumerate(splitter.split(rows, rows["label"], group), start=1):
+            result[held_out] = k
+    return pd.Series(result, name="fold")
+
+
+def _rows_and_groups(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Readable rows sorted by ``relpath`` and each row's hash group."""
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(
@@ -63,10 +128,7 @@ def train_val_split(
         )
     rows = table if "error" not in table.columns else table[table["error"].isna()]
     rows = rows.sort_values("relpath", kind="stable").reset_index(drop=True)
-    group = rows["content_hash"].fillna("row:" + rows["relpath"].astype(str))
-    val_groups = _pick_val_groups(group, rows["label"], val_fraction, seed)
-    in_val = group.isin(val_groups)
-    return rows[~in_val].reset_index(drop=True), rows[in_val].reset_index(drop=True)
+    return rows, rows["content_hash"].fillna("row:" + rows["relpath"].astype(str))
 
 
 def _check_fraction(val_fraction: float) -> None:

@@ -43,7 +43,7 @@ from skinlab.pipeline import PipelineSpec, label_indices, make_dataset
 from skinlab.precision import Decision, choose_precision, dtype_policy
 from skinlab.preflight import preflight
 from skinlab.scoring import predict_logits, score_split, score_table
-from skinlab.splits import train_val_split
+from skinlab.splits import fold_split, train_val_split
 from skinlab.weights import ensure_imagenet_weights
 
 
@@ -74,6 +74,9 @@ class _Data:
 def prepare_data(config: RunConfig) -> _Data:
     """Discover, split and rebalance; the Test split is never touched here.
 
+    Validation is fold ``config.cv_fold`` of ``config.cv_folds`` when set (cross-validation,
+    :func:`skinlab.splits.fold_split`), else the random ``val_fraction`` split.
+
     Raises:
         DatasetLayoutError: no Train images, or fewer than two classes.
     """
@@ -84,7 +87,13 @@ def prepare_data(config: RunConfig) -> _Data:
     class_names = sorted(set(train_table["label"]))
     if len(class_names) < 2:
         raise DatasetLayoutError("Training needs at least two classes in the Train split.")
-    train, val = train_val_split(train_table, config.val_fraction, config.seed)
+    if config.cv_folds:
+        try:
+            train, val = fold_split(train_table, config.cv_folds, config.cv_fold, config.seed)
+        except ValueError as exc:
+            raise DatasetLayoutError(f"Cross-validation cannot split Train: {exc}") from exc
+    else:
+        train, val = train_val_split(train_table, config.val_fraction, config.seed)
     labels = label_indices(train, class_names)
     before = np.bincount(labels, minlength=len(class_names))
     weights = None
@@ -439,7 +448,9 @@ def _evaluate(model: keras.Model, data: _Data, config: RunConfig) -> dict[str, A
             logits=logits,
         )
         frames.append(frame)
-    if "Test" in data.dataset.splits:
+    # A cross-validation fold is a model-selection run: scoring Test there would let the
+    # choice of recipe peek at it.
+    if "Test" in data.dataset.splits and not config.cv_folds:
         test = data.dataset.images("Test")
         if test["label"].isin(data.class_names).all() and len(test):
             metrics["test"], frame = score_split(
