@@ -45,6 +45,7 @@ _LOCK = ".scheduler.lock"
 _WEIGHTS_MB = {
     "custom": 50,
     "skinlab_cnn": 5,
+    "plain_cnn": 15,
     "mobilenetv2": 15,
     "efficientnetb0": 25,
     "resnet50": 100,

@@ -198,3 +198,12 @@ def test_registry_metadata_is_consistent():
         assert backbone.supports_imagenet == (backbone.kind == "transfer")
         if backbone.supports_imagenet:
             assert imagenet_weights_filename(name, backbone.default_image_size).endswith(".h5")
+
+
+def test_plain_cnn_is_the_gpu_studys_all_3x3_network():
+    model = build_model("plain_cnn", num_classes=9, image_size=64)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == [32, 32, 64, 64, 128, 128, 256, 256]
+    assert all(c.kernel_size == (3, 3) for c in convs)
+    assert not any(isinstance(c, keras.layers.SeparableConv2D) for c in convs)
+    assert 1.1e6 < model.count_params() < 1.3e6  # "~1.2 M parameters"
