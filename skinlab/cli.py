@@ -210,6 +210,23 @@ def cmd_cv(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    from skinlab.lr_find import METHODS, lr_range_test
+
+    result = lr_range_test(_config_from_args(args), args.steps, progress=_print_progress)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    print(f"suggested learning rate: {result.suggestion:.2e} ({METHODS[result.method]})")
+    stop = f"diverged at {result.diverged_lr:.2e}" if result.diverged_lr else "never diverged"
+    print(f"lowest loss at {result.min_loss_lr:.2e}; {stop}")
+    every = max(len(result.losses) // 10, 1)
+    print("learning rate  smoothed loss")
+    for lr, loss in list(zip(result.learning_rates, result.losses, strict=True))[::every]:
+        print(f"{lr:13.2e}  {loss:.4f}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from skinlab.scoring import evaluate_run
 
@@ -424,6 +441,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_cv)
+
+    p = sub.add_parser(
+        "lr-find",
+        help="learning-rate range test: suggest a learning rate for a recipe (~100 steps)",
+        formatter_class=_RunOptionsHelp,
+    )
+    _add_run_options(p)
+    p.add_argument("--steps", type=int, default=100, help="training steps (default 100)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_lr_find)
 
     p = sub.add_parser("evaluate", help="score a trained run on a split")
     p.add_argument("run", help="run id, unique prefix, or run folder")
