@@ -382,6 +382,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recipe_command(sub, name: str, text: str) -> argparse.ArgumentParser:
+    """A subcommand that takes a recipe (every run option) and ``--json``."""
+    p = sub.add_parser(name, help=text, formatter_class=_RunOptionsHelp)
+    _add_run_options(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; subcommands grow with the library."""
     parser = argparse.ArgumentParser(
@@ -432,24 +440,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser(
-        "cv",
-        help="k-fold cross-validation of a recipe on Train (one run per fold; Test unused)",
-        formatter_class=_RunOptionsHelp,
+    p = _recipe_command(
+        sub, "cv", "k-fold cross-validation of a recipe on Train (one run per fold; Test unused)"
     )
-    _add_run_options(p)
     p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_cv)
-
-    p = sub.add_parser(
-        "lr-find",
-        help="learning-rate range test: suggest a learning rate for a recipe (~100 steps)",
-        formatter_class=_RunOptionsHelp,
+    p = _recipe_command(
+        sub, "lr-find", "learning-rate range test: suggest a learning rate for a recipe"
     )
-    _add_run_options(p)
     p.add_argument("--steps", type=int, default=100, help="training steps (default 100)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_lr_find)
 
     p = sub.add_parser("evaluate", help="score a trained run on a split")
