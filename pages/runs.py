@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from skinlab import compare, manager, ui
+from skinlab import compare, cv, manager, ui
 from skinlab.confine import confine_run
 from skinlab.errors import SkinlabError
 
@@ -150,6 +150,29 @@ def _manage(summaries: list[dict], first: str | None) -> None:
         submit.form_submit_button("Rename", on_click=_rename, args=(run_id,), width="stretch")
 
 
+def _cross_validation() -> None:
+    results = cv.load_results()
+    if not results:
+        st.info(
+            "No cross-validation yet. `python -m skinlab cv --preset quick --folds 5` trains one "
+            "run per fold of Train and saves the mean ± sd here."
+        )
+        return
+    _keep_known("runs_cv", list(range(len(results))))
+    shown = st.selectbox(
+        "Cross-validation",
+        range(len(results)),
+        format_func=lambda i: cv.result_label(results[i]),
+        key="runs_cv",
+    )
+    result = results[shown]
+    st.dataframe(cv.fold_table(result), hide_index=True)
+    st.caption(
+        ui.literal(f"Validation scores of each fold's run ({cv.recipe_note(result)}); ")
+        + "sd is the sample standard deviation over the folds. Test was not used."
+    )
+
+
 def _export(run_id: str, usable: bool) -> None:
     # Exporting takes seconds, so it runs on request and the bundle is kept for one run; an
     # error then shows as one sentence (a deferred download could only fail silently).
@@ -208,8 +231,15 @@ def page() -> None:
         help="Test images were never used in training; Val is the slice of Train that picked "
         "the best epoch and fitted the temperature.",
     )
-    scores, recall, mistakes, calibration, manage = st.tabs(
-        ["Scores", "Per-class recall", "Confusion and mistakes", "Calibration", "Manage"]
+    scores, recall, mistakes, calibration, folds, manage = st.tabs(
+        [
+            "Scores",
+            "Per-class recall",
+            "Confusion and mistakes",
+            "Calibration",
+            "Cross-validation",
+            "Manage",
+        ]
     )
     evaluated = [r for r in records if compare.confusion(r, split)]
     calibrated = [r for r in records if r.calibration]
@@ -236,6 +266,8 @@ def page() -> None:
             tab.info(missing)
     if not calibrated:
         calibration.info("No chosen run is calibrated yet: that happens when training ends.")
+    with folds:
+        _cross_validation()
     with manage:
         _manage(summaries, next(iter(chosen), None))
 

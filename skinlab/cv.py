@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from skinlab import atomic
-from skinlab.config import RunConfig
+from skinlab.config import PRESETS, RunConfig
 from skinlab.errors import SkinlabError
 from skinlab.paths import models_dir
 
@@ -112,6 +112,31 @@ class CVResult:
         """``balanced accuracy 0.612 ± 0.031 ...`` on one line."""
         mean, sd = self.mean, self.sd
         return ", ".join(f"{_TITLES[m].lower()} {mean[m]:.3f} ± {sd[m]:.3f}" for m in METRICS)
+
+
+def result_label(result: CVResult) -> str:
+    """``quick · 5 folds · 2026-11-27 14:05 UTC · balanced accuracy 0.612 ± 0.031``."""
+    when = datetime.strptime(result.created, _TIME).strftime("%Y-%m-%d %H:%M UTC")
+    mean, sd = result.mean["balanced_accuracy"], result.sd["balanced_accuracy"]
+    return (
+        f"{result.preset} · {len(result.folds)} folds · {when} · balanced accuracy "
+        f"{mean:.3f} ± {sd:.3f}"
+    )
+
+
+def recipe_note(result: CVResult) -> str:
+    """Where and how the recipe was cross-validated: its dataset folder and the options it
+    changed from its preset (a CV run with ``--epochs 3`` is not the preset's 25 epochs)."""
+    config = result.config
+    parts = [f"{len(result.folds)} folds on {Path(str(config.get('data_root', ''))).name or '?'}"]
+    if result.preset in PRESETS:
+        own = RunConfig(**PRESETS[result.preset]).to_dict()
+        skip = {"data_root", "name", "cv_fold", "cv_folds"}
+        changed = [
+            f"{k} {v}" for k, v in sorted(config.items()) if k not in skip and own.get(k) != v
+        ]
+        parts += changed
+    return ", ".join(parts)
 
 
 def fold_name(preset: str, fold: int, folds: int) -> str:

@@ -131,3 +131,23 @@ def test_the_saved_result_is_found_as_the_latest_of_its_preset(
     table = cv.fold_table(latest)
     assert list(table["Fold"]) == ["1", "2", "mean ± sd"]
     assert " ± " in table["Balanced accuracy"].iloc[-1]
+
+
+def test_the_runs_page_shows_the_saved_folds_and_their_mean_and_sd(
+    cli_result: dict, demo_with_corrupt_test: Path
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    app = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+    at = AppTest.from_file(app, default_timeout=120)
+    at.query_params["dataset"] = str(demo_with_corrupt_test)
+    at.run()
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="runs_cv").value == 0
+    table = next(t.value for t in at.dataframe if "Fold" in t.value.columns)
+    assert list(table["Fold"]) == ["1", "2", "mean ± sd"]
+    assert list(table["Run"][:2]) == [f["run_id"] for f in cli_result["folds"]]
+    mean, sd = cli_result["mean"]["macro_f1"], cli_result["sd"]["macro_f1"]
+    assert table["Macro-F1"].iloc[-1] == f"{mean:.3f} ± {sd:.3f}"
+    assert any("epochs 1" in c.value and "Test was not used" in c.value for c in at.caption)
