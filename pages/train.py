@@ -7,7 +7,16 @@ id of the run the user chose to watch.
 
 import streamlit as st
 
-from skinlab import catalog, manager, run_panel, train_form, train_monitor, train_widgets, ui
+from skinlab import (
+    catalog,
+    manager,
+    run_panel,
+    train_form,
+    train_lr_find,
+    train_monitor,
+    train_widgets,
+    ui,
+)
 from skinlab.discovery import Dataset
 from skinlab.errors import SkinlabError
 
@@ -65,6 +74,7 @@ def _new_run(root: str) -> None:
         return
     values = train_form.ensure_values(st.session_state)
     train_widgets.form(values)
+    train_lr_find.lr_finder(root)
     train_widgets.previews(dataset, values)
     st.button(
         "Start training",

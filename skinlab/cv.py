@@ -109,19 +109,23 @@ class CVResult:
         return cls(str(data["preset"]), dict(data["config"]), folds, str(data["created"]))
 
     def summary(self) -> str:
-        """``balanced accuracy 0.612 ± 0.031 ...`` on one line."""
+        """``accuracy 0.650 ± 0.020, balanced accuracy 0.612 ± 0.031, macro-F1 ...``."""
         mean, sd = self.mean, self.sd
-        return ", ".join(f"{_TITLES[m].lower()} {mean[m]:.3f} ± {sd[m]:.3f}" for m in METRICS)
+        names = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy"}
+        return ", ".join(f"{names.get(m, _TITLES[m])} {mean[m]:.3f} ± {sd[m]:.3f}" for m in METRICS)
 
 
 def result_label(result: CVResult) -> str:
     """``quick · 5 folds · 2026-11-27 14:05 UTC · balanced accuracy 0.612 ± 0.031``."""
-    when = datetime.strptime(result.created, _TIME).strftime("%Y-%m-%d %H:%M UTC")
     mean, sd = result.mean["balanced_accuracy"], result.sd["balanced_accuracy"]
     return (
-        f"{result.preset} · {len(result.folds)} folds · {when} · balanced accuracy "
+        f"{result.preset} · {len(result.folds)} folds · {_when(result)} · balanced accuracy "
         f"{mean:.3f} ± {sd:.3f}"
     )
+
+
+def _when(result: CVResult) -> str:
+    return datetime.strptime(result.created, _TIME).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def recipe_note(result: CVResult) -> str:
@@ -132,11 +136,22 @@ def recipe_note(result: CVResult) -> str:
     if result.preset in PRESETS:
         own = RunConfig(**PRESETS[result.preset]).to_dict()
         skip = {"data_root", "name", "cv_fold", "cv_folds"}
-        changed = [
-            f"{k} {v}" for k, v in sorted(config.items()) if k not in skip and own.get(k) != v
-        ]
-        parts += changed
+        from skinlab.train_fields import FIELDS_BY_NAME
+
+        for name, value in sorted(config.items()):
+            field = FIELDS_BY_NAME.get(name)
+            if name not in skip and own.get(name) != value and field is not None:
+                parts.append(f"{field.label.lower()} {field.option_label(value)}")
     return ", ".join(parts)
+
+
+def describe(result: CVResult) -> str:
+    """One sentence for beside the presets: the preset, how it was cross-validated, when,
+    and the mean ± sd of each score."""
+    return (
+        f"Cross-validation of preset '{result.preset}' ({recipe_note(result)}; {_when(result)}): "
+        f"{result.summary()}."
+    )
 
 
 def fold_name(preset: str, fold: int, folds: int) -> str:

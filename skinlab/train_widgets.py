@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from skinlab import train_form, train_preview, ui
+from skinlab import cv, train_form, train_preview, ui
 from skinlab.config import preset
 from skinlab.discovery import Dataset
 from skinlab.errors import SkinlabError
@@ -68,6 +68,9 @@ def preset_buttons() -> None:
     applied = st.session_state.get(_APPLIED)
     if applied and (note := _applied_note(applied)):
         st.success(note, icon=":material/check_circle:")
+    chosen = applied.preset if applied else train_form.DEFAULT_PRESET
+    if result := cv.latest_result(chosen):
+        st.caption(ui.literal(cv.describe(result)))
 
 
 def field_widget(field: Field) -> None:

@@ -129,3 +129,17 @@ def train_quick_run(folder: Path, models: Path):
     with environ(SKINLAB_MODELS_DIR=models):
         result = train(preset("quick", data_root=str(demo), epochs=1))
     return result.paths, demo
+
+
+def open_app_page(dataset: Path, page: str):
+    """A fresh AppTest tab on ``page`` (``"pages/train.py"``) with ``dataset`` active; the
+    router runs first, as a browser's first load would, so the sidebar is drawn."""
+    from streamlit.testing.v1 import AppTest
+
+    app = Path(__file__).resolve().parents[1] / "streamlit_app.py"
+    at = AppTest.from_file(str(app), default_timeout=120)
+    at.query_params["dataset"] = str(dataset)
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import open_app_page
 
 from skinlab import cv, runs
-from skinlab.config import RunConfig
+from skinlab.config import RunConfig, preset
 from skinlab.splits import fold_assignment, fold_split
 
 
@@ -136,14 +137,7 @@ def test_the_saved_result_is_found_as_the_latest_of_its_preset(
 def test_the_runs_page_shows_the_saved_folds_and_their_mean_and_sd(
     cli_result: dict, demo_with_corrupt_test: Path
 ) -> None:
-    from streamlit.testing.v1 import AppTest
-
-    app = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
-    at = AppTest.from_file(app, default_timeout=120)
-    at.query_params["dataset"] = str(demo_with_corrupt_test)
-    at.run()
-    at.switch_page("pages/runs.py").run()
-    assert not at.exception, at.exception
+    at = open_app_page(demo_with_corrupt_test, "pages/runs.py")
     assert at.selectbox(key="runs_cv").value == 0
     table = next(t.value for t in at.dataframe if "Fold" in t.value.columns)
     assert list(table["Fold"]) == ["1", "2", "mean ± sd"]
@@ -151,3 +145,24 @@ def test_the_runs_page_shows_the_saved_folds_and_their_mean_and_sd(
     mean, sd = cli_result["mean"]["macro_f1"], cli_result["sd"]["macro_f1"]
     assert table["Macro-F1"].iloc[-1] == f"{mean:.3f} ± {sd:.3f}"
     assert any("epochs 1" in c.value and "Test was not used" in c.value for c in at.caption)
+
+
+def test_the_train_page_shows_the_latest_cv_result_of_the_chosen_preset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_dataset_folder
+) -> None:
+    monkeypatch.setenv("SKINLAB_MODELS_DIR", str(tmp_path / "models"))
+    root = make_dataset_folder({"Train": {"melanoma": 2, "nevus": 2}})
+    fold = {"run_id": "r", "accuracy": 0.5, "macro_f1": 0.4, "minutes": 0.1}
+    folds = (cv.FoldResult(fold=1, balanced_accuracy=0.6, **fold),)
+    folds += (cv.FoldResult(fold=2, balanced_accuracy=0.7, **fold),)
+    config = preset("quick", data_root="/data/isic", epochs=3).to_dict()
+    for name, created in (("cpu-best", "20261101-100000"), ("quick", "20261102-100000")):
+        cv.save_result(cv.CVResult(name, config, folds, created))
+    at = open_app_page(root, "pages/train.py")
+    shown = [c.value for c in at.caption if "Cross-validation of preset" in c.value]
+    assert (
+        len(shown) == 1 and "'quick'" in shown[0] and "balanced accuracy 0.650 ± 0.071" in shown[0]
+    )
+    assert "2 folds on isic, epochs 3;" in shown[0]
+    at.button(key="preset_notebook").click().run()
+    assert not [c for c in at.caption if "Cross-validation of preset" in c.value]

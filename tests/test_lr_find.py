@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import open_app_page
 
 from skinlab.lr_find import lr_schedule, range_test, suggest
 
@@ -77,3 +78,25 @@ def test_on_a_tiny_real_model_the_cli_suggests_a_rate_inside_the_range_below_div
     if result["diverged_lr"] is not None:
         assert result["suggestion"] < result["diverged_lr"]
     assert len(result["learning_rates"]) == len(result["losses"]) <= 60
+
+
+def test_the_train_page_button_draws_the_curve_and_use_puts_the_rate_in_the_form(
+    tiny_demo: Path,
+) -> None:
+    from skinlab.train_lr_find import form_rate
+
+    at = open_app_page(tiny_demo, "pages/train.py")
+    at.number_input(key="train_image_size").set_value(32)
+    at.number_input(key="train_batch_size").set_value(16).run()
+    charts = len(at.get("plotly_chart"))
+    assert not [b for b in at.button if b.key == "train_lr_use"]
+    at.button(key="train_lr_find").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert len(at.get("plotly_chart")) == charts + 1
+    result = at.session_state["train_lr_find_result"]
+    assert any("Suggested learning rate" in c.value for c in at.caption)
+    before = at.number_input(key="train_learning_rate").value
+    at.button(key="train_lr_use").click().run()
+    after = at.number_input(key="train_learning_rate").value
+    assert after == pytest.approx(form_rate(result.suggestion))
+    assert after != before or form_rate(result.suggestion) == before
