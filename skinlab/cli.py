@@ -230,12 +230,13 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from skinlab.scoring import evaluate_run
 
-    result = evaluate_run(args.run, args.data, args.split)
+    result = evaluate_run(args.run, args.data, args.split, tta=args.tta)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
+        views = f", {args.tta} views each" if args.tta > 1 else ""
         print(
-            f"{result['run_id']} on {result['split']} ({result['n']} images): accuracy "
+            f"{result['run_id']} on {result['split']} ({result['n']} images{views}): accuracy "
             f"{result['accuracy']:.3f}, balanced accuracy {result['balanced_accuracy']:.3f}, "
             f"macro-F1 {result['macro_f1']:.3f}"
         )
@@ -455,6 +456,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run id, unique prefix, or run folder")
     p.add_argument("--data", help="dataset root (default: the run's own)")
     p.add_argument("--split", default="Test", choices=["Train", "Val", "Test"])
+    p.add_argument(
+        "--tta",
+        type=int,
+        default=1,
+        choices=range(1, 9),  # skinlab.predict.MAX_TTA, without loading TensorFlow to parse
+        metavar="N",
+        help="average the probabilities of N flips and quarter turns of each image (1-8)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 

@@ -16,10 +16,10 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("constant", "cosine", "plateau")
-AUGMENTATIONS = ("none", "light", "strong", "notebook")
-IMBALANCE = ("none", "class_weights", "oversample")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "cosine", "plateau", "one_cycle")
+AUGMENTATIONS = ("none", "light", "strong", "notebook", "dermoscopy")
+IMBALANCE = ("none", "class_weights", "oversample", "balanced_sampling")
 WEIGHTS = ("imagenet", "none")
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 FEATURE_CACHES = ("auto", "off")
@@ -38,16 +38,28 @@ class RunConfig:
         image_size: square input size in pixels.
         batch_size: images per step.
         epochs: epochs of the first (head / whole-model) phase.
-        optimizer: ``"sgd"`` (with :attr:`momentum`, as in the notebook) or ``"adam"``.
+        optimizer: ``"sgd"`` (with :attr:`momentum`, as in the notebook), ``"adam"`` or
+            ``"adamw"`` (Adam with decoupled :attr:`weight_decay`).
         learning_rate: initial learning rate.
         momentum: SGD momentum.
+        weight_decay: decoupled weight decay (each step shrinks every weight by
+            ``learning_rate * weight_decay`` of itself); AdamW's point, also applied to SGD
+            and Adam when set. 0 = none.
         schedule: ``"constant"``, ``"cosine"`` decay over all steps, or ``"plateau"``
-            (halve when validation loss stalls).
+            (halve when validation loss stalls) or ``"one_cycle"`` (linear warm-up over the
+            first 10 % of the steps, then cosine decay to 0; see :mod:`skinlab.schedules`).
+        label_smoothing: share of each label's probability spread evenly over all classes
+            in the loss (0 = hard labels); accuracy is still scored on the hard labels.
+        ema: evaluate and save an exponential moving average of the weights (momentum
+            0.99) instead of the raw weights, see :func:`skinlab.training._callbacks`.
         dropout: dropout rate before the classifier.
-        augmentation: preset name (``none``/``light``/``strong``/``notebook``).
+        augmentation: preset name (``none``/``light``/``strong``/``notebook``/
+            ``dermoscopy``), see :mod:`skinlab.augment`.
         augmentation_strength: multiplies rotation, zoom, contrast and brightness ranges.
         imbalance: ``"none"``, ``"class_weights"`` (loss weights from counts) or
-            ``"oversample"`` (minority classes repeated, training side only).
+            ``"oversample"`` (minority classes repeated, training side only) or
+            ``"balanced_sampling"`` (each epoch draws its images with probability
+            proportional to 1 / class count, training side only).
         val_fraction: share of Train held out for validation (hash-grouped, stratified).
         seed: seeds the split, shuffling, initialisation and augmentation.
         patience: early-stopping patience in epochs on validation loss (0 = off).
@@ -87,7 +99,10 @@ class RunConfig:
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     momentum: float = 0.9
+    weight_decay: float = 0.0
     schedule: str = "constant"
+    label_smoothing: float = 0.0
+    ema: bool = False
     dropout: float = 0.2
     augmentation: str = "light"
     augmentation_strength: float = 1.0
@@ -139,6 +154,10 @@ class RunConfig:
             raise ValueError(f"val_fraction must be in [0, 0.9), not {self.val_fraction}.")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be positive, not {self.learning_rate}.")
+        if not 0.0 <= self.weight_decay < 1.0:
+            raise ValueError(f"weight_decay must be in [0, 1), not {self.weight_decay}.")
+        if not 0.0 <= self.label_smoothing <= 0.5:
+            raise ValueError(f"label_smoothing must be in [0, 0.5], not {self.label_smoothing}.")
         if self.augmented_views < 1:
             raise ValueError(f"augmented_views must be at least 1, not {self.augmented_views}.")
         if (self.cv_folds, self.cv_fold) != (0, 0) and not (

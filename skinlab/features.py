@@ -43,6 +43,8 @@ import tensorflow as tf
 from skinlab.augment import AUGMENTATION_LAYER
 from skinlab.backbones import BACKBONES, POOL_LAYER, backbone_submodel
 from skinlab.config import RunConfig
+from skinlab.imbalance import balanced_probabilities
+from skinlab.pipeline import drawn_rows
 
 #: Status phase while the features are being computed.
 FEATURES_PHASE = "features"
@@ -131,17 +133,27 @@ class CachedFeatures:
     def views(self) -> int:
         return int(self.features.shape[0])
 
-    def dataset(self, batch_size: int, *, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
+    def dataset(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        draw_probabilities: np.ndarray | None = None,
+    ) -> tf.data.Dataset:
         """Batches of ``(features, labels)``: each image once per epoch, as one of its views.
 
         The view of each image is drawn anew every epoch (deterministically for ``seed``).
         The order follows :func:`skinlab.pipeline.make_dataset`'s in-memory feed for the same
         ``shuffle`` and ``seed``, so with one view the head sees the same batches as the full
-        model fitted on images would.
+        model fitted on images would. With ``draw_probabilities`` (one per image) each epoch
+        draws its images instead, as :func:`skinlab.pipeline.drawn_rows` does for images.
         """
         n, views = len(self.labels), self.views
         order = tf.data.Dataset.range(n)
-        if shuffle:
+        if draw_probabilities is not None:
+            order = drawn_rows(draw_probabilities, seed)
+        elif shuffle:
             order = order.shuffle(n, seed=seed, reshuffle_each_iteration=True)
         if views > 1:
             draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
@@ -240,6 +252,7 @@ def prepare_head(
     batch_size: int,
     seed: int,
     progress: Progress | None = None,
+    balanced: bool = False,
 ) -> HeadInputs:
     """Compute the training and validation features of ``model`` once and batch them.
 
@@ -250,6 +263,8 @@ def prepare_head(
             augmentation block).
         batch_size, seed: as for the image pipeline the head replaces.
         progress: see :func:`extract_features`; counts the validation batches too.
+        balanced: draw each epoch's training images with probability proportional to
+            1 / class count (``RunConfig.imbalance == "balanced_sampling"``).
 
     Raises:
         ValueError: as :func:`split_model`.
@@ -282,7 +297,12 @@ def prepare_head(
     }
     return HeadInputs(
         model=split.head,
-        train=train.dataset(batch_size, shuffle=True, seed=seed),
+        train=train.dataset(
+            batch_size,
+            shuffle=True,
+            seed=seed,
+            draw_probabilities=balanced_probabilities(train.labels) if balanced else None,
+        ),
         validation=validation.dataset(batch_size) if validation else None,
         summary=summary,
     )

@@ -10,7 +10,8 @@ float32 seed-CNN training step) against 14.5 ms for the one warp; and one biline
 instead of two blurs the image less.
 
 Ranges follow the Keras layers: ``rotation`` is a fraction of a full turn (``0.2`` = up to
-±72°), ``zoom`` scales by ``1 + U(-zoom, zoom)`` (positive zooms out), ``translation`` shifts
+±72°), ``zoom`` scales by ``1 + U(-zoom, zoom)`` (positive zooms out; a ``(low, high)`` pair
+draws from ``1 + U(low, high)``, as Keras' ``RandomZoom`` takes one), ``translation`` shifts
 by up to that fraction of the height/width. Pixels from outside the image are filled by
 reflection, the Keras default. The layer always computes in ``float32`` (``bfloat16`` image
 warps measured slower on CPUs), whatever the mixed-precision policy of the model around it.
@@ -36,7 +37,8 @@ class RandomGeometry(keras.layers.Layer):
     Args:
         flip: flip horizontally and vertically, each with probability 1/2.
         rotation: largest rotation as a fraction of a full turn (0 = none).
-        zoom: largest relative zoom in or out (0 = none).
+        zoom: largest relative zoom in or out (0 = none), or a ``(low, high)`` range of it
+            (``(-0.09, 0.33)``: the image shown at 1.1 down to 0.75 times its size).
         translation: largest shift as a fraction of the image size (0 = none).
         seed: seeds the layer's random generator.
     """
@@ -45,16 +47,22 @@ class RandomGeometry(keras.layers.Layer):
         self,
         flip: bool = True,
         rotation: float = 0.0,
-        zoom: float = 0.0,
+        zoom: float | tuple[float, float] = 0.0,
         translation: float = 0.0,
         seed: int | None = None,
         **kwargs,
     ) -> None:
         kwargs["dtype"] = "float32"  # see the module docstring: warps stay float32
         super().__init__(**kwargs)
-        if min(rotation, zoom, translation) < 0 or zoom >= 1:
-            raise ValueError("rotation, zoom and translation must be >= 0, and zoom below 1.")
-        self.flip, self.rotation, self.zoom, self.translation = flip, rotation, zoom, translation
+        low, high = (-zoom, zoom) if isinstance(zoom, int | float) else tuple(zoom)
+        if min(rotation, translation) < 0 or not -1 < low <= high < 1:
+            raise ValueError(
+                "rotation and translation must be >= 0, and zoom below 1 (a range within "
+                "(-1, 1), low first)."
+            )
+        self.zoom = zoom if isinstance(zoom, int | float) else (float(low), float(high))
+        self.flip, self.rotation, self.translation = flip, rotation, translation
+        self._zoom_range = (float(low), float(high))
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = False
@@ -88,7 +96,7 @@ class RandomGeometry(keras.layers.Layer):
             fx = ops.where(uniform(0.0, 1.0) < 0.5, -ones, ones)
             fy = ops.where(uniform(0.0, 1.0) < 0.5, -ones, ones)
         angle = uniform(-self.rotation, self.rotation) * 2 * math.pi if self.rotation else zeros
-        scale = 1.0 + uniform(-self.zoom, self.zoom) if self.zoom else ones
+        scale = 1.0 + uniform(*self._zoom_range) if any(self._zoom_range) else ones
         shift_x = shift_y = zeros
         if self.translation:
             shift_x = uniform(-self.translation, self.translation) * width

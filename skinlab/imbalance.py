@@ -1,7 +1,7 @@
 """Class-imbalance treatment for the training side: loss weights or oversampling.
 
 ISIC's classes range from hundreds of images to a handful, so an unweighted model learns
-to answer the common classes. Two remedies, picked by ``RunConfig.imbalance``
+to answer the common classes. Three remedies, picked by ``RunConfig.imbalance``
 (:data:`skinlab.config.IMBALANCE`):
 
 * ``"class_weights"``: :func:`class_weights` scales each example's loss by how rare its
@@ -11,6 +11,10 @@ to answer the common classes. Two remedies, picked by ``RunConfig.imbalance``
   lives inside the model (random flips, rotations, zoom, contrast on every forward pass
   with ``training=True``), so each repeat is seen as a freshly augmented variant. This is
   "oversampling minority classes by augmentation" without writing new files to disk.
+* ``"balanced_sampling"``: :func:`balanced_probabilities`; every epoch draws as many rows
+  as there are, with replacement, each class equally likely. Unlike oversampling, an epoch
+  is no longer and the big classes are not seen in full every epoch, but over many
+  epochs every row is.
 
 Both apply to the **training side only**. Split first (hash-grouped, so copies of one
 image never straddle the split), then balance the training rows: validation never sees
@@ -99,6 +103,26 @@ def oversample_indices(labels: np.ndarray, seed: int, target: str | int = "max")
     return rng.permutation(np.concatenate(parts)).astype(np.int64)
 
 
+def balanced_probabilities(labels: np.ndarray) -> np.ndarray:
+    """Per-row draw probabilities proportional to ``1 / count`` of the row's class.
+
+    Drawing rows with these probabilities (with replacement) picks every present class
+    equally often on average, each row of a class equally often within it: the
+    ``"balanced_sampling"`` remedy, where each epoch draws afresh (see
+    :func:`skinlab.pipeline.make_dataset`'s ``draw_probabilities``).
+
+    Returns:
+        ``float64 (N,)`` summing to 1.
+
+    Raises:
+        ValueError: ``labels`` is empty or not class indices.
+    """
+    labels = _labels(labels)
+    counts = np.bincount(labels)
+    weights = 1.0 / counts[labels]
+    return weights / weights.sum()
+
+
 def counts_after(
     labels: np.ndarray, strategy: str, num_classes: int, seed: int = 0
 ) -> dict[str, np.ndarray]:
@@ -108,7 +132,8 @@ def counts_after(
         ``{"before": counts, "after": counts}``, each of length ``num_classes``. For
         ``"none"`` they are equal; for ``"oversample"`` "after" counts the rows of
         :func:`oversample_indices` (target ``"max"``, ``seed``); for ``"class_weights"``
-        it is the effective weighted count ``count * weight`` (floats; equal for every
+        it is the effective weighted count ``count * weight``, and for
+        ``"balanced_sampling"`` the expected draws per epoch (both floats, equal for every
         present class, summing to the number of rows).
 
     Raises:
@@ -124,6 +149,9 @@ def counts_after(
     elif strategy == "oversample":
         resampled = _labels(labels)[oversample_indices(labels, seed)]
         after = np.bincount(resampled, minlength=num_classes)
+    elif strategy == "balanced_sampling":
+        after = np.bincount(_labels(labels), balanced_probabilities(labels), num_classes)
+        after *= before.sum()
     else:
         after = before.copy()
     return {"before": before, "after": after}

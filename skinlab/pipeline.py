@@ -141,6 +141,7 @@ def make_dataset(
     spec: PipelineSpec = PipelineSpec(),  # noqa: B008 - frozen, so a shared default is safe
     *,
     sample_weights: np.ndarray | None = None,
+    draw_probabilities: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """Build a batched, prefetched dataset of the table's readable images.
 
@@ -151,14 +152,19 @@ def make_dataset(
         spec: size, batching, shuffling and caching.
         sample_weights: one weight per row of ``table`` (unreadable rows included); when
             given, batches are ``(images, labels, weights)``.
+        draw_probabilities: one probability per row of ``table`` (unreadable rows
+            included, renormalised over the readable ones); when given, each epoch draws as
+            many rows as there are readable ones, with replacement and these probabilities,
+            afresh every epoch (seeded by ``spec.seed``), instead of shuffling. Needs the
+            memory cache. :func:`skinlab.imbalance.balanced_probabilities` balances classes.
 
     Returns:
         Batches of ``(images, labels)``: ``float32 (B, H, W, 3)`` in ``0..255`` and
         ``int32 (B,)``; with ``(B,)`` ``float32`` weights third when ``sample_weights`` is given.
 
     Raises:
-        ValueError: unknown labels, no readable rows, weights not one per row, or a bad size
-            or cache.
+        ValueError: unknown labels, no readable rows, weights or probabilities not one per
+            row, draws without the memory cache, or a bad size or cache.
         InvalidImageError: (memory cache) a file became undecodable since discovery; the
             streaming paths raise it inside iteration, as a ``tf.errors.OpError`` whose
             message carries the same sentence.
@@ -170,6 +176,13 @@ def make_dataset(
             f"sample_weights has {len(sample_weights)} values but the table has "
             f"{len(table)} rows; give one weight per row."
         )
+    if draw_probabilities is not None and (
+        len(draw_probabilities) != len(table) or spec.cache != "memory"
+    ):
+        raise ValueError(
+            "draw_probabilities needs one probability per row of the table and the memory "
+            f"cache; got {len(draw_probabilities)} for {len(table)} rows and cache {spec.cache!r}."
+        )
     readable = table["error"].isna().to_numpy() if "error" in table else np.ones(len(table), bool)
     rows = table[readable]
     if rows.empty:
@@ -178,8 +191,11 @@ def make_dataset(
     if sample_weights is not None:
         columns += (np.asarray(sample_weights, np.float32)[readable],)
     size = _height_width(spec.image_size)
-    build = _in_memory if spec.cache == "memory" else _streaming
-    dataset = build(rows, size, columns, spec)
+    if spec.cache == "memory":
+        draws = None if draw_probabilities is None else np.asarray(draw_probabilities)[readable]
+        dataset = _in_memory(rows, size, columns, spec, draws)
+    else:
+        dataset = _streaming(rows, size, columns, spec)
     dataset = dataset.map(
         lambda images, *cols: (tf.cast(images, tf.float32), *cols),
         num_parallel_calls=tf.data.AUTOTUNE,
@@ -194,17 +210,25 @@ def make_dataset(
 
 
 def _in_memory(
-    rows: pd.DataFrame, size: tuple[int, int], columns: tuple[np.ndarray, ...], spec: PipelineSpec
+    rows: pd.DataFrame,
+    size: tuple[int, int],
+    columns: tuple[np.ndarray, ...],
+    spec: PipelineSpec,
+    draws: np.ndarray | None = None,
 ) -> tf.data.Dataset:
-    """Decode everything now; each batch of shuffled indices gathers its rows from numpy.
+    """Decode everything now; each batch of shuffled (or drawn) indices gathers its rows
+    from numpy.
 
     Gathering in numpy avoids copying the whole array into a TensorFlow constant, which
     measured slower to build and iterate than this (and than ``from_tensor_slices``).
     """
     arrays = (decode_table(rows, size), *columns)
-    order = tf.data.Dataset.range(len(rows))
-    if spec.shuffle:
-        order = order.shuffle(len(rows), seed=spec.seed, reshuffle_each_iteration=True)
+    if draws is not None:
+        order = drawn_rows(draws, spec.seed)
+    else:
+        order = tf.data.Dataset.range(len(rows))
+        if spec.shuffle:
+            order = order.shuffle(len(rows), seed=spec.seed, reshuffle_each_iteration=True)
     order = order.batch(spec.batch_size, drop_remainder=spec.drop_remainder)
 
     def gather(index):
@@ -215,6 +239,30 @@ def _in_memory(
         return tuple(batch)
 
     return order.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def drawn_rows(probabilities: np.ndarray, seed: int) -> tf.data.Dataset:
+    """An epoch of ``len(probabilities)`` ``int64`` row indices drawn with replacement with
+    these probabilities, drawn afresh every epoch and the same epochs for the same ``seed``.
+
+    Inverse-CDF sampling of ``Dataset.random``'s seeded integers, vectorised in chunks.
+    """
+    cdf = np.cumsum(np.asarray(probabilities, np.float64))
+    cdf = tf.constant(cdf / cdf[-1])
+    last = len(probabilities) - 1
+
+    def rows(random: tf.Tensor) -> tf.Tensor:
+        uniform = tf.cast(random % 2**32, tf.float64) / 2**32  # its values are 32-bit
+        found = tf.searchsorted(cdf, uniform, side="right", out_type=tf.int64)
+        return tf.minimum(found, last)
+
+    return (
+        tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        .take(len(probabilities))
+        .batch(1024)
+        .map(rows)
+        .unbatch()
+    )
 
 
 def _take(arrays: tuple[np.ndarray, ...], index: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -133,8 +133,7 @@ class Predictor:
         if not named:
             return []
         views = max(1, min(int(tta), MAX_TTA))
-        arrays = [self._model_input(img) for _, img in named]
-        batch = np.stack([view(a) for a in arrays for view in _VIEWS[:views]])
+        batch = tta_batch(np.stack([self._model_input(img) for _, img in named]), views)
         logits = self.logits(batch).reshape(len(named), views, -1)
         probs = softmax(logits, self.temperature)  # (N, views, C)
         return [
@@ -195,6 +194,18 @@ class Predictor:
         """Predict files and folders (folders are expanded to their images, sorted)."""
         files = expand_inputs(paths)
         return self.predict_sources([(str(f), f) for f in files], tta=tta, batch_size=batch_size)
+
+
+def tta_batch(images: np.ndarray, views: int) -> np.ndarray:
+    """The first ``views`` test-time views of each image of ``images`` ``(N, H, W, C)``,
+    image by image: ``(N * views, H, W, C)``, the first view of each the image itself.
+
+    Raises:
+        ValueError: ``views`` is not between 1 and :data:`MAX_TTA`.
+    """
+    if not 1 <= views <= MAX_TTA:
+        raise ValueError(f"Test-time augmentation takes 1 to {MAX_TTA} views, not {views}.")
+    return np.stack([view(a) for a in images for view in _VIEWS[:views]])
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:

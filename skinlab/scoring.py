@@ -16,6 +16,7 @@ from skinlab.discovery import Dataset, discover
 from skinlab.errors import DatasetLayoutError
 from skinlab.evaluation import classification_metrics, clean_subset_mask, predictions_frame, softmax
 from skinlab.pipeline import decode_table, label_indices
+from skinlab.predict import tta_batch
 
 #: Images decoded at once while predicting, to bound memory on big splits.
 _CHUNK = 256
@@ -32,6 +33,30 @@ def predict_logits(
     return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), "float32")
 
 
+def predict_probabilities(
+    model: keras.Model,
+    table: pd.DataFrame,
+    image_size: int,
+    *,
+    temperature: float = 1.0,
+    tta: int = 1,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """Calibrated probabilities for every row of ``table`` (in order), averaged over ``tta``
+    test-time views of each image (the flips and quarter turns of
+    :func:`skinlab.predict.tta_batch`, as ``predict --tta`` uses).
+
+    Raises:
+        ValueError: ``tta`` is not between 1 and :data:`skinlab.predict.MAX_TTA`.
+    """
+    out = []
+    for start in range(0, len(table), _CHUNK):
+        images = decode_table(table.iloc[start : start + _CHUNK], image_size).astype("float32")
+        logits = model.predict(tta_batch(images, tta), batch_size=batch_size, verbose=0)
+        out.append(softmax(logits, temperature).reshape(len(images), tta, -1).mean(axis=1))
+    return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), "float32")
+
+
 def score_table(
     model: keras.Model,
     table: pd.DataFrame,
@@ -41,10 +66,13 @@ def score_table(
     temperature: float = 1.0,
     split: str = "",
     logits: np.ndarray | None = None,
+    tta: int = 1,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Metrics and per-image predictions of ``model`` on ``table``.
 
-    ``logits`` may be passed when already computed for ``table`` (same row order).
+    ``logits`` may be passed when already computed for ``table`` (same row order); with
+    ``tta`` above 1 the probabilities are averaged over that many views of each image
+    (:func:`predict_probabilities`) and ``logits`` must not be given.
 
     Raises:
         DatasetLayoutError: ``table`` is empty or holds classes the model does not know.
@@ -58,9 +86,14 @@ def score_table(
             f"({', '.join(unknown)}); evaluate on a dataset with the same classes."
         )
     y_true = label_indices(table, class_names)
-    if logits is None:
-        logits = predict_logits(model, table, image_size)
-    probs = softmax(logits, temperature)
+    if tta > 1:
+        if logits is not None:
+            raise ValueError("Pass logits or ask for test-time augmentation, not both.")
+        probs = predict_probabilities(model, table, image_size, temperature=temperature, tta=tta)
+    else:
+        if logits is None:
+            logits = predict_logits(model, table, image_size)
+        probs = softmax(logits, temperature)
     frame = predictions_frame(list(table["relpath"]), y_true, probs, class_names)
     frame.insert(1, "split", split)
     return classification_metrics(y_true, probs, class_names), frame
@@ -74,15 +107,17 @@ def score_split(
     image_size: int,
     *,
     temperature: float = 1.0,
+    tta: int = 1,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Score one split; for Test also the "clean" score without leaked/conflicting images.
+    """Score one split; for Test also the "clean" score without leaked/conflicting images
+    (``tta`` as in :func:`score_table`).
 
     The returned metrics gain ``clean`` (metrics on the clean subset, or None when nothing
     was excluded) and ``excluded`` (how many images the audit excluded).
     """
     table = dataset.images(split)
     metrics, frame = score_table(
-        model, table, class_names, image_size, temperature=temperature, split=split
+        model, table, class_names, image_size, temperature=temperature, split=split, tta=tta
     )
     excluded = leaked_or_conflicting_paths(audit_dataset(dataset)) if split == "Test" else set()
     mask = clean_subset_mask(list(table["relpath"]), excluded)
@@ -96,8 +131,16 @@ def score_split(
     return metrics, frame
 
 
-def evaluate_run(ref: str, data_root: str | None = None, split: str = "Test") -> dict[str, Any]:
-    """Load a run's model and score it on ``split`` of ``data_root`` (default: the run's data)."""
+def evaluate_run(
+    ref: str, data_root: str | None = None, split: str = "Test", tta: int = 1
+) -> dict[str, Any]:
+    """Load a run's model and score it on ``split`` of ``data_root`` (default: the run's data),
+    averaging the probabilities of ``tta`` flipped and rotated views of each image (1 = the
+    image only); the result says how many under ``"tta"``.
+
+    Raises:
+        ValueError: ``tta`` is not between 1 and :data:`skinlab.predict.MAX_TTA`.
+    """
     from skinlab import runs
     from skinlab.modelio import load_run_model
 
@@ -115,10 +158,12 @@ def evaluate_run(ref: str, data_root: str | None = None, split: str = "Test") ->
         loaded.class_names,
         loaded.image_size,
         temperature=loaded.temperature,
+        tta=tta,
     )
     return {
         "run_id": loaded.paths.run_id,
         "split": split,
         "data_root": str(dataset.root),
+        "tta": tta,
         **metrics,
     }

@@ -180,6 +180,12 @@ def describe_config(config: RunConfig) -> str:
         if config.imbalance != "none"
         else "imbalance as is",
     ]
+    if config.weight_decay:
+        parts.append(f"weight decay {config.weight_decay:g}")
+    if config.label_smoothing:
+        parts.append(f"label smoothing {config.label_smoothing:g}")
+    if config.ema:
+        parts.append("EMA weights")
     if config.patience:
         parts.append(f"patience {config.patience}")
     if config.time_budget_minutes:

@@ -125,6 +125,9 @@ _BALANCE_NOTES = {
     "classes count equally (bars: images × weight).",
     "oversample": "Rare classes are repeated until each has as many images as the largest; "
     "augmentation makes every repeat a new variant.",
+    "balanced_sampling": "Each epoch draws as many images as there are, every class equally "
+    "often, afresh each epoch (bars: expected draws per epoch); rare images repeat, common "
+    "ones take turns.",
 }
 
 
@@ -136,6 +139,7 @@ def balance_note(strategy: str) -> str:
 def balance_figure(frame: pd.DataFrame, strategy: str) -> go.Figure:
     """Grouped bars of :func:`balance_counts`: each class before and after treatment."""
     weighted = strategy == "class_weights"
+    drawn = strategy == "balanced_sampling"
     fig = go.Figure(
         [
             go.Bar(
@@ -147,7 +151,11 @@ def balance_figure(frame: pd.DataFrame, strategy: str) -> go.Figure:
             go.Bar(
                 x=frame["display_name"],
                 y=frame["after"],
-                name="after (effective, weighted)" if weighted else "after",
+                name="after (effective, weighted)"
+                if weighted
+                else "after (expected per epoch)"
+                if drawn
+                else "after",
                 marker_color=_AFTER_COLOUR,
             ),
         ]

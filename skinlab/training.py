@@ -36,15 +36,21 @@ from skinlab.discovery import Dataset, discover
 from skinlab.distribute import make_strategy
 from skinlab.errors import DatasetLayoutError, SkinlabError
 from skinlab.features import FEATURES_PHASE, HeadInputs, caches_features, prepare_head
-from skinlab.imbalance import class_weights, oversample_indices
+from skinlab.imbalance import balanced_probabilities, class_weights, oversample_indices
+from skinlab.losses import SmoothedCrossentropy
 from skinlab.modelio import build_for_config
 from skinlab.ood import fit_ood_threshold
 from skinlab.pipeline import PipelineSpec, label_indices, make_dataset
 from skinlab.precision import Decision, choose_precision, dtype_policy
 from skinlab.preflight import preflight
+from skinlab.schedules import OneCycle
 from skinlab.scoring import predict_logits, score_split, score_table
 from skinlab.splits import fold_split, train_val_split
 from skinlab.weights import ensure_imagenet_weights
+
+#: Momentum of the weights' moving average with ``RunConfig.ema`` (Keras' default): about
+#: the last 100 steps count.
+EMA_MOMENTUM = 0.99
 
 
 class TrainingFailed(SkinlabError):
@@ -122,15 +128,32 @@ def _optimizer(
         lr = keras.optimizers.schedules.CosineDecay(
             learning_rate, decay_steps=max(total_steps, 1), alpha=0.05
         )
+    elif config.schedule == "one_cycle":
+        lr = OneCycle(learning_rate, total_steps=max(total_steps, 1))
+    # Keras' weight decay is decoupled (AdamW's rule) in every optimizer; None leaves it off.
+    common = {
+        "learning_rate": lr,
+        "weight_decay": config.weight_decay or None,
+        "use_ema": config.ema,
+        "ema_momentum": EMA_MOMENTUM,
+    }
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=config.momentum)
-    return keras.optimizers.Adam(learning_rate=lr)
+        return keras.optimizers.SGD(momentum=config.momentum, **common)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(**{**common, "weight_decay": config.weight_decay})
+    return keras.optimizers.Adam(**common)
+
+
+def _loss(config: RunConfig) -> keras.losses.Loss:
+    if config.label_smoothing:
+        return SmoothedCrossentropy(config.label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
 def _compile(model: keras.Model, config: RunConfig, learning_rate: float, total_steps: int) -> None:
     model.compile(
         optimizer=_optimizer(config, learning_rate, total_steps),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=_loss(config),
         metrics=["accuracy"],
     )
     # Left to fit, the optimizer creates its slot variables while the first step is traced:
@@ -149,6 +172,12 @@ def _callbacks(
     # epoch behind the weights (resume redoes that epoch), never ahead of them (resume
     # would skip an epoch that was never saved).
     cbs: list[keras.callbacks.Callback] = [best, monitor, budget]
+    if config.ema:
+        # First, so every callback after it sees the averaged weights at an epoch's end:
+        # validation is scored on them (swapped in for evaluation too) and BestWeights saves
+        # them, so the best and last files, the final model and a resume all hold the EMA.
+        # A resume starts a fresh average from those weights.
+        cbs.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     cbs.append(
         keras.callbacks.TensorBoard(
             log_dir=str(paths.tensorboard), write_graph=False, profile_batch=0
@@ -299,7 +328,10 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
     spec = PipelineSpec(
         image_size=config.image_size, batch_size=config.batch_size, shuffle=True, seed=config.seed
     )
-    train_ds = make_dataset(data.train, data.class_names, spec)
+    draws = None
+    if config.imbalance == "balanced_sampling":
+        draws = balanced_probabilities(label_indices(data.train, data.class_names))
+    train_ds = make_dataset(data.train, data.class_names, spec, draw_probabilities=draws)
     val_spec = dataclasses.replace(spec, shuffle=False)
     val_ds = make_dataset(data.val, data.class_names, val_spec) if len(data.val) else None
     steps = int(train_ds.cardinality())
@@ -420,6 +452,7 @@ def _cached_head(
         batch_size=config.batch_size,
         seed=config.seed,
         progress=progress,
+        balanced=config.imbalance == "balanced_sampling",
     )
 
 

@@ -72,6 +72,47 @@ def test_augmentation_is_identity_at_inference_and_changes_images_in_training(pr
     assert trained.min() >= -1e-3 and trained.max() <= 255 + 1e-3
 
 
+def test_dermoscopy_preset_turns_fully_at_any_strength_and_zooms_as_the_experiment():
+    for strength in (1.0, 0.5):
+        layers = {layer.name: layer for layer in augmentation_layers("dermoscopy", strength).layers}
+        assert layers["geometry"].rotation == 0.5  # any angle: a lesion has no "up"
+    layers = {layer.name: layer for layer in augmentation_layers("dermoscopy").layers}
+    geometry = layers["geometry"]
+    assert geometry.flip and geometry.translation == pytest.approx(0.1)
+    # Keras zooms by the inverse scale: the image is shown at 0.75 to 1.1 times its size.
+    low, high = geometry.zoom
+    assert 1 / (1 + high) == pytest.approx(0.75) and 1 / (1 + low) == pytest.approx(1.1)
+    assert layers["contrast"].factor == pytest.approx((0.2, 0.2))
+    assert layers["brightness"].factor == pytest.approx((-0.2, 0.2))
+    assert layers["saturation"].factor == pytest.approx(0.2)
+
+
+def test_dermoscopy_zoom_out_fills_the_gaps_by_reflection_not_black():
+    x = _images(n=8) * 0.5 + 100  # no pixel near 0, so a black fill would show
+    zoomed_out = RandomGeometry(flip=False, zoom=(0.33, 0.33), seed=1)(x, training=True)
+    out = keras.ops.convert_to_numpy(zoomed_out)
+    assert out.min() > 90  # the corners are mirrored image, not a constant fill
+    # The image is smaller: its middle 24 pixels now hold the whole 32-pixel picture.
+    assert not np.allclose(out, x)
+
+
+def test_saturation_keeps_grey_grey_stays_in_0_255_and_changes_colour():
+    from skinlab.augment import RandomSaturation
+
+    grey = np.repeat(_images()[..., :1], 3, axis=-1)
+    layer = RandomSaturation(0.2, seed=3)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer(grey, training=True)), grey, atol=1e-3
+    )
+    vivid = np.zeros((64, 4, 4, 3), "float32")
+    vivid[..., 0] = 255
+    out = keras.ops.convert_to_numpy(layer(vivid, training=True))
+    assert out.min() >= 0 and out.max() <= 255
+    assert not np.allclose(out, vivid)
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert (again.factor, again.seed) == (0.2, 3)
+
+
 def test_unknown_preset_and_negative_strength_are_rejected():
     with pytest.raises(ValueError, match="augmentation must be one of"):
         augmentation_layers("extreme")

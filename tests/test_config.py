@@ -40,6 +40,10 @@ def test_transfer_preset_uses_imagenet_and_fine_tunes() -> None:
         {"val_fraction": 0.95},
         {"image_size": 8},
         {"learning_rate": 0},
+        {"weight_decay": -0.01},
+        {"weight_decay": 1.0},
+        {"label_smoothing": 0.6},
+        {"label_smoothing": -0.1},
     ],
 )
 def test_invalid_options_raise_a_clear_value_error(bad) -> None:
@@ -50,3 +54,8 @@ def test_invalid_options_raise_a_clear_value_error(bad) -> None:
 def test_unknown_preset_names_the_choices() -> None:
     with pytest.raises(ValueError, match=", ".join(PRESETS)):
         preset("best-ever")
+
+
+def test_the_issue_14_options_default_to_off_so_old_configs_train_as_before() -> None:
+    defaults = RunConfig.from_dict({"epochs": 2})
+    assert (defaults.weight_decay, defaults.label_smoothing, defaults.ema) == (0.0, 0.0, False)

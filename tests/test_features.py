@@ -172,6 +172,21 @@ def test_each_epoch_draws_one_of_the_cached_views_of_every_image() -> None:
     assert len({v for epoch in drawn for v in epoch}) > 1
 
 
+def test_balanced_draws_of_cached_features_pick_each_class_about_equally() -> None:
+    from skinlab.imbalance import balanced_probabilities
+
+    labels = np.array([0] * 40 + [1] * 8 + [2] * 2, "int32")
+    table = np.arange(50, dtype="float32").reshape(1, 50, 1)  # feature = image number
+    cached = features.CachedFeatures(table, labels)
+    dataset = cached.dataset(8, seed=3, draw_probabilities=balanced_probabilities(labels))
+    seen = [np.concatenate([y for _, y in dataset.as_numpy_iterator()]) for _ in range(20)]
+    assert all(len(epoch) == 50 for epoch in seen)
+    shares = np.bincount(np.concatenate(seen), minlength=3) / 1000
+    assert shares == pytest.approx([1 / 3] * 3, abs=0.05)
+    x, y = next(dataset.as_numpy_iterator())
+    np.testing.assert_array_equal(labels[x[:, 0].astype(int)], y)  # labels follow features
+
+
 def test_augmented_views_are_distinct_and_each_image_goes_through_the_backbone_once_per_view(
     offline,
 ) -> None:

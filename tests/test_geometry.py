@@ -56,6 +56,17 @@ def test_transforms_stay_within_the_requested_ranges():
     np.testing.assert_allclose(transforms[:, 6:], 0)
 
 
+def test_a_zoom_range_draws_scales_only_from_that_range():
+    layer = RandomGeometry(flip=False, zoom=(-0.1, 0.3), seed=5)
+    scale = np.hypot(*_numpy(layer._transforms((500, 64, 64, 3)))[:, :2].T)
+    assert scale.min() >= 0.9 - 1e-6 and scale.max() <= 1.3 + 1e-6
+    assert scale.min() < 0.95 and scale.max() > 1.25
+    again = RandomGeometry.from_config(layer.get_config())
+    assert again.zoom == (-0.1, 0.3)
+    with pytest.raises(ValueError, match="zoom below 1"):
+        RandomGeometry(zoom=(0.3, -0.1))
+
+
 def test_warp_keeps_centre_pixel_for_pure_rotation_and_zoom():
     # Rotation and zoom are about the image centre: the centre pixel maps to itself.
     layer = RandomGeometry(flip=False, rotation=0.5, zoom=0.5, seed=2)

@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skinlab.imbalance import class_weights, counts_after, oversample_indices
+from skinlab.imbalance import (
+    balanced_probabilities,
+    class_weights,
+    counts_after,
+    oversample_indices,
+)
 from skinlab.pipeline import label_indices
 from skinlab.splits import train_val_split
 
@@ -114,13 +119,27 @@ def test_counts_after_reports_before_and_after_for_each_strategy():
     none = counts_after(LABELS, "none", 4)
     weighted = counts_after(LABELS, "class_weights", 4)
     sampled = counts_after(LABELS, "oversample", 4, seed=0)
+    drawn = counts_after(LABELS, "balanced_sampling", 4)
 
-    for result in (none, weighted, sampled):
+    for result in (none, weighted, sampled, drawn):
         assert result["before"].tolist() == [6, 3, 1, 0]
     assert none["after"].tolist() == [6, 3, 1, 0]
     # Weighted: every present class counts n / classes present = 10 / 3.
     assert weighted["after"] == pytest.approx([10 / 3, 10 / 3, 10 / 3, 0])
     assert sampled["after"].tolist() == [6, 6, 6, 0]
+    # Balanced sampling: the expected draws of an epoch of 10 rows, a third per class.
+    assert drawn["after"] == pytest.approx([10 / 3, 10 / 3, 10 / 3, 0])
+
+
+def test_balanced_probabilities_give_each_class_an_equal_share_split_evenly_within_it():
+    p = balanced_probabilities(LABELS)
+    assert p.sum() == pytest.approx(1)
+    labels = np.asarray(LABELS)
+    for k in (0, 1, 2):
+        assert p[labels == k].sum() == pytest.approx(1 / 3)
+        assert np.ptp(p[labels == k]) == pytest.approx(0)
+    with pytest.raises(ValueError, match="no training labels"):
+        balanced_probabilities(np.array([], np.int64))
 
 
 def test_counts_after_rejects_an_unknown_strategy():

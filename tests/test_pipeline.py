@@ -195,6 +195,40 @@ def test_sample_weights_skip_unreadable_rows_and_must_match_the_table(
         make_dataset(mixed, ["melanoma", "nevus"], sample_weights=weights[:5])
 
 
+def test_balanced_draws_pick_classes_evenly_afresh_each_epoch_in_as_many_steps(
+    numbered: pd.DataFrame,
+) -> None:
+    from skinlab.imbalance import balanced_probabilities
+
+    table = numbered.assign(label=["nevus"] * 20 + ["melanoma"] * 3 + ["vascular lesion"])
+    names = ["melanoma", "nevus", "vascular lesion"]
+    draws = balanced_probabilities(label_indices(table, names))
+    spec = PipelineSpec(SIZE, batch_size=5, shuffle=True, seed=3)
+    dataset = make_dataset(table, names, spec, draw_probabilities=draws)
+    plain = make_dataset(table, names, spec)
+    assert int(dataset.cardinality()) == int(plain.cardinality()) == 5
+    epochs = [_collect(dataset) for _ in range(40)]
+    assert all(len(labels) == 24 for _, labels in epochs)
+    for images, labels in epochs:  # each label still travels with its own image
+        ids = np.round(images[:, 0, 0, 0] / 10).astype(int)
+        np.testing.assert_array_equal(labels, label_indices(table.iloc[ids], names))
+    shares = np.bincount(np.concatenate([labels for _, labels in epochs]), minlength=3) / 960
+    assert shares == pytest.approx([1 / 3] * 3, abs=0.05)  # not 20/24 nevus as drawn plainly
+    assert not np.array_equal(epochs[0][1], epochs[1][1])
+    again = _collect(make_dataset(table, names, spec, draw_probabilities=draws))
+    np.testing.assert_array_equal(again[0], epochs[0][0])  # the same seed, the same epochs
+
+
+def test_draws_need_one_probability_per_row_and_the_memory_cache(
+    numbered: pd.DataFrame, tmp_path: Path
+) -> None:
+    draws = np.full(24, 1 / 24)
+    with pytest.raises(ValueError, match="one probability per row"):
+        make_dataset(numbered, ["nevus"], PipelineSpec(SIZE), draw_probabilities=draws[:3])
+    with pytest.raises(ValueError, match="memory"):
+        make_dataset(numbered, ["nevus"], _spec(None, tmp_path), draw_probabilities=draws)
+
+
 def test_drop_remainder_gives_only_full_batches(mixed: pd.DataFrame) -> None:
     spec = PipelineSpec(SIZE, batch_size=2, drop_remainder=True)
     sizes = [int(b[0].shape[0]) for b in make_dataset(mixed, ["melanoma", "nevus"], spec)]

@@ -98,6 +98,10 @@ def test_config_summary_names_the_recipe() -> None:
     assert "MobileNetV2 (ImageNet)" in text and "224 px" in text and "fine-tuning" in text
     assert "1 epoch ·" in train_form.describe_config(preset("quick", epochs=1))
     assert all(train_form.backbone_note(name) for name in BACKBONES)
+    recipe = preset("quick", optimizer="adamw", weight_decay=0.05, label_smoothing=0.1, ema=True)
+    text = train_form.describe_config(recipe)
+    assert "adamw" in text and "weight decay 0.05" in text and "label smoothing 0.1" in text
+    assert "EMA" in text and "EMA" not in train_form.describe_config(preset("quick"))
 
 
 def test_picking_a_transfer_backbone_offers_imagenet_only_when_it_is_cached(

@@ -314,3 +314,32 @@ def test_a_run_stopped_before_its_first_whole_epoch_offers_no_resume_button(
     # A Resume button exactly when a whole epoch was saved: never one that does nothing.
     whole_epochs = len(runs.read_history(paths))
     assert ("run_resume" in [b.key for b in at.button]) == (whole_epochs > 0)
+
+
+def test_the_issue_14_recipe_controls_reach_the_run_config(
+    demo: Path, models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skinlab.errors import SkinlabError
+
+    started: list[RunConfig] = []
+
+    def launch(config: RunConfig, dataset) -> runs.RunPaths:
+        started.append(config)
+        raise SkinlabError("Captured by the test; nothing was started.")
+
+    monkeypatch.setattr(train_monitor, "launch", launch)
+    at = open_page(demo)
+    at.radio(key="train_optimizer").set_value("adamw").run()
+    at.number_input(key="train_weight_decay").set_value(0.05)
+    at.selectbox(key="train_schedule").set_value("one_cycle")
+    at.selectbox(key="train_augmentation").set_value("dermoscopy")
+    at.radio(key="train_imbalance").set_value("balanced_sampling")
+    at.slider(key="train_label_smoothing").set_value(0.1)
+    at.toggle(key="train_ema").set_value(True)
+    at.button(key="train_start").click().run()
+    assert not at.exception, at.exception
+    assert "Captured by the test" in texts(at)
+    (config,) = started
+    assert (config.optimizer, config.weight_decay, config.schedule) == ("adamw", 0.05, "one_cycle")
+    assert (config.augmentation, config.imbalance) == ("dermoscopy", "balanced_sampling")
+    assert (config.label_smoothing, config.ema) == (0.1, True)

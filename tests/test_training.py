@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -135,6 +136,30 @@ def test_evaluate_cli_prints_the_documented_json(finished_run, demo_root) -> Non
         assert key in result
 
 
+def test_evaluate_with_tta_averages_eight_views_and_reports_the_same_keys_plus_tta(
+    finished_run, demo_root, monkeypatch, capsys
+) -> None:
+    from skinlab import scoring
+    from skinlab.cli import main
+
+    views: list[int] = []
+    real = scoring.tta_batch
+    monkeypatch.setattr(scoring, "tta_batch", lambda x, n: views.append(n) or real(x, n))
+    ref, data = str(finished_run.paths.root), str(demo_root)
+    assert main(["evaluate", ref, "--data", data, "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", ref, "--data", data, "--tta", "8", "--json"]) == 0
+    augmented = json.loads(capsys.readouterr().out)
+    assert views and set(views) == {8}  # every chunk of images went through 8 views
+    assert set(augmented) == set(plain) and (plain["tta"], augmented["tta"]) == (1, 8)
+    assert augmented["n"] == plain["n"]
+    assert (
+        augmented["per_class"] != plain["per_class"] or augmented["log_loss"] != plain["log_loss"]
+    )
+    with pytest.raises(SystemExit):
+        main(["evaluate", ref, "--tta", "9"])
+
+
 def test_same_seed_reproduces_the_same_history(demo_root) -> None:
     cfg = _config(demo_root, epochs=2, deterministic=True, augmentation="light")
     a = runs.read_history(train(cfg).paths)
@@ -236,3 +261,95 @@ def test_a_start_that_cannot_train_leaves_no_run_folder(tmp_path, make_dataset_f
         with pytest.raises(DatasetLayoutError):
             train(_config(root))
     assert runs.list_runs() == before
+
+
+def test_weight_decay_shrinks_weights_that_no_gradient_moves() -> None:
+    from skinlab.training import _optimizer
+
+    def after_steps(**changes) -> float:
+        weights = keras.Variable(np.ones(4, "float32"))
+        optimizer = _optimizer(RunConfig(**changes), learning_rate=0.1, total_steps=5)
+        for _ in range(5):
+            optimizer.apply_gradients([(keras.ops.zeros(4), weights)])
+        return float(keras.ops.convert_to_numpy(weights).mean())
+
+    assert after_steps(optimizer="adam") == pytest.approx(1.0)
+    assert after_steps(optimizer="adamw", weight_decay=0.5) == pytest.approx(0.95**5, rel=1e-4)
+    assert after_steps(optimizer="sgd", weight_decay=0.5) < 1.0  # also allowed for SGD
+
+
+def test_one_cycle_schedule_spans_the_phase_steps() -> None:
+    from skinlab.schedules import OneCycle
+    from skinlab.training import _optimizer
+
+    optimizer = _optimizer(RunConfig(schedule="one_cycle"), learning_rate=3e-3, total_steps=200)
+    schedule = optimizer._learning_rate
+    assert isinstance(schedule, OneCycle)
+    assert (schedule.peak, schedule.total_steps) == (3e-3, 200)
+    assert float(optimizer.learning_rate) == pytest.approx(3e-3 / 20)  # step 0 of the warm-up
+
+
+def test_balanced_sampling_leaves_the_split_and_the_loss_weights_alone(demo_root) -> None:
+    plain = prepare_data(_config(demo_root))
+    balanced = prepare_data(_config(demo_root, imbalance="balanced_sampling"))
+    pd.testing.assert_frame_equal(balanced.train, plain.train)
+    pd.testing.assert_frame_equal(balanced.val, plain.val)
+    assert balanced.class_weight is None
+
+
+def test_the_issue_14_recipe_trains_saves_and_reloads(demo_root) -> None:
+    config = _config(
+        demo_root,
+        image_size=32,
+        epochs=2,
+        optimizer="adamw",
+        weight_decay=0.05,
+        schedule="one_cycle",
+        label_smoothing=0.1,
+        augmentation="dermoscopy",
+        imbalance="balanced_sampling",
+        ema=True,
+        precision="float32",
+    )
+    result = train(config)
+    assert result.state == "finished"
+    assert runs.read_config(result.paths) == config
+    history = runs.read_history(result.paths)
+    assert history[["loss", "val_loss", "accuracy", "val_accuracy"]].notna().all().all()
+    assert history["accuracy"].between(0, 1).all()
+    plain = runs.read_history(train(config.replace(label_smoothing=0.0)).paths)
+    assert not np.allclose(plain["loss"], history["loss"])  # smoothing changes the loss
+    loaded = load_run_model(result.paths)
+    assert loaded.model(np.zeros((1, 32, 32, 3), "float32")).shape == (1, 9)
+    export = keras.saving.load_model(result.paths.export)
+    assert export.loss.label_smoothing == 0.1
+
+
+def test_ema_saves_and_validates_the_averaged_weights_not_the_raw_ones(
+    demo_root, monkeypatch
+) -> None:
+    from skinlab import training
+    from skinlab.modelio import build_for_config
+
+    seen: list[dict[str, list[np.ndarray]]] = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):  # runs before the EMA is swapped in
+            averages = self.model.optimizer._model_variables_moving_average
+            seen.append(
+                {
+                    "raw": [v.numpy() for v in self.model.trainable_variables],
+                    "ema": [v.numpy() for v in averages],
+                }
+            )
+
+    original = training._callbacks
+    monkeypatch.setattr(training, "_callbacks", lambda *a: [Record(), *original(*a)])
+    config = _config(demo_root, image_size=32, epochs=2, ema=True, precision="float32")
+    result = train(config)
+    saved = build_for_config(config, 9, weights="none")
+    saved.load_weights(result.paths.last_weights)
+    weights = [v.numpy() for v in saved.trainable_variables]
+    for got, ema in zip(weights, seen[-1]["ema"], strict=True):
+        np.testing.assert_allclose(got, ema, rtol=1e-6, atol=1e-7)
+    assert any(not np.allclose(g, r) for g, r in zip(weights, seen[-1]["raw"], strict=True))
