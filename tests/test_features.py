@@ -271,14 +271,32 @@ def test_best_weights_of_a_cached_run_load_and_reproduce_its_validation_accuracy
     assert accuracy == pytest.approx(cached_run.metrics["validation"]["accuracy"])
 
 
-def test_a_stop_request_on_the_cached_path_stops_and_resume_finishes(demo_root) -> None:
+def test_a_stop_request_on_the_cached_path_keeps_whole_epochs_and_resume_finishes(
+    demo_root, monkeypatch
+) -> None:
+    from skinlab import manager, training
+
     config = _config(demo_root, epochs=3)
     paths = runs.new_run(config)
-    runs.request_stop(paths)
+    runs.request_stop(paths)  # honoured at the head's first batch: no whole epoch to keep
+    assert train(config, paths=paths).state == "stopped"
+    assert runs.read_history(paths).empty and not manager.can_resume(paths)
+    paths.stop_request.unlink()
+
+    class StopAfterTheFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs=None) -> None:
+            if epoch == 0:
+                runs.request_stop(paths)  # honoured in epoch 2, which is then dropped
+
+    real = training._callbacks
+    monkeypatch.setattr(
+        training, "_callbacks", lambda *args: [*real(*args), StopAfterTheFirstEpoch()]
+    )
     assert train(config, paths=paths).state == "stopped"
     assert list(runs.read_history(paths)["epoch"]) == [1]
     load_run_model(paths)  # the stopped run's best weights are a whole model
     paths.stop_request.unlink()
+    monkeypatch.setattr(training, "_callbacks", real)
     assert train(config, paths=paths, resume=True).state == "finished"
     assert list(runs.read_history(paths)["epoch"]) == [1, 2, 3]
 
