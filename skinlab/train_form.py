@@ -70,7 +70,9 @@ def preset_choices(imagenet_available: bool | None = None) -> list[PresetChoice]
             "cpu-best",
             f"preset 'cpu-best', because the {title} ImageNet weights are not on this machine "
             "(transfer learning would be better still): the best from-scratch recipe, about "
-            "15 minutes on a 2-core CPU.",
+            "15 minutes on a 2-core CPU. With a GPU or hours to spare, preset 'long' trains "
+            "the GPU study's recipe for 150 epochs (python -m skinlab train --preset long): "
+            "on ISIC, more epochs were the biggest lever.",
         )
     return [
         PresetChoice(

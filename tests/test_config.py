@@ -59,3 +59,15 @@ def test_unknown_preset_names_the_choices() -> None:
 def test_the_issue_14_options_default_to_off_so_old_configs_train_as_before() -> None:
     defaults = RunConfig.from_dict({"epochs": 2})
     assert (defaults.weight_decay, defaults.label_smoothing, defaults.ema) == (0.0, 0.0, False)
+
+
+def test_the_long_preset_is_the_gpu_studys_recipe_for_150_epochs() -> None:
+    cfg = preset("long", data_root="/data/isic")
+    assert (cfg.backbone, cfg.image_size, cfg.epochs) == ("plain_cnn", 128, 150)
+    assert (cfg.optimizer, cfg.learning_rate, cfg.weight_decay) == ("adamw", 3e-3, 0.05)
+    assert (cfg.schedule, cfg.imbalance, cfg.label_smoothing) == (
+        "one_cycle",
+        "balanced_sampling",
+        0.1,
+    )
+    assert cfg.augmentation == "dermoscopy" and cfg.dropout == 0.3
