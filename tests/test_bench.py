@@ -176,6 +176,8 @@ def test_registry_lists_every_section_in_report_order() -> None:
     assert list(SECTIONS) == [
         "pipeline",
         "training",
+        "start",
+        "recipe",
         "frozen",
         "predict",
         "app",
@@ -216,3 +218,34 @@ def test_app_section_times_every_explore_tab_and_a_first_page_without_tensorflow
     assert all(seconds > 0 for seconds in [*first.values(), *warm.values()])
     seconds, tensorflow = app_bench._first_page_seconds(str(tiny), 1)
     assert seconds > 0 and tensorflow is False  # importing TensorFlow alone takes seconds
+
+
+@pytest.mark.slow
+def test_start_section_times_the_first_live_point_before_the_first_epoch(tiny, monkeypatch) -> None:
+    from skinlab.bench import start_bench
+
+    monkeypatch.setattr(start_bench, "QUICK_STARTS", 1)
+    result = run_bench(tiny, quick=True, only=["start"], log=lambda line: None)
+    (section,) = result["sections"]
+    assert section["error"] is None, section["error"]
+    point, epoch = section["raw"]["first_point_s"][0], section["raw"]["first_epoch_s"][0]
+    assert 0 < point <= epoch
+    assert section["rows"][0]["baseline"] == start_bench.TARGET_S
+
+
+@pytest.mark.slow
+def test_recipe_section_trains_both_recipes_under_one_budget(tiny, monkeypatch) -> None:
+    from skinlab.bench import recipe_bench
+
+    small = {"image_size": 32, "epochs": 2, "batch_size": 4, "val_fraction": 0.4}
+    monkeypatch.setattr(recipe_bench, "BASELINE", {**recipe_bench.BASELINE, **small})
+    monkeypatch.setitem(
+        recipe_bench.PRESETS, "cpu-best", {**recipe_bench.PRESETS["cpu-best"], **small}
+    )
+    result = run_bench(tiny, quick=True, only=["recipe"], log=lambda line: None)
+    (section,) = result["sections"]
+    assert section["error"] is None, section["error"]
+    for side in ("before", "cpu-best"):
+        assert section["raw"][side]["epochs"] == 2
+        assert section["raw"][side]["images_per_second"] > 0
+    assert [row["figure"] for row in section["rows"]][0].startswith("images/s")

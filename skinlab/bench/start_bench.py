@@ -27,7 +27,8 @@ from skinlab.config import preset
 
 #: What the first live curve point should take at most (issue 12), in seconds.
 TARGET_S = 5.0
-#: The Train page's live fragment refreshes this often (``pages/train.py``).
+#: Timed starts (after one untimed warm-up start), in full and in ``--quick``.
+STARTS, QUICK_STARTS = 3, 2
 _POLL_S = 0.02
 _DEADLINE_S = 300.0
 
@@ -57,7 +58,7 @@ def _one_start(ctx: BenchContext, seed: int) -> tuple[float, float]:
 
 
 def run(ctx: BenchContext) -> Section:
-    starts = 2 if ctx.quick else 3
+    starts = QUICK_STARTS if ctx.quick else STARTS
     points, epochs = [], []
     with environ(SKINLAB_MODELS_DIR=ctx.workdir / "models"):
         for seed in range(starts + 1):  # the first start warms the file cache: not counted
