@@ -15,8 +15,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from skinlab import atomic, runs
-
+# Only the standard library at module level: the supervisor starts the training process
+# first and imports the rest while that one loads TensorFlow (pandas alone is ~0.4 s on
+# 2 cores, and every second here is a second before a new run's first live point).
 _POLL_SECONDS = 0.5
 
 
@@ -31,11 +32,11 @@ def command(role: str, root: Path) -> list[str]:
 
 def supervise(root: Path) -> int:
     """Run the training child to completion; returns its exit code."""
-    from skinlab import manager
+    child = subprocess.Popen(command("train", root))
+    from skinlab import atomic, manager, runs
     from skinlab.processes import describe_exit, start_time, terminate
 
     paths = runs.RunPaths(root)
-    child = subprocess.Popen(command("train", root))
     status = runs.read_status(paths)
     runs.write_status(
         paths,
@@ -85,6 +86,7 @@ def train(root: Path) -> int:
     from skinlab.quiet import quiet_tensorflow
 
     quiet_tensorflow()  # the run's log (shown on the Train page) starts with skinlab's lines
+    from skinlab import atomic, runs
     from skinlab.training import train as run_training
 
     paths = runs.RunPaths(root)
