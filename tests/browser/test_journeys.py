@@ -87,16 +87,22 @@ def test_train_stop_ends_a_longer_run_as_stopped(page, server, app_home) -> None
     open_page(page, server, "Train")
     _set_number(page, "Epochs", 300)
     _set_number(page, "Image size (pixels)", 32)
+    before = {p.run_id for p in runs.list_runs(app_home["models"])}
     page.get_by_role("button", name="Start training").click()
-    stop = page.get_by_role("button", name="Stop", exact=True)
-    stop.wait_for(timeout=120_000)
-    newest = runs.list_runs(app_home["models"])[0]
-    # Let it finish a whole epoch: a run stopped before one has nothing to resume.
+    # The new run (the Stop button on screen may still be an earlier run's, ending).
     deadline = time.monotonic() + 300
+    while not {p.run_id for p in runs.list_runs(app_home["models"])} - before:
+        assert time.monotonic() < deadline, "no run was started"
+        page.wait_for_timeout(200)
+    (run_id,) = {p.run_id for p in runs.list_runs(app_home["models"])} - before
+    newest = runs.RunPaths(app_home["models"] / run_id)
+    # Let it finish a whole epoch (it may queue first): stopped before one, it has nothing
+    # to resume.
     while not (newest.history.exists() and len(runs.read_history(newest)) >= 1):
         assert time.monotonic() < deadline, "no epoch finished"
         page.wait_for_timeout(200)
-    stop.click()
+    page.get_by_text(run_id).first.wait_for()  # the page watches the new run
+    page.get_by_role("button", name="Stop", exact=True).click()
     page.get_by_role("button", name="Resume").wait_for(timeout=180_000)
     status = runs.read_status(newest)
     assert status.state == "stopped" and status.epoch < 300

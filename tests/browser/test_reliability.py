@@ -3,6 +3,7 @@ sessions predicting at the same moment each see their own answer."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -100,6 +101,11 @@ def test_sessions_predicting_at_the_same_moment_each_show_their_own_image(
     from skinlab.prediction_report import display_name
 
     predictor = load_predictor(runs.RunPaths(Path(app_home["models"]) / trained_run))
+    # Every new session predicts with the default model: make it this one, as the sidebar's
+    # "Make default" does (other tests leave newer runs behind).
+    settings = Path(app_home["data"]) / "settings.json"
+    saved = json.loads(settings.read_text()) if settings.exists() else {}
+    settings.write_text(json.dumps({**saved, "active_model": trained_run}))
     images, expected = [], []
     for i, lesion in enumerate(LESIONS):
         image = tmp_path / f"session{i}-{lesion.replace(' ', '_')}.png"
@@ -116,7 +122,7 @@ def test_sessions_predicting_at_the_same_moment_each_show_their_own_image(
     try:
         pages = [context.new_page() for context in contexts]
         for page in pages:
-            page.set_default_timeout(90_000)
+            page.set_default_timeout(300_000)  # four sessions on a busy 2-core machine
             open_page(page, server, "Predict")
         uploader = "[data-testid='stFileUploader'] input[type=file]"
         for page, image in zip(pages, images, strict=True):  # all predict at once
