@@ -353,3 +353,24 @@ def test_ema_saves_and_validates_the_averaged_weights_not_the_raw_ones(
     for got, ema in zip(weights, seen[-1]["ema"], strict=True):
         np.testing.assert_allclose(got, ema, rtol=1e-6, atol=1e-7)
     assert any(not np.allclose(g, r) for g, r in zip(weights, seen[-1]["raw"], strict=True))
+
+
+def test_fit_traces_its_first_step_once_and_the_built_state_leaves_no_trace_in_the_scores() -> None:
+    from skinlab.config import preset
+    from skinlab.modelio import build_for_config
+    from skinlab.training import _compile
+
+    config = preset("quick", data_root="unused", image_size=32)
+    model = build_for_config(config, 3)
+    _compile(model, config, 1e-3, 10)
+    traced = []
+    step = model.train_step
+    model.train_step = lambda data: traced.append(1) or step(data)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (16, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 3, 16)
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history
+    # Variables created while tracing make TensorFlow trace twice (seconds before a new
+    # run's first batch); the optimizer, loss and metric state were built beforehand.
+    assert len(traced) == 1
+    assert history["accuracy"][0] * 16 == pytest.approx(round(history["accuracy"][0] * 16))
