@@ -81,10 +81,13 @@ def test_on_a_tiny_real_model_the_cli_suggests_a_rate_inside_the_range_below_div
 
 
 def test_the_train_page_button_draws_the_curve_and_use_puts_the_rate_in_the_form(
-    tiny_demo: Path,
+    tiny_demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from skinlab.train_lr_find import form_rate
 
+    # A models folder of its own: a failed run another test left in the shared one would
+    # show its error on the page (as it should) and be taken for the range test's.
+    monkeypatch.setenv("SKINLAB_MODELS_DIR", str(tmp_path / "models"))
     at = open_app_page(tiny_demo, "pages/train.py")
     at.number_input(key="train_image_size").set_value(32)
     at.number_input(key="train_batch_size").set_value(16).run()
