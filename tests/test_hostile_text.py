@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import open_app_page
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
@@ -23,15 +24,6 @@ def _html(at: AppTest) -> str:
     """Every markdown-rendering element of the page, rendered."""
     shown = [*at.markdown, *at.caption, *at.warning, *at.error, *at.success, *at.info]
     return "\n".join(MarkdownIt("commonmark").render(e.value) for e in shown)
-
-
-def _open(dataset: Path, page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["dataset"] = str(dataset)
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
 
 
 @pytest.mark.parametrize(
@@ -64,7 +56,7 @@ def trained(tmp_path_factory, session_dirs) -> tuple[runs.RunPaths, Path]:
 def test_upload_file_names_are_shown_literally(trained) -> None:
     _, demo = trained
     lesion = next(iter(sorted((demo / "Test" / "melanoma").glob("*.jpg")))).read_bytes()
-    at = _open(demo, "pages/predict.py")
+    at = open_app_page(demo, "pages/predict.py")
     at.file_uploader(key="predict_uploads").set_value(
         [
             (f"{IMAGE_NAME}.jpg", lesion, "image/jpeg"),
@@ -81,7 +73,7 @@ def test_a_runs_error_and_name_are_shown_literally_on_manage(trained) -> None:
     _, demo = trained
     failed = runs.new_run(RunConfig(backbone="custom", name=f"{IMAGE_NAME} run"))
     runs.write_status(failed, runs.RunStatus("failed", error=f"Out of memory; {LINK}."))
-    at = _open(demo, "pages/runs.py")
+    at = open_app_page(demo, "pages/runs.py")
     at.selectbox(key="manage_run").set_value(failed.run_id).run()
     assert not at.exception, at.exception
     html = _html(at)

@@ -14,6 +14,7 @@ from contextlib import suppress
 from pathlib import Path
 
 import pytest
+from helpers import open_app_page
 from streamlit.testing.v1 import AppTest
 
 from skinlab import atomic, manager, run_panel, runs, train_form, train_monitor, weights
@@ -48,12 +49,7 @@ def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def open_page(dataset: Path) -> AppTest:
     """A fresh browser tab on the Train page (the router draws the sidebar first)."""
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params["dataset"] = str(dataset)
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_app_page(dataset, PAGE)
 
 
 def watched(at: AppTest) -> str:
