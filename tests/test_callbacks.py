@@ -174,13 +174,26 @@ def test_a_stop_mid_epoch_keeps_the_whole_epochs_before_it(paths: RunPaths) -> N
     assert best.best_epoch == 1 and saved[0] == saved[1]  # epoch 2's cut weights not saved
 
 
-def test_the_eta_ignores_the_first_epochs_tracing_time(paths: RunPaths) -> None:
-    import time as clock
+def test_the_eta_ignores_the_first_epochs_tracing_time(monkeypatch, paths: RunPaths) -> None:
+    import time as real_time
 
-    class SlowFirstBatch(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch: int, logs=None) -> None:
-            if self.model.optimizer.iterations.numpy() == 0:
-                clock.sleep(1.0)  # as tracing the first step does
+    from skinlab import callbacks
+
+    class Clock:  # the monitor's clock: 10 s for the first (traced) batch, 0.1 s for others
+        now = 0.0
+
+        def monotonic(self) -> float:
+            return self.now
+
+        def time(self) -> float:
+            return real_time.time()
+
+    clock = Clock()
+    monkeypatch.setattr(callbacks, "time", clock)
+
+    class Tick(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs=None) -> None:
+            clock.now += 10.0 if self.model.optimizer.iterations.numpy() == 1 else 0.1
 
     etas = []
 
@@ -189,10 +202,11 @@ def test_the_eta_ignores_the_first_epochs_tracing_time(paths: RunPaths) -> None:
             etas.append(monitor._eta())
 
     monitor = RunMonitor(paths, total_epochs=6, steps_per_epoch=STEPS, batch_size=BATCH)
-    _fit(_model(), [SlowFirstBatch(), monitor, ReadEta()], epochs=6)
+    _fit(_model(), [Tick(), monitor, ReadEta()], epochs=6)
     later = [eta for eta in etas[1:] if eta is not None]
-    # Five epochs left after the first: counted at the first epoch's 1 s, that is >= 5 s.
-    assert later and all(eta < 2.5 for eta in later), etas
+    # Five epochs of 4 x 0.1 s are left after the first; counted at the first epoch's 10.3 s,
+    # the ETA was ~50 s.
+    assert later and all(eta < 5.0 for eta in later), etas
 
 
 def test_a_status_written_after_a_stop_request_says_stopping_even_before_it_is_honoured(
