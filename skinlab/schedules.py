@@ -5,6 +5,11 @@ without a warm-up, and the cosine tail lets the last epochs settle; this is the 
 the GPU experiment behind ``RunConfig(schedule="one_cycle")``. It is per step, like Keras'
 ``CosineDecay``, and serialisable, so a saved model's optimizer reloads.
 
+Under a time budget the schedule is *fitted* to the minutes: the total number of steps is a
+variable that :class:`skinlab.budget.TimeBudget` lowers (or raises back, never past the
+configured epochs) as it learns how long an epoch takes, so a run on a busy machine takes
+fewer epochs and still anneals to zero by its last one, instead of being cut at a high rate.
+
 A resumed run (:func:`skinlab.training.train` with ``resume=True``) compiles a fresh
 optimizer: the schedule then spans the remaining epochs only, warming up again from zero
 over their first 10 %, as ``cosine`` restarts its decay.
@@ -50,16 +55,28 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
                 f"in [0, 1); got {peak}, {total_steps}, {warmup_fraction}."
             )
         self.peak = float(peak)
-        self.total_steps = int(total_steps)
         self.warmup_fraction = float(warmup_fraction)
+        # A variable, not a number: a traced train step reads its current value, so
+        # fit_total_steps takes effect without retracing.
+        self._total = keras.Variable(
+            float(total_steps), trainable=False, dtype="float32", name="one_cycle_total_steps"
+        )
+
+    @property
+    def total_steps(self) -> int:
+        return int(round(float(keras.ops.convert_to_numpy(self._total))))
+
+    def fit_total_steps(self, total_steps: int) -> None:
+        """Make the schedule end at ``total_steps`` (at least 1) from now on."""
+        self._total.assign(float(max(int(total_steps), 1)))
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
-        total = float(self.total_steps)
-        warmup = max(self.warmup_fraction * total, 1.0)
+        total = ops.convert_to_tensor(self._total)
+        warmup = ops.maximum(self.warmup_fraction * total, 1.0)
         # Step 0 already trains, so the warm-up starts one step in rather than at 0.
         rising = self.peak * ops.minimum((step + 1.0) / warmup, 1.0)
-        progress = ops.clip((step - warmup) / max(total - warmup, 1.0), 0.0, 1.0)
+        progress = ops.clip((step - warmup) / ops.maximum(total - warmup, 1.0), 0.0, 1.0)
         falling = 0.5 * self.peak * (1.0 + ops.cos(math.pi * progress))
         return ops.where(step < warmup, rising, falling)
 

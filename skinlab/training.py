@@ -120,16 +120,21 @@ def prepare_data(config: RunConfig) -> _Data:
     )
 
 
-def _optimizer(
+def _schedule(
     config: RunConfig, learning_rate: float, total_steps: int
-) -> keras.optimizers.Optimizer:
-    lr: float | keras.optimizers.schedules.LearningRateSchedule = learning_rate
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
     if config.schedule == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(
+        return keras.optimizers.schedules.CosineDecay(
             learning_rate, decay_steps=max(total_steps, 1), alpha=0.05
         )
-    elif config.schedule == "one_cycle":
-        lr = OneCycle(learning_rate, total_steps=max(total_steps, 1))
+    if config.schedule == "one_cycle":
+        return OneCycle(learning_rate, total_steps=max(total_steps, 1))
+    return learning_rate
+
+
+def _optimizer(
+    config: RunConfig, lr: float | keras.optimizers.schedules.LearningRateSchedule
+) -> keras.optimizers.Optimizer:
     # Keras' weight decay is decoupled (AdamW's rule) in every optimizer; None leaves it off.
     common = {
         "learning_rate": lr,
@@ -150,13 +155,14 @@ def _loss(config: RunConfig) -> keras.losses.Loss:
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def _compile(model: keras.Model, config: RunConfig, learning_rate: float, total_steps: int) -> None:
-    model.compile(
-        optimizer=_optimizer(config, learning_rate, total_steps),
-        loss=_loss(config),
-        metrics=["accuracy"],
-    )
+def _compile(
+    model: keras.Model, config: RunConfig, learning_rate: float, total_steps: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """Compile ``model`` for ``total_steps`` of training; returns its learning-rate schedule."""
+    lr = _schedule(config, learning_rate, total_steps)
+    model.compile(optimizer=_optimizer(config, lr), loss=_loss(config), metrics=["accuracy"])
     _build_training_state(model)
+    return lr
 
 
 def _build_training_state(model: keras.Model) -> None:
@@ -379,7 +385,7 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
         with strategy.scope():
             if phase.unfreeze:
                 set_backbone_trainable(model, phase.unfreeze)
-            _compile(
+            schedule = _compile(
                 fit_model,
                 config,
                 phase.learning_rate,
@@ -393,6 +399,23 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
             phase=phase.name,
             initial_epoch=phase.first_epoch,
         )
+        if (
+            budget.seconds > 0
+            and isinstance(schedule, OneCycle)
+            and not caches_features(config, phase.unfreeze)
+        ):
+            later = config.total_epochs - phase.last_epoch  # epochs of the phases after this
+
+            def replanned(last: int, monitor: RunMonitor = monitor, later: int = later) -> None:
+                monitor.total_epochs = last + later
+
+            budget.plan(
+                schedule,
+                steps_per_epoch=steps,
+                first_epoch=phase.first_epoch,
+                last_epoch=phase.last_epoch,
+                on_replan=replanned,
+            )
         fit_model.fit(
             fit_train,
             validation_data=fit_val,

@@ -302,3 +302,58 @@ def test_the_time_budget_never_cuts_the_first_epoch(monkeypatch, paths: RunPaths
     monitor = RunMonitor(paths, total_epochs=9, steps_per_epoch=STEPS, batch_size=BATCH)
     _fit(_model(), [Tick(), budget, monitor], epochs=9)
     assert budget.exhausted and read_history(paths)["epoch"].tolist() == [1]
+
+
+def test_the_time_budget_fits_the_one_cycle_schedule_to_the_epochs_that_fit(
+    monkeypatch, paths: RunPaths
+) -> None:
+    from skinlab import budget as budget_module
+    from skinlab.budget import TimeBudget
+    from skinlab.schedules import OneCycle
+
+    clock = _Clock()
+    monkeypatch.setattr(budget_module, "time", clock)
+
+    class Tick(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs=None) -> None:
+            clock.now += 1.0
+
+    rates: list[float] = []
+
+    class Rate(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch: int, logs=None) -> None:
+            optimizer = self.model.optimizer
+            rates.append(float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
+
+    schedule = OneCycle(0.01, total_steps=20 * STEPS)  # planned for 20 epochs
+    counter = _CountBatches()
+    budget = TimeBudget(minutes=26.5 / 60)  # 26.5 s; an epoch is 4 batches = 4 s: 6 fit
+    heard: list[int] = []
+    budget.plan(
+        schedule, steps_per_epoch=STEPS, first_epoch=0, last_epoch=20, on_replan=heard.append
+    )
+    monitor = RunMonitor(paths, total_epochs=20, steps_per_epoch=STEPS, batch_size=BATCH)
+    _fit(_model(schedule), [Rate(), Tick(), budget, monitor, counter], epochs=20)
+    # Six whole epochs, and the schedule was moved to end with the sixth: the last batch
+    # trains at a rate near zero instead of the 20-epoch cycle's near-peak rate.
+    assert read_history(paths)["epoch"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert budget.planned_last_epoch == 6 and schedule.total_steps == 6 * STEPS
+    assert rates[-1] < 0.1 * max(rates)
+    assert heard and heard[-1] == 6 and heard == sorted(heard, reverse=True)
+    # Without the plan, the same budget ends the run at the rate of step 24 of 80: near the peak.
+    assert float(keras.ops.convert_to_numpy(OneCycle(0.01, 20 * STEPS)(23))) > 0.8 * 0.01
+
+
+def test_the_plan_never_goes_past_the_configured_epochs(monkeypatch, paths: RunPaths) -> None:
+    from skinlab import budget as budget_module
+    from skinlab.budget import TimeBudget
+    from skinlab.schedules import OneCycle
+
+    clock = _Clock()
+    monkeypatch.setattr(budget_module, "time", clock)
+    schedule = OneCycle(0.01, total_steps=3 * STEPS)
+    budget = TimeBudget(minutes=60)  # far more time than 3 epochs need
+    budget.plan(schedule, steps_per_epoch=STEPS, first_epoch=0, last_epoch=3)
+    counter = _CountBatches()
+    _fit(_model(schedule), [budget, counter], epochs=3)
+    assert counter.batches == 3 * STEPS and schedule.total_steps == 3 * STEPS

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from skinlab.schedules import OneCycle
 
@@ -39,3 +40,16 @@ def test_one_cycle_refuses_nonsense() -> None:
         OneCycle(0.0, total_steps=10)
     with pytest.raises(ValueError, match="warm-up fraction"):
         OneCycle(1e-3, total_steps=10, warmup_fraction=1.0)
+
+
+def test_fitting_the_total_steps_ends_the_cycle_sooner_without_a_retrace() -> None:
+    schedule = OneCycle(1e-3, total_steps=1000)
+    rate = tf.function(lambda step: schedule(step))
+    assert float(rate(tf.constant(500))) > 1e-4
+    schedule.fit_total_steps(500)
+    assert schedule.total_steps == 500
+    assert float(rate(tf.constant(500))) == pytest.approx(0, abs=1e-9)
+    assert float(rate(tf.constant(275))) == pytest.approx(0.5e-3, rel=1e-3)  # halfway down
+    assert rate.experimental_get_tracing_count() == 1
+    schedule.fit_total_steps(0)  # never below one step
+    assert schedule.total_steps == 1

@@ -238,6 +238,28 @@ def test_time_budget_ends_a_long_run_early_and_keeps_its_best_weights(demo_root)
     assert result.paths.weights.exists()
 
 
+def test_a_timed_one_cycle_run_fits_its_schedule_to_the_budget(demo_root, monkeypatch) -> None:
+    from skinlab.budget import TimeBudget
+    from skinlab.schedules import OneCycle
+
+    planned: list[tuple] = []
+    plan = TimeBudget.plan
+
+    def spy(self, schedule, **kwargs) -> None:
+        planned.append((schedule, kwargs))
+        plan(self, schedule, **kwargs)
+
+    monkeypatch.setattr(TimeBudget, "plan", spy)
+    result = train(_config(demo_root, schedule="one_cycle", time_budget_minutes=30))
+    assert result.state == "finished" and len(runs.read_history(result.paths)) == 2
+    [(schedule, kwargs)] = planned
+    assert isinstance(schedule, OneCycle) and kwargs["last_epoch"] == 2
+    assert schedule.total_steps == 2 * kwargs["steps_per_epoch"] > 0
+    # No budget, no plan: the schedule keeps the configured epochs.
+    train(_config(demo_root, schedule="one_cycle"))
+    assert len(planned) == 1
+
+
 def test_a_stop_in_the_first_epoch_ends_stopped_with_nothing_to_resume(demo_root) -> None:
     from skinlab import manager
 
@@ -268,7 +290,7 @@ def test_weight_decay_shrinks_weights_that_no_gradient_moves() -> None:
 
     def after_steps(**changes) -> float:
         weights = keras.Variable(np.ones(4, "float32"))
-        optimizer = _optimizer(RunConfig(**changes), learning_rate=0.1, total_steps=5)
+        optimizer = _optimizer(RunConfig(**changes), 0.1)
         for _ in range(5):
             optimizer.apply_gradients([(keras.ops.zeros(4), weights)])
         return float(keras.ops.convert_to_numpy(weights).mean())
@@ -280,9 +302,10 @@ def test_weight_decay_shrinks_weights_that_no_gradient_moves() -> None:
 
 def test_one_cycle_schedule_spans_the_phase_steps() -> None:
     from skinlab.schedules import OneCycle
-    from skinlab.training import _optimizer
+    from skinlab.training import _optimizer, _schedule
 
-    optimizer = _optimizer(RunConfig(schedule="one_cycle"), learning_rate=3e-3, total_steps=200)
+    config = RunConfig(schedule="one_cycle")
+    optimizer = _optimizer(config, _schedule(config, learning_rate=3e-3, total_steps=200))
     schedule = optimizer._learning_rate
     assert isinstance(schedule, OneCycle)
     assert (schedule.peak, schedule.total_steps) == (3e-3, 200)
