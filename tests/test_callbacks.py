@@ -264,23 +264,31 @@ class _Clock:
         return self.now
 
 
-def test_the_time_budget_stops_at_the_epoch_boundary_the_next_epoch_would_not_fit(
-    monkeypatch, paths: RunPaths
-) -> None:
+def _ticking_clock(monkeypatch, seconds_per_batch: float) -> keras.callbacks.Callback:
+    """Give :mod:`skinlab.budget` a fake clock; the returned callback moves it per batch."""
     from skinlab import budget as budget_module
-    from skinlab.budget import TimeBudget
 
     clock = _Clock()
     monkeypatch.setattr(budget_module, "time", clock)
 
     class Tick(keras.callbacks.Callback):
         def on_train_batch_end(self, batch: int, logs=None) -> None:
-            clock.now += 1.0
+            clock.now += seconds_per_batch
+
+    return Tick()
+
+
+def test_the_time_budget_stops_at_the_epoch_boundary_the_next_epoch_would_not_fit(
+    monkeypatch, paths: RunPaths
+) -> None:
+    from skinlab.budget import TimeBudget
+
+    tick = _ticking_clock(monkeypatch, 1.0)
 
     counter = _CountBatches()
     budget = TimeBudget(minutes=10.5 / 60)  # 10.5 s; an epoch is 4 batches = 4 s
     monitor = RunMonitor(paths, total_epochs=9, steps_per_epoch=STEPS, batch_size=BATCH)
-    _fit(_model(), [Tick(), budget, monitor, counter], epochs=9)
+    _fit(_model(), [tick, budget, monitor, counter], epochs=9)
     # After 2 epochs (8 s), a third (4 s more) would end at 12 s > 10.5 s: stop there,
     # rather than cut epoch 3 after its third batch and throw it away.
     assert budget.exhausted and counter.batches == 2 * STEPS
@@ -288,35 +296,23 @@ def test_the_time_budget_stops_at_the_epoch_boundary_the_next_epoch_would_not_fi
 
 
 def test_the_time_budget_never_cuts_the_first_epoch(monkeypatch, paths: RunPaths) -> None:
-    from skinlab import budget as budget_module
     from skinlab.budget import TimeBudget
 
-    clock = _Clock()
-    monkeypatch.setattr(budget_module, "time", clock)
-
-    class Tick(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch: int, logs=None) -> None:
-            clock.now += 100.0  # every batch alone outruns the budget
+    tick = _ticking_clock(monkeypatch, 100.0)  # every batch alone outruns the budget
 
     budget = TimeBudget(minutes=1 / 60)
     monitor = RunMonitor(paths, total_epochs=9, steps_per_epoch=STEPS, batch_size=BATCH)
-    _fit(_model(), [Tick(), budget, monitor], epochs=9)
+    _fit(_model(), [tick, budget, monitor], epochs=9)
     assert budget.exhausted and read_history(paths)["epoch"].tolist() == [1]
 
 
 def test_the_time_budget_fits_the_one_cycle_schedule_to_the_epochs_that_fit(
     monkeypatch, paths: RunPaths
 ) -> None:
-    from skinlab import budget as budget_module
     from skinlab.budget import TimeBudget
     from skinlab.schedules import OneCycle
 
-    clock = _Clock()
-    monkeypatch.setattr(budget_module, "time", clock)
-
-    class Tick(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch: int, logs=None) -> None:
-            clock.now += 1.0
+    tick = _ticking_clock(monkeypatch, 1.0)
 
     rates: list[float] = []
 
@@ -333,7 +329,7 @@ def test_the_time_budget_fits_the_one_cycle_schedule_to_the_epochs_that_fit(
         schedule, steps_per_epoch=STEPS, first_epoch=0, last_epoch=20, on_replan=heard.append
     )
     monitor = RunMonitor(paths, total_epochs=20, steps_per_epoch=STEPS, batch_size=BATCH)
-    _fit(_model(schedule), [Rate(), Tick(), budget, monitor, counter], epochs=20)
+    _fit(_model(schedule), [Rate(), tick, budget, monitor, counter], epochs=20)
     # Six whole epochs, and the schedule was moved to end with the sixth: the last batch
     # trains at a rate near zero instead of the 20-epoch cycle's near-peak rate.
     assert read_history(paths)["epoch"].tolist() == [1, 2, 3, 4, 5, 6]
@@ -345,15 +341,13 @@ def test_the_time_budget_fits_the_one_cycle_schedule_to_the_epochs_that_fit(
 
 
 def test_the_plan_never_goes_past_the_configured_epochs(monkeypatch, paths: RunPaths) -> None:
-    from skinlab import budget as budget_module
     from skinlab.budget import TimeBudget
     from skinlab.schedules import OneCycle
 
-    clock = _Clock()
-    monkeypatch.setattr(budget_module, "time", clock)
+    tick = _ticking_clock(monkeypatch, 1.0)
     schedule = OneCycle(0.01, total_steps=3 * STEPS)
     budget = TimeBudget(minutes=60)  # far more time than 3 epochs need
     budget.plan(schedule, steps_per_epoch=STEPS, first_epoch=0, last_epoch=3)
     counter = _CountBatches()
-    _fit(_model(schedule), [budget, counter], epochs=3)
+    _fit(_model(schedule), [tick, budget, counter], epochs=3)
     assert counter.batches == 3 * STEPS and schedule.total_steps == 3 * STEPS
