@@ -6,6 +6,14 @@ Train counts with the same imbalance, 10 Test images per class, mixed image size
 aspect ratios, and a few PNGs among the JPEGs. Images are drawn by
 :func:`skinlab.demo_drawing.draw_lesion`; every byte is a function of the seed.
 
+It is meant to teach, so it is not too easy: three pairs of classes overlap as ISIC's do
+(melanoma and nevus, seborrheic and pigmented benign keratosis, actinic keratosis and
+squamous cell carcinoma), the minority of each pair is scarce, and Train hides planted
+problems (:func:`planted_problems`): lesions filed under the wrong class, byte-identical
+copies, one picture filed under two classes, and re-saved near copies. The "quick" preset
+scores about 75-81 % on its Test split (seeds 1-3, 2026-11-27), confusing exactly those
+pairs.
+
 Writing is atomic: the dataset is built in a hidden sibling folder whose last file is the
 marker :data:`MARKER_NAME`, and renaming that folder into place is the commit. A killed
 generation therefore leaves only a hidden temporary folder (swept later), never a
@@ -15,7 +23,7 @@ and discards its own.
 Example::
 
     root = ensure_demo_dataset()        # data/skinlab-demo, generated on first use
-    ds = discover(root)                 # 9 classes, ~460 images
+    ds = discover(root)                 # 9 classes, ~490 images
     is_demo_dataset(root)               # True: label it DEMO_LABEL in the UI
 """
 
@@ -26,9 +34,11 @@ import shutil
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageEnhance
 
 from skinlab.classes import ISIC_CLASS_NAMES
 from skinlab.demo_drawing import draw_lesion
@@ -41,11 +51,13 @@ __all__ = [
     "DEMO_DIRNAME",
     "DEMO_LABEL",
     "MARKER_NAME",
+    "PlantedProblems",
     "demo_root",
     "draw_lesion",
     "ensure_demo_dataset",
     "generate_demo_dataset",
     "is_demo_dataset",
+    "planted_problems",
 ]
 
 DEMO_LABEL = "synthetic demo data"
@@ -56,7 +68,7 @@ DEFAULT_SEED = 0
 MARKER_NAME = "SYNTHETIC_DEMO_DATA.txt"
 
 # Bump when the drawing or the counts change, so existing demos are regenerated.
-_GENERATOR = "skinlab.demo/1"
+_GENERATOR = "skinlab.demo/2"
 
 #: Train images per class in the Kaggle ISIC download; the demo keeps a sixth of them.
 _ISIC_TRAIN_COUNTS = {
@@ -81,6 +93,35 @@ _JPEG_QUALITY = 90
 # A temporary or discarded folder this old belongs to a process that died: generation
 # takes seconds, so nothing alive is still writing into it.
 _STALE_AFTER_S = 15 * 60
+
+# The planted problems at scale 1 (each count scales, at least one of each). Mislabels
+# cross the easy groups (a vascular lesion filed as a nevus), so a model that learnt the
+# classes sees them at once; the conflicts are the pairs ISIC itself files twice.
+_MISLABELS = (
+    ("nevus", "vascular lesion"),
+    ("melanoma", "basal cell carcinoma"),
+    ("pigmented benign keratosis", "dermatofibroma"),
+    ("basal cell carcinoma", "melanoma"),
+    ("squamous cell carcinoma", "nevus"),
+    ("melanoma", "seborrheic keratosis"),
+    ("vascular lesion", "actinic keratosis"),
+    ("pigmented benign keratosis", "vascular lesion"),
+    ("nevus", "squamous cell carcinoma"),
+    ("basal cell carcinoma", "pigmented benign keratosis"),
+    ("dermatofibroma", "melanoma"),
+    ("melanoma", "dermatofibroma"),
+)
+_DUPLICATED = ("melanoma", "nevus", "basal cell carcinoma", "pigmented benign keratosis")
+_CONFLICTS = (
+    ("melanoma", "nevus"),
+    ("pigmented benign keratosis", "seborrheic keratosis"),
+    ("squamous cell carcinoma", "actinic keratosis"),
+)
+_NEAR = ("nevus", "melanoma", "squamous cell carcinoma", "vascular lesion")
+#: Added to the image index in a planted mislabel's generator key (no class has this many).
+_PLANTED_KEY = 100_000
+_NEAR_QUALITY = 75
+_NEAR_BRIGHTER = 1.04
 
 
 def demo_root() -> Path:
@@ -172,7 +213,7 @@ def generate_demo_dataset(out: str | Path, *, seed: int = DEFAULT_SEED, scale: f
 
 
 def _counts(scale: float) -> dict[str, dict[str, int]]:
-    """Images per split and class for ``scale``."""
+    """Images per split and class for ``scale`` (before the planted extras)."""
     return {
         "Train": {
             name: max(_MIN_PER_CLASS, round(n * _TRAIN_FRACTION * scale))
@@ -184,33 +225,145 @@ def _counts(scale: float) -> dict[str, dict[str, int]]:
     }
 
 
-def _write_images(root: Path, seed: int, scale: float) -> None:
-    """Draw and save every image of the dataset under ``root``."""
-    jobs = []
-    for split_index, (split, per_class) in enumerate(_counts(scale).items()):
+@dataclass(frozen=True)
+class PlantedProblems:
+    """What the demo hides in its Train split on purpose, for the audit and the review
+    queue to find (tests assert these exact sets). Paths are dataset-relative, ``/``-separated.
+
+    Attributes:
+        mislabelled: ``{relpath: class it was drawn as}``: a lesion of one class filed
+            under another class's folder.
+        exact_duplicates: groups of byte-identical files under one label (source first).
+        label_conflicts: byte-identical files filed under two labels (source first), as
+            the 137 images ISIC files under two classes.
+        near_duplicates: ``(source, copy)`` pairs: the copy is the source 4 % brighter,
+            saved again as a rougher JPEG, so its bytes differ but the picture does not.
+    """
+
+    mislabelled: dict[str, str]
+    exact_duplicates: tuple[tuple[str, ...], ...]
+    label_conflicts: tuple[tuple[str, ...], ...]
+    near_duplicates: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class _Drawing:
+    relpath: str
+    label: str  # the class drawn, which is not the folder's for a planted mislabel
+    key: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _Copy:
+    relpath: str
+    source: str
+    near: bool  # re-rendered (a near duplicate) rather than byte-identical
+
+
+def planted_problems(*, seed: int = DEFAULT_SEED, scale: float = 1.0) -> PlantedProblems:
+    """The problems :func:`generate_demo_dataset` plants for ``seed`` and ``scale``; a pure
+    function of them (nothing is read from disk)."""
+    return _plan(seed, scale)[2]
+
+
+def _plan(seed: int, scale: float) -> tuple[list[_Drawing], list[_Copy], PlantedProblems]:
+    """Every file of the dataset: the drawings, then the copies made from them."""
+    counts = _counts(scale)
+    drawings: list[_Drawing] = []
+    for split_index, (split, per_class) in enumerate(counts.items()):
         for class_index, label in enumerate(ISIC_CLASS_NAMES):
-            folder = root / split / label
-            folder.mkdir(parents=True)
             for i in range(per_class[label]):
-                stem = folder / f"demo_{split.lower()}_{class_index}_{i:04d}"
                 # One generator per image, keyed by its place: images do not depend on
                 # the order the threads run in, and a larger scale only adds images.
-                jobs.append((stem, label, (seed, split_index, class_index, i)))
+                key = (seed, split_index, class_index, i)
+                drawings.append(_Drawing(_relpath(split, label, i, key), label, key))
+    train = counts["Train"]
+    next_index = dict(train)  # extras are numbered after a folder's own images
+    next_source = dict.fromkeys(ISIC_CLASS_NAMES, 0)  # each image is the source of one plant
+
+    def extra(label: str, key: tuple[int, ...], suffix: str | None = None) -> str:
+        index = next_index[label]
+        next_index[label] += 1
+        return _relpath("Train", label, index, key, suffix)
+
+    def source(label: str) -> str:
+        i = next_source[label] % train[label]
+        next_source[label] += 1
+        return _relpath("Train", label, i, (seed, 0, ISIC_CLASS_NAMES.index(label), i))
+
+    def planted(base: int) -> int:
+        return max(1, round(base * scale))
+
+    mislabelled = {}
+    for k in range(planted(len(_MISLABELS))):
+        folder, drawn = _MISLABELS[k % len(_MISLABELS)]
+        key = (seed, 0, ISIC_CLASS_NAMES.index(drawn), _PLANTED_KEY + k)
+        relpath = extra(folder, key)
+        drawings.append(_Drawing(relpath, drawn, key))
+        mislabelled[relpath] = drawn
+    copies: list[_Copy] = []
+    exact, conflicts, near = [], [], []
+    for k in range(planted(len(_DUPLICATED))):
+        original = source(_DUPLICATED[k % len(_DUPLICATED)])
+        copy = extra(_DUPLICATED[k % len(_DUPLICATED)], (), Path(original).suffix)
+        copies.append(_Copy(copy, original, near=False))
+        exact.append((original, copy))
+    for k in range(planted(len(_CONFLICTS))):
+        first, second = _CONFLICTS[k % len(_CONFLICTS)]
+        original = source(first)
+        copy = extra(second, (), Path(original).suffix)
+        copies.append(_Copy(copy, original, near=False))
+        conflicts.append((original, copy))
+    for k in range(planted(len(_NEAR))):
+        original = source(_NEAR[k % len(_NEAR)])
+        copy = extra(_NEAR[k % len(_NEAR)], (), ".jpg")
+        copies.append(_Copy(copy, original, near=True))
+        near.append((original, copy))
+    problems = PlantedProblems(mislabelled, tuple(exact), tuple(conflicts), tuple(near))
+    return drawings, copies, problems
+
+
+def _relpath(
+    split: str, label: str, index: int, key: tuple[int, ...], suffix: str | None = None
+) -> str:
+    if suffix is None:
+        suffix = ".png" if _is_png(key) else ".jpg"
+    class_index = ISIC_CLASS_NAMES.index(label)
+    return f"{split}/{label}/demo_{split.lower()}_{class_index}_{index:04d}{suffix}"
+
+
+def _is_png(key: tuple[int, ...]) -> bool:
+    # Its own generator, so the file name is known without drawing the image.
+    return bool(np.random.default_rng((*key, 1)).random() < _PNG_SHARE)
+
+
+def _write_images(root: Path, seed: int, scale: float) -> None:
+    """Draw and save every image of the dataset under ``root``, then the planted copies."""
+    drawings, copies, _ = _plan(seed, scale)
+    for relpath in {Path(d.relpath).parent for d in drawings}:
+        (root / relpath).mkdir(parents=True, exist_ok=True)
     # Drawing and encoding mostly run in numpy and Pillow with the GIL released.
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
-        list(pool.map(_write_one, *zip(*jobs, strict=True)))
+        list(pool.map(lambda d: _write_one(root / d.relpath, d.label, d.key), drawings))
+    for copy in copies:
+        if copy.near:
+            with Image.open(root / copy.source) as image:
+                brighter = ImageEnhance.Brightness(image.convert("RGB")).enhance(_NEAR_BRIGHTER)
+            brighter.save(root / copy.relpath, "JPEG", quality=_NEAR_QUALITY)
+        else:
+            shutil.copyfile(root / copy.source, root / copy.relpath)
 
 
-def _write_one(stem: Path, label: str, key: tuple[int, ...]) -> None:
+def _write_one(path: Path, label: str, key: tuple[int, ...]) -> None:
     rng = np.random.default_rng(key)
     long_side = int(rng.integers(_LONG_SIDE[0], _LONG_SIDE[1] + 1))
     across, down = _ASPECTS[rng.integers(len(_ASPECTS))]
     size = (long_side * across // max(across, down), long_side * down // max(across, down))
     image = draw_lesion(label, rng, size)
-    if rng.random() < _PNG_SHARE:
-        image.save(stem.with_suffix(".png"), "PNG")
+    if path.suffix == ".png":
+        image.save(path, "PNG")
     else:
-        image.save(stem.with_suffix(".jpg"), "JPEG", quality=_JPEG_QUALITY)
+        image.save(path, "JPEG", quality=_JPEG_QUALITY)
 
 
 def _marker_text(seed: int, scale: float) -> str:

@@ -1,8 +1,12 @@
 """Procedural drawing of dermoscopy-like lesions for the synthetic demo dataset.
 
 Each of the nine ISIC classes gets a painter that exaggerates the textbook traits of the
-class (colour, border irregularity, size, texture) so that a small CNN separates them in a
-few epochs. The pictures are cartoons, not medical images: skin-toned background with
+class (colour, border irregularity, size, texture). Three classes stand alone and are easy;
+the other six come in the pairs that ISIC confuses (nevus and melanoma, seborrheic and
+pigmented benign keratosis, actinic keratosis and squamous cell carcinoma): each pair
+shares one painter that morphs from one class to the other along ``t`` in [0, 1], and the
+two classes draw ``t`` from overlapping distributions, so some images of a class look like
+its partner and no model can score 100 %. The pictures are cartoons, not medical images: skin-toned background with
 uneven lighting, optional hairs and a dark dermoscope vignette, then a lesion whose
 irregular border is a polar radius perturbed by a few random harmonics.
 
@@ -136,14 +140,6 @@ def _jitter(rng: np.random.Generator, colour, spread: float = 8) -> np.ndarray:
     return np.asarray(colour, np.float32) + rng.normal(0, spread, 3).astype(np.float32)
 
 
-def _actinic_keratosis(c: _Canvas) -> None:
-    _, rho = c.blob(0.42, 0.14)
-    mottle = 0.88 + 0.24 * c.noise(6)
-    c.mix(_jitter(c.rng, (208, 92, 86)) * mottle[..., None], 0.9 * _edge(rho, 0.4))
-    scale = (c.noise(max(c.w, c.h) // 7) > 0.7) & (rho < 0.9)
-    c.mix((236, 226, 204), 0.85 * scale)
-
-
 def _basal_cell_carcinoma(c: _Canvas) -> None:
     blob, rho = c.blob(0.36, 0.08)
     pearl = _jitter(c.rng, (238, 186, 200)) + (16 * (1 - rho).clip(0, 1))[..., None]
@@ -175,46 +171,51 @@ def _dermatofibroma(c: _Canvas) -> None:
     c.mix(_jitter(c.rng, (244, 238, 232), 4), _edge(rho / c.rng.uniform(0.45, 0.55), 0.4))
 
 
-def _melanoma(c: _Canvas) -> None:
-    _, rho = c.blob(0.46, 0.24)
-    inside = _edge(rho, 0.15)
-    c.mix(_jitter(c.rng, (88, 54, 38)), inside)
+def _naevoid(c: _Canvas, t: float) -> None:
+    """Nevus (t = 0) to melanoma (t = 1): larger, more irregular, more colours, no network."""
+    _, rho = c.blob(0.32 + 0.14 * t, 0.03 + 0.21 * t)
+    inside = _edge(rho, 0.2 - 0.05 * t)
+    brown = _jitter(c.rng, (142, 90, 58) + t * np.float32([-54, -36, -20]), 6)
+    period = c.rng.uniform(5, 8)
+    net = np.sin(c.xx * 2 * np.pi / period) * np.sin(c.yy * 2 * np.pi / period)
+    c.mix(brown * (1 - 0.07 * (1 - t) * net)[..., None], inside)
     for colour, cut in (((140, 92, 62), 0.62), ((34, 24, 24), 0.6), ((108, 114, 134), 0.7)):
-        c.mix(_jitter(c.rng, colour, 6), inside * _edge(1 + cut - c.noise(6), 0.12))
-    if c.rng.random() < 0.4:
+        c.mix(_jitter(c.rng, colour, 6), t * inside * _edge(1 + cut - c.noise(6), 0.12))
+    if c.rng.random() < 0.4 * t:
         c.mix((222, 212, 216), 0.8 * inside * (c.noise(5) > 0.8))
 
 
-def _nevus(c: _Canvas) -> None:
-    _, rho = c.blob(0.32, 0.03)
-    brown = (142, 90, 58) + c.rng.uniform(-1, 1) * np.float32([16, 12, 8])
-    period = c.rng.uniform(5, 8)
-    net = np.sin(c.xx * 2 * np.pi / period) * np.sin(c.yy * 2 * np.pi / period)
-    c.mix(_jitter(c.rng, brown, 4) * (1 - 0.07 * net)[..., None], _edge(rho, 0.2))
-
-
-def _pigmented_benign_keratosis(c: _Canvas) -> None:
-    _, rho = c.blob(0.44, 0.18)  # flat, with a moth-eaten border
+def _keratotic(c: _Canvas, t: float) -> None:
+    """Seborrheic (t = 0) to pigmented benign keratosis (t = 1): from a yellow, fissured,
+    sharply bordered plaque with milia to a flat brown fingerprint patch, moth-eaten border."""
+    blob, rho = c.blob(0.38 + 0.06 * t, 0.06 + 0.12 * t)
+    colour = _jitter(c.rng, (200, 158, 76) + t * np.float32([-44, -50, 0]))
+    fissures = np.abs(np.sin(c.noise(5) * 18)) < 0.25
     a = c.rng.uniform(0, np.pi)
     stripes = np.sin((c.xx * np.cos(a) + c.yy * np.sin(a)) * 1.3 + 8 * c.noise(3))
-    mottle = (0.86 + 0.28 * c.noise(9) + 0.06 * stripes)[..., None]  # fingerprint-like
-    c.mix(_jitter(c.rng, (156, 108, 76)) * mottle, 0.9 * _edge(rho, 0.35))
+    mottle = 0.86 + 0.28 * c.noise(9) + 0.06 * stripes
+    texture = (1 - t) * (1 - 0.2 * fissures) + t * mottle
+    c.mix(colour * texture[..., None], (0.95 - 0.05 * t) * _edge(rho, 0.08 + 0.27 * t))
+    milia = round((1 - t) * c.rng.integers(4, 10))
+    c.dots(blob.points(c.rng, milia, 0.1, 0.8), (1.5, 3.5), (246, 240, 214))
+    c.dots(
+        blob.points(c.rng, round((1 - t) * c.rng.integers(2, 6)), 0.1, 0.8), (1.5, 3), (72, 50, 36)
+    )
 
 
-def _seborrheic_keratosis(c: _Canvas) -> None:
-    blob, rho = c.blob(0.38, 0.06)
-    fissures = np.abs(np.sin(c.noise(5) * 18)) < 0.25
-    c.mix(_jitter(c.rng, (200, 158, 76)) * (1 - 0.2 * fissures)[..., None], _edge(rho, 0.08))
-    c.dots(blob.points(c.rng, c.rng.integers(4, 10), 0.1, 0.8), (1.5, 3.5), (246, 240, 214))
-    c.dots(blob.points(c.rng, c.rng.integers(2, 6), 0.1, 0.8), (1.5, 3.0), (72, 50, 36))
-
-
-def _squamous_cell_carcinoma(c: _Canvas) -> None:
-    blob, rho = c.blob(0.42, 0.1)
-    c.mix(_jitter(c.rng, (222, 120, 132)), 0.95 * _edge(rho, 0.3))
+def _keratinising(c: _Canvas, t: float) -> None:
+    """Actinic keratosis (t = 0) to squamous cell carcinoma (t = 1): from a mottled red
+    patch with white scale to a pink nodule with a keratin core and dotted vessels."""
+    blob, rho = c.blob(0.42, 0.14 - 0.04 * t)
+    mottle = 0.88 + 0.24 * (1 - t) * c.noise(6)
+    colour = _jitter(c.rng, (208, 92, 86) + t * np.float32([14, 28, 46]))
+    c.mix(colour * mottle[..., None], (0.9 + 0.05 * t) * _edge(rho, 0.4 - 0.1 * t))
+    scale = (c.noise(max(c.w, c.h) // 7) > 0.7) & (rho < 0.9)
+    c.mix((236, 226, 204), 0.85 * (1 - t) * scale)
     keratin = _edge(rho / c.rng.uniform(0.55, 0.7) + 0.3 * (c.noise(4) - 0.5), 0.3)
-    c.mix(_jitter(c.rng, (244, 238, 216), 4), keratin)
-    c.dots(blob.points(c.rng, c.rng.integers(10, 26), 0.7, 0.95), (0.8, 1.6), (184, 36, 48))
+    c.mix(_jitter(c.rng, (244, 238, 216), 4), t * keratin)
+    vessels = round(t * c.rng.integers(10, 26))
+    c.dots(blob.points(c.rng, vessels, 0.7, 0.95), (0.8, 1.6), (184, 36, 48))
 
 
 def _vascular_lesion(c: _Canvas) -> None:
@@ -227,15 +228,24 @@ def _vascular_lesion(c: _Canvas) -> None:
         c.draw().ellipse((x - r, y - r, x + r, y + r), fill=_rgb(colour))
 
 
-_PAINTERS: dict[str, Callable[[_Canvas], None]] = {
-    "actinic keratosis": _actinic_keratosis,
+#: Where each class of a confusable pair sits on its pair's painter: ``t`` is drawn from
+#: Beta(a, b), so the two classes of a pair overlap the way ISIC's do (a nevus can look
+#: like a melanoma); with (2, 4) against (4, 2) about one image in five sits past the
+#: midpoint, on its partner's side.
+_TYPICAL_LOW, _TYPICAL_HIGH = (2.0, 4.0), (4.0, 2.0)
+
+_Painter = Callable[[_Canvas], None]
+_PairPainter = Callable[[_Canvas, float], None]
+
+_PAINTERS: dict[str, _Painter | tuple[_PairPainter, tuple[float, float]]] = {
+    "actinic keratosis": (_keratinising, _TYPICAL_LOW),
     "basal cell carcinoma": _basal_cell_carcinoma,
     "dermatofibroma": _dermatofibroma,
-    "melanoma": _melanoma,
-    "nevus": _nevus,
-    "pigmented benign keratosis": _pigmented_benign_keratosis,
-    "seborrheic keratosis": _seborrheic_keratosis,
-    "squamous cell carcinoma": _squamous_cell_carcinoma,
+    "melanoma": (_naevoid, _TYPICAL_HIGH),
+    "nevus": (_naevoid, _TYPICAL_LOW),
+    "pigmented benign keratosis": (_keratotic, _TYPICAL_HIGH),
+    "seborrheic keratosis": (_keratotic, _TYPICAL_LOW),
+    "squamous cell carcinoma": (_keratinising, _TYPICAL_HIGH),
     "vascular lesion": _vascular_lesion,
 }
 
@@ -273,7 +283,12 @@ def draw_lesion(label: str, rng: np.random.Generator, size: tuple[int, int]) -> 
     if min(w, h) < 16:
         raise ValueError(f"A demo image must be at least 16x16 pixels, not {w}x{h}.")
     c = _Canvas(rng, w, h)
-    _PAINTERS[label](c)
+    painter = _PAINTERS[label]
+    if isinstance(painter, tuple):
+        pair_painter, (a, b) = painter
+        pair_painter(c, float(rng.beta(a, b)))
+    else:
+        painter(c)
     if rng.random() < 0.4:
         _hairs(c)
     c.draw()

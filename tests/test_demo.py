@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from skinlab import demo
+from skinlab.audit import audit_dataset
 from skinlab.classes import ISIC_CLASS_NAMES
 from skinlab.demo import (
     DEMO_DIRNAME,
@@ -22,6 +23,7 @@ from skinlab.demo import (
     ensure_demo_dataset,
     generate_demo_dataset,
     is_demo_dataset,
+    planted_problems,
 )
 from skinlab.discovery import discover
 from skinlab.images import decode_image, load_rgb_array
@@ -210,3 +212,39 @@ def test_ensure_regenerates_after_a_killed_generation(tmp_path, monkeypatch):
     marker_written = (root / MARKER_NAME).stat().st_mtime_ns
     assert ensure_demo_dataset() == root  # complete now: nothing is redrawn
     assert (root / MARKER_NAME).stat().st_mtime_ns == marker_written
+
+
+def test_planted_duplicates_and_conflicts_are_exactly_what_the_audit_finds(demo_dir, dataset):
+    planted = planted_problems(scale=0.5)
+    report = audit_dataset(dataset)
+    found = {frozenset(f.relpath for f in g.files) for g in report.exact_duplicates}
+    assert found == {frozenset(g) for g in (*planted.exact_duplicates, *planted.label_conflicts)}
+    conflicts = {frozenset(f.relpath for f in g.files) for g in report.label_conflicts}
+    assert conflicts == {frozenset(g) for g in planted.label_conflicts}
+    assert not report.cross_split_leaks  # the Test score stays clean
+
+
+def test_planted_near_duplicates_differ_in_bytes_but_not_in_picture(demo_dir):
+    planted = planted_problems(scale=0.5)
+    assert planted.near_duplicates
+    for source, copy in planted.near_duplicates:
+        assert (demo_dir / source).read_bytes() != (demo_dir / copy).read_bytes()
+        a = load_rgb_array(demo_dir / source, 32).astype(float)
+        b = load_rgb_array(demo_dir / copy, 32).astype(float)
+        assert np.abs(a - b).mean() < 12
+
+
+def test_planted_mislabels_sit_in_another_class_folder_and_are_the_only_extras(demo_dir):
+    planted = planted_problems(scale=0.5)
+    assert planted.mislabelled
+    for relpath, drawn in planted.mislabelled.items():
+        assert (demo_dir / relpath).is_file()
+        assert relpath.split("/")[1] != drawn
+    again = planted_problems(scale=0.5)
+    assert again == planted  # a pure function of seed and scale
+
+
+def test_imbalance_is_strongest_inside_the_confusable_pairs(dataset):
+    train = dataset.counts()["Train"]
+    assert train["pigmented benign keratosis"] > 4 * train["seborrheic keratosis"]
+    assert train["squamous cell carcinoma"] > train["actinic keratosis"]
