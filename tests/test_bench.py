@@ -177,6 +177,7 @@ def test_registry_lists_every_section_in_report_order() -> None:
         "pipeline",
         "training",
         "start",
+        "throughput",
         "recipe",
         "frozen",
         "predict",
@@ -249,3 +250,21 @@ def test_recipe_section_trains_both_recipes_under_one_budget(tiny, monkeypatch) 
         assert section["raw"][side]["epochs"] == 2
         assert section["raw"][side]["images_per_second"] > 0
     assert [row["figure"] for row in section["rows"]][0].startswith("images/s")
+
+
+def test_throughput_section_times_the_baseline_and_cpu_bests_network(tiny, monkeypatch) -> None:
+    from skinlab.bench import throughput_bench
+
+    small = (("skinlab_cnn", 32, "strong", "float32"), ("skinlab_cnn", 24, "dermoscopy", "float32"))
+    monkeypatch.setattr(throughput_bench, "CANDIDATES", small + throughput_bench.CANDIDATES[2:])
+    monkeypatch.setattr(throughput_bench, "QUICK", small)
+    result = run_bench(tiny, quick=True, only=["throughput"], log=lambda line: None)
+    (section,) = result["sections"]
+    assert section["error"] is None, section["error"]
+    assert [row["figure"] for row in section["rows"]] == [
+        "skinlab_cnn 32 px, strong augmentation, float32",
+        "skinlab_cnn 24 px, dermoscopy augmentation, float32",
+    ]
+    assert all(row["skinlab"] > 0 for row in section["rows"])
+    assert section["rows"][0]["ratio"] == pytest.approx(1.0)
+    assert result["ratios"]["cpu_best_step_speedup"] > 0

@@ -32,6 +32,7 @@ SECTIONS: dict[str, str] = {
     "pipeline": "skinlab.bench.pipeline_bench",
     "training": "skinlab.bench.training_bench",
     "start": "skinlab.bench.start_bench",
+    "throughput": "skinlab.bench.throughput_bench",
     "recipe": "skinlab.bench.recipe_bench",
     "frozen": "skinlab.bench.frozen_bench",
     "predict": "skinlab.bench.predict_bench",
