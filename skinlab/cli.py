@@ -81,6 +81,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    from skinlab.review import review_dataset
+
+    queue = review_dataset(_dataset_root(args.data), cross_validation=not args.quick)
+    print(json.dumps(queue.to_dict(), indent=2) if args.json else queue.summary())
+    return 0
+
+
 def cmd_data_import(args: argparse.Namespace) -> int:
     from skinlab.importer import import_dataset
 
@@ -240,6 +248,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"{result['accuracy']:.3f}, balanced accuracy {result['balanced_accuracy']:.3f}, "
             f"macro-F1 {result['macro_f1']:.3f}"
         )
+    return 0
+
+
+def cmd_familiarity(args: argparse.Namespace) -> int:
+    from skinlab.familiarity_fit import fit_run
+
+    summary = fit_run(args.run, args.data)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(
+            f"{summary['run_id']}: threshold {summary['threshold']:.3f}; held-out lesions "
+            f"flagged {summary['held_out_false_alarm']:.1%} of {summary['lesions']}; "
+            f"non-dermoscopy images flagged {summary['detection']:.1%} of {summary['negatives']}"
+        )
+    return 0
+
+
+def cmd_paired(args: argparse.Namespace) -> int:
+    from skinlab.compare import load_run
+    from skinlab.run_stats import paired_runs
+
+    result = paired_runs(load_run(args.run), load_run(args.other), args.split)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(result["verdict"])
     return 0
 
 
@@ -422,6 +457,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_audit)
 
+    p = sub.add_parser(
+        "review",
+        help="rank the images to doubt: label conflicts, likely label errors, duplicates",
+    )
+    p.add_argument("data", nargs="?", help="dataset root (default: the synthetic demo)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="judge labels with the quick thumbnail model even where a cross-validation exists",
+    )
+    p.set_defaults(func=cmd_review)
+
     data = sub.add_parser("data", help="import, download or list datasets")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     p = data_sub.add_parser("import", help="import a zip or folder into data/<name>")
@@ -466,6 +514,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "familiarity",
+        help="fit (or refit) a run's unfamiliar-image gate and measure its two error rates",
+    )
+    p.add_argument("run", help="run id, unique prefix, or run folder")
+    p.add_argument("--data", help="dataset root (default: the run's own)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_familiarity)
+
+    p = sub.add_parser("paired", help="is one run really better than another on the same images?")
+    p.add_argument("run", help="run A: id, unique prefix, or run folder")
+    p.add_argument("other", help="run B")
+    p.add_argument("--split", default="Test", choices=["Test", "Val"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_paired)
 
     p = sub.add_parser("predict", help="predict images or folders with a trained run")
     p.add_argument("run", help="run id, unique prefix, or run folder")
