@@ -35,6 +35,7 @@ from skinlab.config import RunConfig
 from skinlab.discovery import Dataset, discover
 from skinlab.distribute import make_strategy
 from skinlab.errors import DatasetLayoutError, SkinlabError
+from skinlab.familiarity_fit import METRICS_KEY, fit_gate, write_gate
 from skinlab.features import FEATURES_PHASE, HeadInputs, caches_features, prepare_head
 from skinlab.imbalance import balanced_probabilities, class_weights, oversample_indices
 from skinlab.losses import SmoothedCrossentropy
@@ -422,6 +423,8 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
             initial_epoch=phase.first_epoch,
             epochs=phase.last_epoch,
             class_weight=data.class_weight,
+            # The pipeline shuffles; Keras ignores shuffle for a dataset but warns about it.
+            shuffle=False,
             callbacks=_callbacks(config, paths, monitor, best, budget),
             verbose=verbose,
         )
@@ -445,6 +448,16 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
     if cached is not None:
         metrics["feature_cache"] = cached.summary
     _write_outputs(model, data, config, paths, metrics, best)
+    if len(data.val):
+        gate, metrics[METRICS_KEY] = fit_gate(
+            model,
+            data.train,
+            data.val,
+            data.class_names,
+            config.image_size,
+            weights_sha256=runs.file_sha256(paths.weights),
+        )
+        write_gate(paths, gate, metrics[METRICS_KEY])
     state = "stopped" if stopped else "finished"
     _set_state(paths, state, finished=time.time(), phase="done")
     return TrainResult(paths=paths, state=state, metrics=metrics)
