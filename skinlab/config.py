@@ -88,6 +88,8 @@ class RunConfig:
             ``val_fraction`` split; ``0, 0`` for a normal run. Set by cross-validation, not on
             the Train page (fields with ``metadata["form"] == False`` are not on the form;
             their ``metadata["help"]`` is their command-line help).
+        repeat_group: the id shared by runs of the same settings with seeds ``seed``,
+            ``seed + 1``, ... (:mod:`skinlab.repeats`); ``""`` for a run on its own.
     """
 
     data_root: str = ""
@@ -127,6 +129,13 @@ class RunConfig:
     cv_folds: int = field(
         default=0,
         metadata={"form": False, "help": "number of cross-validation folds (0: no folds)"},
+    )
+    repeat_group: str = field(
+        default="",
+        metadata={
+            "form": False,
+            "help": "seed-repeat group this run belongs to (set by --repeats; see skinlab.repeats)",
+        },
     )
 
     def __post_init__(self) -> None:
