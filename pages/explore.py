@@ -8,13 +8,13 @@ the page stays quick on big datasets and a link can open any tab.
 import pandas as pd
 import streamlit as st
 
-from skinlab import catalog, charts, colours, gallery, ui, uploads
+from skinlab import catalog, charts, colours, gallery, review_view, ui, uploads
 from skinlab.classes import class_info
 from skinlab.confine import confine
 from skinlab.errors import SkinlabError
 from skinlab.importer import import_dataset
 
-TABS = ("Distribution", "Gallery", "Audit", "Sizes & colours", "Import")
+TABS = ("Distribution", "Gallery", "Audit", "Review", "Sizes & colours", "Import")
 GRID = 6  # thumbnails per row at full width
 GROUPS_PER_PAGE = 6
 COLOUR_SAMPLE = 80  # images per class decoded for the colour statistics
@@ -152,6 +152,15 @@ def _audit(dataset, report) -> None:
         st.dataframe(pd.DataFrame(report.notes), hide_index=True, width="stretch")
 
 
+def _review(dataset, report) -> None:
+    st.caption(
+        "Every image with a reason to doubt it, most serious first. Relabel, exclude or keep: "
+        "each decision makes a new dataset version to train on (Train page), never a change "
+        "to your files."
+    )
+    review_view.render_review(dataset, thumb=_thumb)
+
+
 def _sizes_and_colours(dataset, report) -> None:
     stats = report.stats
     if not stats["images"]:
@@ -230,7 +239,7 @@ def page() -> None:
     if dataset is not None:
         _summary(dataset, report)
     *views, importer = st.tabs(TABS, key="explore_tab", bind="query-params")
-    renderers = (_distribution, _gallery, _audit, _sizes_and_colours)
+    renderers = (_distribution, _gallery, _audit, _review, _sizes_and_colours)
     for tab, render in zip(views, renderers, strict=True):
         if tab.open:
             with tab:

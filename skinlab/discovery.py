@@ -317,8 +317,10 @@ def fingerprint(path: str | Path) -> str:
     root = Path(path)
     digest = hashlib.blake2b(digest_size=16)
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
+        # Hidden entries are not part of the dataset (discover skips them), and skinlab's
+        # own .skinlab folder changes with every review decision: no rescan for those.
+        dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
+        for name in sorted(f for f in filenames if not is_hidden(f)):
             try:
                 st = os.stat(os.path.join(dirpath, name))
             except OSError:

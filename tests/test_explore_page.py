@@ -93,6 +93,7 @@ def test_summary_shows_classes_imbalance_and_audit_counts(planted) -> None:
         "Distribution",
         "Gallery",
         "Audit",
+        "Review",
         "Sizes & colours",
         "Import",
     ]
