@@ -6,6 +6,7 @@ import streamlit as st
 from skinlab import catalog, quick_model, ui
 from skinlab import predict_view as pv
 from skinlab.errors import SkinlabError
+from skinlab.familiarity_view import threshold_control
 from skinlab.predict import MAX_TTA, Prediction
 
 
@@ -59,6 +60,7 @@ def page() -> None:
         ui.show_error(exc)
         return
     st.caption(pv.model_caption(predictor))
+    threshold = threshold_control(predictor)
 
     upload_tab, sample_tab, camera_tab = st.tabs(["Upload", "Test samples", "Camera"])
     with upload_tab:
@@ -109,7 +111,15 @@ def page() -> None:
         )
         shown = shown[start : start + pv.PAGE_SIZE]
     for index, item, result in shown:
-        pv.render_result(predictor, item, result, index=index, opacity=opacity, gradcam=gradcam)
+        pv.render_result(
+            predictor,
+            item,
+            result,
+            index=index,
+            opacity=opacity,
+            gradcam=gradcam,
+            threshold=threshold,
+        )
 
 
 page()

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from skinlab import compare, cv, manager, ui
+from skinlab import compare, cv, manager, ood_report, run_stats, ui
 from skinlab.confine import confine_run
 from skinlab.errors import SkinlabError
 
@@ -53,10 +53,69 @@ def _keep_known(key: str, options: list[str]) -> None:
 def _scores(records: list[compare.RunRecord], split: str) -> None:
     st.dataframe(compare.styled_metrics(compare.metrics_table(records, split)))
     st.caption("Best run of each score shaded; ECE is on validation, after temperature scaling.")
+    _uncertainty(records, split)
     train = st.toggle("Show training curves too", key="runs_train_curves")
     left, right = st.columns(2)
     left.plotly_chart(compare.curves_figure(records, "accuracy", include_train=train))
     right.plotly_chart(compare.curves_figure(records, "loss", include_train=train))
+
+
+def _uncertainty(records: list[compare.RunRecord], split: str) -> None:
+    table = run_stats.intervals_table(records, split)
+    if table.empty:
+        return
+    st.markdown("**95% bootstrap intervals**")
+    st.dataframe(table)
+    st.caption(
+        f"Each score with the range it takes in 95% of 2,000 resamples of the {split} images: "
+        "with ~100 images a score moves several points by chance alone."
+    )
+    if len(table) < 2:
+        return
+    labels = {r.run_id: r.label for r in records if r.label in table.index}
+    _keep_known("runs_paired_a", list(labels))
+    _keep_known("runs_paired_b", list(labels))
+    left, right = st.columns(2)
+    a = left.selectbox("Is run A", list(labels), format_func=labels.get, key="runs_paired_a")
+    b = right.selectbox(
+        "better than run B", list(labels), index=1, format_func=labels.get, key="runs_paired_b"
+    )
+    if a == b:
+        st.info("Pick two different runs to compare them image by image.")
+        return
+    chosen = {r.run_id: r for r in records}
+    try:
+        result = run_stats.paired_runs(chosen[a], chosen[b], split)
+    except SkinlabError as exc:
+        ui.show_error(exc)
+        return
+    st.dataframe(run_stats.paired_table(result))
+    st.markdown(ui.literal(result["verdict"]))
+    st.caption(
+        f"Paired on the {result['shared_images']} {split} images both runs scored: "
+        f"{result['only_a_correct']} only A got right, {result['only_b_correct']} only B."
+    )
+
+
+def _familiarity(records: list[compare.RunRecord]) -> None:
+    shown = 0
+    for record in records:
+        gate = ood_report.run_gate(record.paths)
+        summary = record.metrics.get("ood_validation")
+        if gate is None or gate.validation is None or not isinstance(summary, dict):
+            continue
+        shown += 1
+        st.markdown(f"**{ui.literal(record.label)}**")
+        st.markdown(ood_report.summary_text(summary))
+        st.plotly_chart(
+            ood_report.score_figure(gate.validation, gate.threshold),
+            key=f"runs_ood_{record.run_id}",
+        )
+    if not shown:
+        st.info(
+            "No chosen run has an unfamiliar-image gate yet. Runs get one when training ends; "
+            "for an older run, `python -m skinlab familiarity RUN` fits it."
+        )
 
 
 def _mistakes(records: list[compare.RunRecord], split: str) -> None:
@@ -231,12 +290,13 @@ def page() -> None:
         help="Test images were never used in training; Val is the slice of Train that picked "
         "the best epoch and fitted the temperature.",
     )
-    scores, recall, mistakes, calibration, folds, manage = st.tabs(
+    scores, recall, mistakes, calibration, unfamiliar, folds, manage = st.tabs(
         [
             "Scores",
             "Per-class recall",
             "Confusion and mistakes",
             "Calibration",
+            "Unfamiliar images",
             "Cross-validation",
             "Manage",
         ]
@@ -254,6 +314,8 @@ def page() -> None:
     if evaluated:
         per_class = compare.per_class_recall(evaluated, split)
         recall.plotly_chart(compare.recall_figure(per_class, compare.colours(records)))
+        recall.plotly_chart(run_stats.recall_intervals_figure(evaluated, split))
+        recall.caption("Dots: recall on all images; bars: 95% bootstrap interval.")
         with mistakes:
             _mistakes(evaluated, split)
     if calibrated:
@@ -266,6 +328,8 @@ def page() -> None:
             tab.info(missing)
     if not calibrated:
         calibration.info("No chosen run is calibrated yet: that happens when training ends.")
+    with unfamiliar:
+        _familiarity(records)
     with folds:
         _cross_validation()
     with manage:

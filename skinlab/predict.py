@@ -4,8 +4,9 @@ knows*, for one image or thousands.
 Every input goes through the safe decoder; a bad file becomes a :class:`PredictionError`
 entry and the others are still predicted. Probabilities are temperature-calibrated (the
 temperature was fitted on the run's validation split), each result carries the risk tier
-of its top class, the malignant roll-up, an out-of-distribution flag with its reason, and
-the not-a-medical-device notice.
+of its top class, the malignant roll-up, an out-of-distribution flag with its reason, the
+most similar training images (runs with a familiarity gate, :mod:`skinlab.familiarity`),
+and the not-a-medical-device notice.
 
 A :class:`Predictor` is loaded once per process (:func:`load_predictor` caches it) and
 predicts through a compiled direct call, not ``model.predict`` per image.
@@ -35,6 +36,17 @@ from skinlab.classes import MALIGNANT, risk_tier
 from skinlab.discovery import is_hidden
 from skinlab.errors import InvalidImageError
 from skinlab.evaluation import softmax
+from skinlab.familiarity import (
+    FILE as FAMILIARITY_FILE,
+)
+from skinlab.familiarity import (
+    SIMILAR,
+    FamiliarityFileError,
+    FamiliarityGate,
+    image_statistics,
+    load_gate,
+)
+from skinlab.familiarity_fit import feature_model
 from skinlab.images import IMAGE_SUFFIXES, ImageSource, decode_image
 from skinlab.modelio import LoadedModel, load_run_model
 from skinlab.ood import assess, check_quality
@@ -60,7 +72,14 @@ DECODE_PX = 1024
 
 @dataclass(frozen=True)
 class Prediction:
-    """One image's prediction. ``probabilities`` follow the manifest's class order."""
+    """One image's prediction. ``probabilities`` follow the manifest's class order.
+
+    ``ood_score`` is the familiarity gate's score when the run has one (else the energy);
+    ``similar`` lists the nearest training images, ``{"path", "label", "distance"}`` each,
+    nearest first (empty without a gate); ``flagged_by_checks`` says whether a quality or
+    colour check flagged the image, whatever the threshold (not in :meth:`to_dict`: the
+    JSON's keys are a published contract).
+    """
 
     path: str
     probabilities: dict[str, float]
@@ -78,11 +97,18 @@ class Prediction:
     run_id: str = ""
     backbone: str = ""
     notice: str = NOT_A_MEDICAL_DEVICE
+    similar: list[dict[str, Any]] = field(default_factory=list)
+    flagged_by_checks: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["top_k"] = [{"class": c, "probability": p} for c, p in self.top_k]
+        del data["flagged_by_checks"]
         return data
+
+    def flagged_at(self, threshold: float) -> bool:
+        """Whether the image is flagged with the familiarity threshold moved to ``threshold``."""
+        return self.flagged_by_checks or self.ood_score > threshold
 
 
 @dataclass(frozen=True)
@@ -97,18 +123,27 @@ class PredictionError:
 
 
 class Predictor:
-    """A loaded run ready to predict: one model, its calibration and OOD threshold."""
+    """A loaded run ready to predict: one model, its calibration, its familiarity gate (or,
+    for older runs, its energy threshold).
+
+    Attributes:
+        gate: the run's :class:`~skinlab.familiarity.FamiliarityGate`, or None.
+        gate_problem: why a gate file that exists was not used, or None.
+    """
 
     def __init__(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
         self.class_names = loaded.class_names
         self.size = loaded.image_size
         self.temperature = loaded.temperature
-        self.ood_threshold = loaded.manifest.get("ood_threshold")
-        model = loaded.model
+        self.gate, self.gate_problem = _gate(loaded)
+        self.ood_threshold = (
+            self.gate.threshold if self.gate else loaded.manifest.get("ood_threshold")
+        )
+        pooled = feature_model(loaded.model)
         spec = tf.TensorSpec([None, self.size, self.size, 3], tf.float32)
         # One traced graph for any batch size: the warm single-image path is a direct call.
-        self._call = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        self._call = tf.function(lambda x: pooled(x, training=False), input_signature=[spec])
 
     @property
     def run_id(self) -> str:
@@ -116,7 +151,12 @@ class Predictor:
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """Logits for a float32/uint8 batch ``(N, size, size, 3)`` in 0..255."""
-        return self._call(tf.convert_to_tensor(images, tf.float32)).numpy()
+        return self.features_and_logits(images)[1]
+
+    def features_and_logits(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pooled features and logits of a batch, from one pass."""
+        features, logits = self._call(tf.convert_to_tensor(images, tf.float32))
+        return features.numpy(), logits.numpy()
 
     def _model_input(self, image: Image.Image) -> np.ndarray:
         resized = (
@@ -134,20 +174,56 @@ class Predictor:
             return []
         views = max(1, min(int(tta), MAX_TTA))
         batch = tta_batch(np.stack([self._model_input(img) for _, img in named]), views)
-        logits = self.logits(batch).reshape(len(named), views, -1)
+        features, logits = self.features_and_logits(batch)
+        logits = logits.reshape(len(named), views, -1)
+        features = features.reshape(len(named), views, -1)[:, 0]  # the image itself
         probs = softmax(logits, self.temperature)  # (N, views, C)
+        scores: list[float | None] = [None] * len(named)
+        similar: list[list[dict[str, Any]]] = [[] for _ in named]
+        if self.gate is not None:
+            statistics = np.stack([image_statistics(img) for _, img in named])
+            scores = self.gate.scores(features, statistics).tolist()
+            similar = self._similar(features)
         return [
-            self._result(name, img, logits[i, 0], probs[i]) for i, (name, img) in enumerate(named)
+            self._result(name, img, logits[i, 0], probs[i], scores[i], similar[i])
+            for i, (name, img) in enumerate(named)
+        ]
+
+    def _similar(self, features: np.ndarray) -> list[list[dict[str, Any]]]:
+        bank = self.gate.bank
+        index, distance = bank.nearest(features, SIMILAR)
+        return [
+            [
+                {
+                    "path": str(bank.relpaths[j]),
+                    "label": bank.class_names[int(bank.labels[j])],
+                    "distance": float(d),
+                }
+                for j, d in zip(row, dist, strict=True)
+            ]
+            for row, dist in zip(index, distance, strict=True)
         ]
 
     def _result(
-        self, name: str, image: Image.Image, logits: np.ndarray, view_probs: np.ndarray
+        self,
+        name: str,
+        image: Image.Image,
+        logits: np.ndarray,
+        view_probs: np.ndarray,
+        familiarity: float | None = None,
+        similar: list[dict[str, Any]] | None = None,
     ) -> Prediction:
         mean = view_probs.mean(axis=0)
         order = np.argsort(-mean)
         top = int(order[0])
         names = self.class_names
-        verdict = assess(image, logits, temperature=self.temperature, threshold=self.ood_threshold)
+        verdict = assess(
+            image,
+            logits,
+            temperature=self.temperature,
+            threshold=self.ood_threshold,
+            familiarity=familiarity,
+        )
         malignant = float(sum(mean[i] for i, c in enumerate(names) if risk_tier(c) == MALIGNANT))
         return Prediction(
             path=name,
@@ -165,6 +241,8 @@ class Predictor:
             tta_spread=float(view_probs[:, top].std()) if len(view_probs) > 1 else None,
             run_id=self.run_id,
             backbone=str(self.loaded.manifest.get("backbone", "")),
+            similar=similar or [],
+            flagged_by_checks=verdict.layer in ("quality", "colour"),
         )
 
     def predict_sources(
@@ -194,6 +272,20 @@ class Predictor:
         """Predict files and folders (folders are expanded to their images, sorted)."""
         files = expand_inputs(paths)
         return self.predict_sources([(str(f), f) for f in files], tta=tta, batch_size=batch_size)
+
+
+def _gate(loaded: LoadedModel) -> tuple[FamiliarityGate | None, str | None]:
+    """The run's familiarity gate and, when its file exists but cannot be used, why."""
+    path = loaded.paths.root / FAMILIARITY_FILE
+    try:
+        gate = load_gate(path, str(loaded.manifest.get("weights_sha256", "")))
+    except FileNotFoundError:
+        return None, None
+    except FamiliarityFileError as exc:
+        return None, str(exc)
+    if gate.bank.class_names != tuple(loaded.class_names):
+        return None, f"{path} lists other classes than the run's model; refit it."
+    return gate, None
 
 
 def tta_batch(images: np.ndarray, views: int) -> np.ndarray:

@@ -28,6 +28,7 @@ from skinlab import catalog, runs, ui
 from skinlab.confine import confine_run
 from skinlab.discovery import Dataset
 from skinlab.explain import DISPLAY_PX, explain
+from skinlab.familiarity_view import render_similar
 from skinlab.gradcam import overlay
 from skinlab.images import IMAGE_SUFFIXES, ImageSource, decode_image
 from skinlab.predict import Prediction, PredictionError, Predictor, load_predictor, results_frame
@@ -250,9 +251,12 @@ def render_result(
     index: int,
     opacity: float,
     gradcam: bool,
+    threshold: float | None = None,
 ) -> None:
-    """One bordered result box: image (and Grad-CAM), chart, wording, warnings, notice.
-    ``index`` (the item's position) keeps widget keys unique when a file comes twice."""
+    """One bordered result box: image (and Grad-CAM), chart, wording, warnings, the most
+    similar training images, notice. ``index`` (the item's position) keeps widget keys
+    unique when a file comes twice; ``threshold`` is the familiarity threshold chosen on
+    the page (None: the run's own)."""
     with st.container(border=True):
         st.markdown(f"##### {ui.literal(item.name)}")  # the uploader chose it: no markdown
         pictures, words = st.columns([2, 3])
@@ -282,10 +286,11 @@ def render_result(
             if item.truth:
                 st.markdown(truth_text(result, item.truth))
             st.markdown(f"{top_k_text(result)}  \n{tier_text(result)}  \n{malignant_text(result)}")
-            for warning in warnings_for(result):
+            for warning in warnings_for(result, threshold):
                 st.warning(warning, icon=":material/warning:")
             st.plotly_chart(probability_figure(result), key=f"predict_chart_{index}_{item.key}")
             st.caption(uncertainty_text(result))
+        render_similar(predictor, result)
         st.caption(result.notice)
 
 

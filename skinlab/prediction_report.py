@@ -21,6 +21,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from skinlab.classes import MALIGNANT, RISK_TIERS, TIER_COLOURS, class_info, risk_tier
+from skinlab.ood import familiarity_reason
 from skinlab.predict import Prediction, PredictionError
 from skinlab.probability import format_probability
 from skinlab.ui import literal
@@ -153,11 +154,20 @@ def truth_text(prediction: Prediction, truth: str) -> str:
     )
 
 
-def warnings_for(prediction: Prediction) -> list[str]:
-    """The out-of-distribution reason and image-quality warnings, as sentences."""
+def warnings_for(prediction: Prediction, threshold: float | None = None) -> list[str]:
+    """The out-of-distribution reason and image-quality warnings, as sentences.
+
+    ``threshold`` moves the familiarity gate's threshold (the Predict page's slider); None
+    keeps the verdict the prediction was made with.
+    """
     out = []
-    if prediction.ood:
-        reason = prediction.ood_reason or "the image is unlike the model's training images"
+    flagged, reason = prediction.ood, prediction.ood_reason
+    if threshold is not None and prediction.similar:  # the run has a familiarity gate
+        flagged = prediction.flagged_at(threshold)
+        if flagged and not prediction.flagged_by_checks:
+            reason = familiarity_reason(prediction.ood_score, threshold)
+    if flagged:
+        reason = reason or "the image is unlike the model's training images"
         out.append(f"Out-of-distribution warning: {reason} Treat this prediction as unreliable.")
     out.extend(f"Image quality: {w}" for w in prediction.quality_warnings)
     return out

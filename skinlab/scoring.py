@@ -15,6 +15,7 @@ from skinlab.audit import audit_dataset, leaked_or_conflicting_paths
 from skinlab.discovery import Dataset, discover
 from skinlab.errors import DatasetLayoutError
 from skinlab.evaluation import classification_metrics, clean_subset_mask, predictions_frame, softmax
+from skinlab.intervals import intervals_from_predictions
 from skinlab.pipeline import decode_table, label_indices
 from skinlab.predict import tta_batch
 
@@ -136,7 +137,8 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Load a run's model and score it on ``split`` of ``data_root`` (default: the run's data),
     averaging the probabilities of ``tta`` flipped and rotated views of each image (1 = the
-    image only); the result says how many under ``"tta"``.
+    image only); the result says how many under ``"tta"``, and ``"intervals"`` holds the
+    bootstrap 95 % intervals of :func:`skinlab.intervals.bootstrap_intervals`.
 
     Raises:
         ValueError: ``tta`` is not between 1 and :data:`skinlab.predict.MAX_TTA`.
@@ -151,7 +153,7 @@ def evaluate_run(
         raise DatasetLayoutError(
             f"{dataset.root} has no {split} split; choose one of {', '.join(dataset.splits)}."
         )
-    metrics, _ = score_split(
+    metrics, frame = score_split(
         loaded.model,
         dataset,
         split,
@@ -166,4 +168,5 @@ def evaluate_run(
         "data_root": str(dataset.root),
         "tta": tta,
         **metrics,
+        "intervals": intervals_from_predictions(frame, loaded.class_names),
     }

@@ -178,8 +178,24 @@ def test_assess_flags_a_rejected_image_with_the_quality_message() -> None:
 
 def test_assess_flags_unfamiliar_logits_above_the_threshold() -> None:
     result = assess(_lesion(), np.zeros(9), threshold=-5.0)
-    assert result == OODResult(True, pytest.approx(-np.log(9.0)), -5.0, result.reason)
+    assert result == OODResult(True, pytest.approx(-np.log(9.0)), -5.0, result.reason, "energy")
     assert result.reason.startswith("The model finds this image unfamiliar (energy -2.20")
+
+
+def test_assess_judges_the_familiarity_score_instead_of_the_energy_when_given() -> None:
+    unfamiliar = assess(_lesion(), np.zeros(9), threshold=0.3, familiarity=0.8)
+    assert unfamiliar == OODResult(True, 0.8, 0.3, unfamiliar.reason, "familiarity")
+    assert "unlike dermoscopy" in unfamiliar.reason and "0.80" in unfamiliar.reason
+    # Uncertain logits (high energy) do not matter once a familiarity score is given.
+    assert not assess(_lesion(), np.zeros(9), threshold=0.3, familiarity=0.1).ood
+
+
+def test_assess_names_the_layer_that_flagged_the_image() -> None:
+    assert assess(_noise(20, 20), np.zeros(9), familiarity=0.0, threshold=0.5).layer == "quality"
+    grey = Image.fromarray(np.random.default_rng(0).integers(0, 255, (128, 128), np.uint8))
+    colour = assess(grey.convert("RGB"), np.zeros(9), familiarity=0.0, threshold=0.5)
+    assert colour.layer == "colour" and "no colour" in colour.reason
+    assert assess(_lesion(), np.zeros(9)).layer is None
 
 
 def test_assess_passes_a_plausible_image_with_familiar_logits() -> None:

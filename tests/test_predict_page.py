@@ -13,7 +13,7 @@ from skinlab import NOT_A_MEDICAL_DEVICE, runs
 from skinlab import predict_view as pv
 from skinlab.bench.workspace import environ
 from skinlab.config import RunConfig
-from skinlab.predict import Prediction, PredictionError
+from skinlab.predict import Prediction, PredictionError, load_predictor
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 PAGE = "pages/predict.py"
@@ -68,7 +68,8 @@ def test_uploaded_image_gets_chart_probabilities_and_the_notice(trained, lesion)
     assert "The model's most probable class is" in shown and "Top 3:" in shown
     assert "All malignant classes together" in shown
     assert NOT_A_MEDICAL_DEVICE in [c.value for c in at.caption]
-    assert len(at.get("image")) == 2  # the image and its Grad-CAM
+    # The image, its Grad-CAM and the strip of the most similar training images.
+    assert len(at.get("image")) == 3
     assert at.download_button(key="predict_csv").label == "Download the results (CSV)"
 
 
@@ -160,3 +161,46 @@ def test_gradcam_overlay_follows_the_opacity(trained, lesion) -> None:
     assert plain.size == strong.size == pv.display_image(item).size
     assert plain.tobytes() == pv.display_image(item).tobytes()
     assert strong.tobytes() != plain.tobytes()
+
+
+def _slider(at: AppTest, run_id: str):
+    return at.slider(key=f"predict_ood_threshold_{run_id}")
+
+
+def test_the_five_most_similar_training_images_are_shown_with_their_classes(
+    trained, lesion
+) -> None:
+    paths, demo = trained
+    at = open_page(demo, paths.run_id)
+    at.file_uploader(key="predict_uploads").set_value([("lesion.jpg", lesion, "image/jpeg")]).run()
+    assert not at.exception, at.exception
+    assert any("Most similar training images" in m.value for m in at.markdown)
+    strip = at.get("image")[-1]
+    assert len(strip.captions) == 5
+    assert all("distance" in c for c in strip.captions)
+    names = [pv.display_name(c) for c in load_predictor(paths).class_names]
+    assert all(c.split(" · ")[0] in names for c in strip.captions)
+
+
+def test_moving_the_threshold_updates_both_rates_and_the_warning(trained, lesion) -> None:
+    paths, demo = trained
+    at = open_page(demo, paths.run_id)
+    at.file_uploader(key="predict_uploads").set_value([("lesion.jpg", lesion, "image/jpeg")]).run()
+    slider = _slider(at, paths.run_id)
+    fitted = slider.value
+    assert 0.0 < fitted < 1.0
+    assert any(f"At threshold {fitted:.2f}" in m.value for m in at.markdown)
+
+    slider.set_value(0.0).run()
+    assert not at.exception, at.exception
+    rates = next(m.value for m in at.markdown if m.value.startswith("At threshold 0.00"))
+    assert "**100.0%** of validation lesions" in rates
+    assert any("unlike dermoscopy" in w.value for w in at.warning)  # every image is flagged now
+
+    _slider(at, paths.run_id).set_value(1.0).run()
+    rates = next(m.value for m in at.markdown if m.value.startswith("At threshold 1.00"))
+    assert "of non-dermoscopy images" in rates
+    assert not any("unlike dermoscopy" in w.value for w in at.warning)
+
+    next(b for b in at.button if b.label == "Back to the fitted threshold").click().run()
+    assert _slider(at, paths.run_id).value == fitted

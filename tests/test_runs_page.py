@@ -228,3 +228,57 @@ def test_export_of_a_tampered_run_is_refused_in_one_sentence(trained: dict) -> N
         assert len(at.error) == 1 and "\n" not in at.error[0].value
     finally:
         shutil.rmtree(copy)
+
+
+def test_scores_come_with_bootstrap_intervals_and_a_paired_comparison(trained: dict) -> None:
+    first, second = trained["ids"]
+    at = _open(trained, trained["ids"])
+    intervals = next(df.value for df in at.dataframe if "Images" in df.value.columns)
+    assert len(intervals) == 2
+    assert all("(" in cell and "–" in cell for cell in intervals["Balanced accuracy"])
+    assert any("95% of 2,000 resamples" in c.value for c in at.caption)
+
+    at.selectbox(key="runs_paired_a").set_value(second).run()
+    at.selectbox(key="runs_paired_b").set_value(first).run()
+    assert not at.exception, at.exception
+    paired = next(df.value for df in at.dataframe if "A minus B" in df.value.columns)
+    assert list(paired.index) == ["Accuracy", "Balanced accuracy", "Macro F1"]
+    verdict = next(m.value for m in at.markdown if "McNemar" in m.value)
+    assert (
+        verdict.startswith(("Neither run", "The evidence is mixed")) or "is better than" in verdict
+    )
+    assert any("only A got right" in c.value for c in at.caption)
+
+    at.selectbox(key="runs_paired_b").set_value(second).run()
+    assert any("Pick two different runs" in i.value for i in at.info)
+
+
+def test_per_class_recall_has_interval_error_bars(trained: dict) -> None:
+    at = _open(trained, trained["ids"])
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    bars = [t for spec in specs for t in spec["data"] if t.get("error_y", {}).get("arrayminus")]
+    assert len(bars) == 2  # one run each
+
+
+def test_unfamiliar_images_tab_shows_both_score_distributions_and_the_threshold(
+    trained: dict,
+) -> None:
+    at = _open(trained, trained["ids"])
+    summaries = [m.value for m in at.markdown if m.value.startswith("Held-out lesions flagged")]
+    assert len(summaries) == 2 and all("Non-dermoscopy images flagged" in s for s in summaries)
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    ood = [s for s in specs if any("non-dermoscopy" in str(t.get("name")) for t in s["data"])]
+    assert len(ood) == 2
+    for spec in ood:
+        assert [t["type"] for t in spec["data"]] == ["histogram", "histogram"]
+        assert spec["layout"]["shapes"][0]["line"]["dash"] == "dash"  # the threshold
+
+
+def test_a_run_without_a_gate_says_how_to_fit_one(trained: dict) -> None:
+    copy = _copy(trained, trained["ids"][0], "20200101-000000-custom-c0c0c0")
+    (copy / "familiarity.npz").unlink()
+    try:
+        at = _open(trained, [copy.name])
+        assert any("python -m skinlab familiarity RUN" in i.value for i in at.info)
+    finally:
+        shutil.rmtree(copy)
