@@ -162,6 +162,18 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=f.name, type=kind, default=None, help=text)
 
 
+def _add_repeats_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train the same settings N times with seeds seed, seed+1, ... as one group, "
+        "to see how much of a difference is noise (prints every run directory; mean ± sd "
+        "of the scores at the end)",
+    )
+
+
 def _config_from_args(args: argparse.Namespace):
     from dataclasses import fields
 
@@ -184,20 +196,28 @@ def _config_from_args(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from skinlab.repeats import format_mean_sd, repeat_configs
     from skinlab.training import train
 
-    config = _config_from_args(args)
-    result = train(config, verbose=1 if sys.stdout.isatty() else 2)
-    for split in ("validation", "test"):
-        m = result.metrics.get(split)
-        if m:
-            print(
-                f"{split}: accuracy {m['accuracy']:.3f}, balanced accuracy "
-                f"{m['balanced_accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}",
-                file=sys.stderr,
-            )
-    print(f"run {result.state}: {result.paths.root}", file=sys.stderr)
-    print(result.paths.root)
+    scores: dict[str, list[float]] = {}
+    for config in repeat_configs(_config_from_args(args), args.repeats):
+        result = train(config, verbose=1 if sys.stdout.isatty() else 2)
+        for split in ("validation", "test"):
+            m = result.metrics.get(split)
+            if m:
+                scores.setdefault(split, []).append(m["balanced_accuracy"])
+                print(
+                    f"{split}: accuracy {m['accuracy']:.3f}, balanced accuracy "
+                    f"{m['balanced_accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}",
+                    file=sys.stderr,
+                )
+        print(f"run {result.state}: {result.paths.root}", file=sys.stderr)
+        print(result.paths.root, flush=True)
+    if args.repeats > 1:
+        print(f"seed repeats ({config.repeat_group}), mean ± sd over the seeds:", file=sys.stderr)
+        for split, values in scores.items():
+            spread = format_mean_sd(values, ".3f")
+            print(f"  {split} balanced accuracy {spread}", file=sys.stderr)
     return 0
 
 
@@ -215,6 +235,19 @@ def cmd_cv(args: argparse.Namespace) -> int:
         scores = ", ".join(f"{m} {getattr(f, m):.3f}" for m in METRICS)
         print(f"fold {f.fold}/{len(result.folds)}: {scores} ({f.minutes:.1f} min, {f.run_id})")
     print(f"mean ± sd: {result.summary()}")
+    return 0
+
+
+def cmd_ablation(args: argparse.Namespace) -> int:
+    from skinlab.ablation import ablation_table, run_ablation
+
+    if not args.preset:
+        args.preset = "cpu-best"
+    rows = run_ablation(_config_from_args(args), args.folds, progress=_print_progress)
+    if args.json:
+        print(json.dumps([row.to_dict() for row in rows], indent=2))
+        return 0
+    print(ablation_table(rows))
     return 0
 
 
@@ -298,11 +331,15 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 def cmd_runs_start(args: argparse.Namespace) -> int:
     from skinlab.manager import start_run
     from skinlab.preflight import preflight
+    from skinlab.repeats import repeat_configs
 
     config = _config_from_args(args)
     preflight(config)  # what would fail at once fails here, before a run folder exists
-    paths = start_run(config, key=args.key)
-    print(paths.root, flush=True)
+    members = repeat_configs(config, args.repeats)
+    if len(members) > 1 and args.key:
+        raise SkinlabError("--key names one run; leave it out with --repeats.")
+    for member in members:  # seed repeats queue one after another
+        print(start_run(member, key=args.key).root, flush=True)
     return 0
 
 
@@ -487,6 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_RunOptionsHelp,
     )
     _add_run_options(p)
+    _add_repeats_option(p)
     p.set_defaults(func=cmd_train)
 
     p = _recipe_command(
@@ -494,6 +532,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
     p.set_defaults(func=cmd_cv)
+    p = _recipe_command(
+        sub,
+        "ablation",
+        "cross-validate a recipe (default cpu-best) and each variant without one of its elements",
+    )
+    p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    p.set_defaults(func=cmd_ablation)
     p = _recipe_command(
         sub, "lr-find", "learning-rate range test: suggest a learning rate for a recipe"
     )
@@ -573,6 +618,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_options(p)
     p.add_argument("--key", help="idempotency key: a second start with it while active is a no-op")
+    _add_repeats_option(p)
     p.set_defaults(func=cmd_runs_start)
     for name, func, text in [
         ("status", cmd_runs_status, "a run's live status"),
