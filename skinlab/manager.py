@@ -31,7 +31,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 
-from skinlab import atomic, runs, worker
+from skinlab import atomic, runs, standby, worker
 from skinlab.config import RunConfig
 from skinlab.errors import SkinlabError
 from skinlab.paths import PROJECT_ROOT, models_dir
@@ -71,7 +71,8 @@ def stop_grace_seconds() -> float:
 
 
 @contextmanager
-def _scheduler_lock(root: Path) -> Iterator[None]:
+def scheduler_lock(root: Path) -> Iterator[None]:
+    """Hold the models folder's scheduling lock (between processes too)."""
     root.mkdir(parents=True, exist_ok=True)
     with open(root / _LOCK, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -122,7 +123,7 @@ def start_run(
     root = Path(root) if root else models_dir()
     key = key or idempotency_key(config)
     check_disk_space(config, root)
-    with _scheduler_lock(root):
+    with scheduler_lock(root):
         for paths in runs.list_runs(root):
             request = atomic.read_json(paths.request, default={}) or {}
             if request.get("key") == key and refresh(paths).state in ("queued", *ACTIVE):
@@ -138,7 +139,7 @@ def schedule(root: Path | None = None, max_concurrent: int | None = None) -> lis
     root = Path(root) if root else models_dir()
     limit = max_concurrent or max_concurrent_runs()
     started = []
-    with _scheduler_lock(root):
+    with scheduler_lock(root):
         all_runs = runs.list_runs(root)
         states = {p: _safe_state(p) for p in all_runs}
         active = sum(state in ACTIVE for state in states.values())
@@ -161,17 +162,19 @@ def _safe_state(paths: runs.RunPaths) -> str:
 
 def _launch(paths: runs.RunPaths) -> None:
     paths.stop_request.unlink(missing_ok=True)
-    env = {**os.environ, "SKINLAB_MODELS_DIR": str(paths.root.parent), "PYTHONUNBUFFERED": "1"}
-    with open(paths.log, "ab") as log:
-        proc = subprocess.Popen(
-            worker.command("supervise", paths.root),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=PROJECT_ROOT,
-            env=env,
-            start_new_session=True,  # its own process group: a page reload never kills it
-        )
+    env = standby.launch_env(paths.root.parent)
+    proc = None
+    if (warm := standby.take(paths.root.parent, env)) is None:
+        with open(paths.log, "ab") as log:
+            proc = subprocess.Popen(
+                worker.command("supervise", paths.root),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=PROJECT_ROOT,
+                env=env,
+                start_new_session=True,  # its own process group: a page reload never kills it
+            )
     status = runs.read_status(paths)
     now = time.time()
     runs.write_status(
@@ -179,9 +182,9 @@ def _launch(paths: runs.RunPaths) -> None:
         replace(
             status,
             state="running",
-            supervisor_pid=proc.pid,
+            supervisor_pid=proc.pid if proc else warm[0],
             # Popen returns after the exec, so the new command line is already in place.
-            supervisor_start=start_time(proc.pid),
+            supervisor_start=start_time(proc.pid) if proc else warm[1],
             pid=None,
             pid_start=None,
             heartbeat=now,
@@ -189,8 +192,24 @@ def _launch(paths: runs.RunPaths) -> None:
             finished=None,
         ),
     )
-    # Reap the supervisor when it ends, so a long-lived app leaves no zombies behind.
-    threading.Thread(target=proc.wait, daemon=True).start()
+    if proc is None:
+        # After the status: the standby's first act as supervisor is to add its trainer.
+        standby.hand_over(paths.root.parent, warm[0], paths.root)
+    else:
+        # Reap the supervisor when it ends, so a long-lived app leaves no zombies behind.
+        threading.Thread(target=proc.wait, daemon=True).start()
+
+
+def ensure_standby(root: Path | None = None) -> None:
+    """Have a warm standby ready for the next run in ``root`` (:mod:`skinlab.standby`),
+    unless standbys are off or a run is queued or going (the scheduler starts those itself,
+    and a standby importing TensorFlow would slow the one training)."""
+    root = Path(root) if root else models_dir()
+    if not standby.enabled():
+        return
+    with scheduler_lock(root):
+        if not any(_safe_state(p) in ("queued", *ACTIVE) for p in runs.list_runs(root)):
+            standby.ensure(root, standby.launch_env(root))
 
 
 def refresh(paths: runs.RunPaths) -> runs.RunStatus:
@@ -233,20 +252,33 @@ def can_resume(paths: runs.RunPaths) -> bool:
         return False
 
 
-def _supervisor_alive(paths: runs.RunPaths, status: runs.RunStatus) -> bool:
-    """Whether the run's supervisor is the process :func:`_launch` started: same pid and
-    start time, ``skinlab.worker supervise`` of this very run, leading its own session."""
+def _supervisor_argv(paths: runs.RunPaths, status: runs.RunStatus) -> list[str] | None:
+    """The command line of the run's supervisor, the process :func:`_launch` started or
+    handed the run to: same pid and start time, ``skinlab.worker supervise`` of this very
+    run (or ``standby`` of its models folder), leading its own session; ``None`` when no
+    such process is alive."""
     pid = status.supervisor_pid
-    argv = worker.command("supervise", paths.root)[1:]
-    return matches(pid, status.supervisor_start, argv, session=pid)
+    for argv in (worker.command("supervise", paths.root)[1:], standby.argv(paths.root.parent)):
+        if matches(pid, status.supervisor_start, argv, session=pid):
+            return argv
+    return None
+
+
+def _supervisor_alive(paths: runs.RunPaths, status: runs.RunStatus) -> bool:
+    return _supervisor_argv(paths, status) is not None
 
 
 def _trainer_alive(paths: runs.RunPaths, status: runs.RunStatus) -> bool:
     """Whether the run's training process is alive and the one that recorded itself."""
     if status.supervisor_pid is None:  # trained in the foreground (skinlab train, a notebook)
         return matches(status.pid, status.pid_start)
-    argv = worker.command("train", paths.root)[1:]
-    return matches(status.pid, status.pid_start, argv, session=status.supervisor_pid)
+    return any(
+        matches(status.pid, status.pid_start, argv, session=status.supervisor_pid)
+        for argv in (
+            worker.command("train", paths.root)[1:],
+            standby.argv(paths.root.parent, "standby-train"),
+        )
+    )
 
 
 def recovery_hint(paths: runs.RunPaths) -> str:
@@ -293,8 +325,7 @@ def stop_run(ref: str | Path, *, force: bool = False) -> runs.RunStatus:
     if force or status.state == "stopping":
         # Only the group of the supervisor skinlab launched for this run; a foreground run
         # (no supervisor) stops at its next batch, as the first stop request asked.
-        if status.supervisor_pid is not None and status.supervisor_start is not None:
-            argv = worker.command("supervise", paths.root)[1:]
+        if argv := _supervisor_argv(paths, status):
             terminate_group(status.supervisor_pid, status.supervisor_start, argv)
         killed = replace(
             status,

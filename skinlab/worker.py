@@ -4,6 +4,10 @@
 child, waits for it, enforces the stop grace period, records how the child ended when it
 died without a final status (``killed by signal SIGKILL (9)``), and then lets the
 scheduler start the next queued run. ``train`` does the actual training in-process.
+
+``standby ROOT`` and ``standby-train ROOT`` are the same pair started before a run exists
+(:mod:`skinlab.standby`): the child imports the training stack, then both wait until the
+scheduler hands them a run of models folder ROOT, and from then on act as above.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,6 +24,8 @@ from pathlib import Path
 # first and imports the rest while that one loads TensorFlow (pandas alone is ~0.4 s on
 # 2 cores, and every second here is a second before a new run's first live point).
 _POLL_SECONDS = 0.5
+#: How often an unclaimed standby looks for its run: it adds up to this to a start.
+_STANDBY_POLL_SECONDS = 0.05
 
 
 def command(role: str, root: Path) -> list[str]:
@@ -33,8 +40,14 @@ def command(role: str, root: Path) -> list[str]:
 def supervise(root: Path) -> int:
     """Run the training child to completion; returns its exit code."""
     child = subprocess.Popen(command("train", root))
-    from skinlab import atomic, manager, runs
-    from skinlab.processes import describe_exit, start_time, terminate
+    _adopt(root, child)
+    return _watch(root, child)
+
+
+def _adopt(root: Path, child: subprocess.Popen) -> None:
+    """Record this process and ``child`` as run ``root``'s supervisor and trainer."""
+    from skinlab import runs
+    from skinlab.processes import start_time
 
     paths = runs.RunPaths(root)
     status = runs.read_status(paths)
@@ -49,6 +62,14 @@ def supervise(root: Path) -> int:
             heartbeat=time.time(),
         ),
     )
+
+
+def _watch(root: Path, child: subprocess.Popen) -> int:
+    """Supervise ``child``, the training process of run ``root``, until it ends."""
+    from skinlab import atomic, manager, runs
+    from skinlab.processes import describe_exit, terminate
+
+    paths = runs.RunPaths(root)
     killed_for_grace = False
     while child.poll() is None:
         time.sleep(_POLL_SECONDS)
@@ -102,12 +123,86 @@ def train(root: Path) -> int:
     return 0
 
 
+def standby_supervise(models: Path) -> int:
+    """Wait, with a training child that has imported TensorFlow, to supervise the run the
+    scheduler hands over (:func:`skinlab.standby.hand_over`); end unused after
+    :func:`skinlab.standby.idle_seconds`, when the record no longer names this process, or
+    when the child dies. Returns the run's exit code, or 0 when no run came."""
+    child = subprocess.Popen(command("standby-train", models), stdin=subprocess.PIPE)
+    from skinlab import atomic, standby
+    from skinlab.manager import scheduler_lock
+
+    me, ends = os.getpid(), time.monotonic() + standby.idle_seconds()
+
+    def names_me(name: str) -> dict | None:
+        found = atomic.read_json(models / name, default=None)
+        return found if isinstance(found, dict) and found.get("pid") == me else None
+
+    run = None
+    while models.is_dir():  # a deleted models folder will never hand anything over
+        time.sleep(_STANDBY_POLL_SECONDS)
+        idle = child.poll() is None and time.monotonic() < ends
+        if idle and names_me(standby.RECORD) and not names_me(standby.CLAIM):
+            continue
+        with scheduler_lock(models):  # decided as the scheduler sees it, not half-way
+            if claim := names_me(standby.CLAIM):
+                (models / standby.CLAIM).unlink()
+                run = Path(claim["run"])
+            elif names_me(standby.RECORD):
+                (models / standby.RECORD).unlink()
+        break
+    if run is None:
+        child.kill()
+        child.wait()
+        return 0
+    _write_to_log(run)
+    # Recorded before the child hears of the run: from then on the status is the trainer's.
+    _adopt(run, child)
+    with suppress(BrokenPipeError):  # a child that died is reported by _watch
+        child.stdin.write(f"{run}\n".encode())
+        child.stdin.close()
+    return _watch(run, child)
+
+
+def standby_train(models: Path) -> int:
+    """Import the training stack, then train the run whose folder arrives on stdin."""
+    from skinlab.quiet import quiet_tensorflow
+
+    quiet_tensorflow()
+    import skinlab.training  # noqa: F401 - the seconds a standby exists to spend early
+
+    print(f"standby ready {os.getppid()}", flush=True)
+    line = sys.stdin.readline().strip()
+    if not line:
+        return 0
+    _write_to_log(Path(line))
+    return train(Path(line))
+
+
+def _write_to_log(run: Path) -> None:
+    """Send this process's stdout and stderr to run ``run``'s log from now on."""
+    from skinlab import runs
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with open(runs.RunPaths(run).log, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+
+
+_ROLES = {
+    "supervise": supervise,
+    "train": train,
+    "standby": standby_supervise,
+    "standby-train": standby_train,
+}
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in ("supervise", "train"):
-        print("usage: python -m skinlab.worker supervise|train RUN_DIR", file=sys.stderr)
+    if len(argv) != 2 or argv[0] not in _ROLES:
+        print(f"usage: python -m skinlab.worker {'|'.join(_ROLES)} DIR", file=sys.stderr)
         return 2
-    root = Path(argv[1])
-    return supervise(root) if argv[0] == "supervise" else train(root)
+    return _ROLES[argv[0]](Path(argv[1]))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,9 @@ def _isolated_dirs(
     monkeypatch.setenv("SKINLAB_EXTRA_DIRS", os.pathsep.join(map(str, extra)))
     # Each test gets its own app settings, so a dataset picked in one test never leaks.
     monkeypatch.setenv("SKINLAB_SETTINGS_FILE", str(tmp_path / "settings.json"))
+    # No warm standby trainers (skinlab.standby) unless a test asks for one: each would
+    # import TensorFlow and outlive its test by minutes.
+    monkeypatch.setenv("SKINLAB_STANDBY", "0")
 
 
 @pytest.fixture

@@ -52,8 +52,8 @@ def wait_for_run(paths, predicate, timeout: float = 180.0, *, allow_failed: bool
 
 
 def kill_run_processes(models: Path) -> None:
-    """Kill every background run's process group under ``models`` (test clean-up: never
-    leave a training process behind)."""
+    """Kill every background run's process group under ``models``, and its standby (test
+    clean-up: never leave a training process behind)."""
     import os
     import signal
     from contextlib import suppress
@@ -68,6 +68,11 @@ def kill_run_processes(models: Path) -> None:
                 group = os.getpgid(pid)
                 if group != os.getpgid(0):
                     os.killpg(group, signal.SIGKILL)
+    if models.is_dir():  # and a warm standby (skinlab.standby) waiting for the next run
+        from skinlab import manager, standby
+
+        with manager.scheduler_lock(models):
+            standby.discard(models)
 
 
 def offline_keras_home(home: Path, monkeypatch) -> Path:

@@ -26,11 +26,13 @@ from skinlab.processes import start_time
 ROOT = Path(__file__).resolve().parents[1]
 
 #: A fake ``skinlab.worker``: "supervise" starts a "train" child (printing its pid), as the
-#: real supervisor does; both then sleep instead of training.
+#: real supervisor does, and a "standby" a "standby-train" child; all then sleep instead of
+#: training.
 _FAKE_WORKER = """\
 import subprocess, sys, time
-if sys.argv[1] == "supervise":
-    child = subprocess.Popen([sys.executable, "-m", "skinlab.worker", "train", sys.argv[2]])
+child_role = {"supervise": "train", "standby": "standby-train"}.get(sys.argv[1])
+if child_role:
+    child = subprocess.Popen([sys.executable, "-m", "skinlab.worker", child_role, sys.argv[2]])
     print(child.pid, flush=True)
 time.sleep(60)
 """
@@ -73,10 +75,10 @@ def impostor(spawn, tmp_path: Path, run: runs.RunPaths) -> Callable[..., subproc
     (package / "__init__.py").write_text("")
     (package / "worker.py").write_text(_FAKE_WORKER)
 
-    def _impostor(**kwargs) -> subprocess.Popen:
+    def _impostor(argv: list[str] | None = None, **kwargs) -> subprocess.Popen:
         # ``-m`` imports from the working directory first: the fake package, not skinlab.
         proc = spawn(
-            worker.command("supervise", run.root),
+            argv or worker.command("supervise", run.root),
             cwd=package.parent,
             stdout=subprocess.PIPE,
             text=True,
@@ -93,9 +95,9 @@ def _mark_running(run: runs.RunPaths, state: str = "running", **pids) -> None:
     write_json(run.status, runs.RunStatus(state, heartbeat=time.time(), **pids).to_dict())
 
 
-def _launched(run: runs.RunPaths, impostor) -> subprocess.Popen:
+def _launched(run: runs.RunPaths, impostor, argv: list[str] | None = None) -> subprocess.Popen:
     """A fake supervisor and trainer, recorded in ``status.json`` as skinlab records them."""
-    proc = impostor(start_new_session=True)
+    proc = impostor(argv, start_new_session=True)
     _mark_running(
         run,
         pid=proc.trainer,
@@ -213,3 +215,32 @@ def test_a_foreground_trainer_is_alive_by_the_identity_it_wrote_itself(run) -> N
     assert manager.refresh(run).state == "running"
     _mark_running(run, pid=me)  # the same pid written by hand, without a start time
     assert manager.refresh(run).state == "failed"
+
+
+def test_a_standby_handed_the_run_is_its_supervisor_and_force_stop_kills_its_group(
+    run, impostor
+) -> None:
+    # A warm standby (skinlab.standby) of the run's models folder became its supervisor.
+    proc = _launched(run, impostor, worker.command("standby", run.root.parent))
+    assert manager.refresh(run).state == "running"
+    proc.kill()
+    proc.wait()
+    assert manager.refresh(run).state == "running"  # its trainer still counts alone
+    os.kill(proc.trainer, signal.SIGKILL)
+    assert _wait_gone(proc.trainer)
+    assert manager.refresh(run).state == "failed"
+    live = _launched(run, impostor, worker.command("standby", run.root.parent))
+    assert manager.stop_run(run.run_id, force=True).state == "stopped"
+    assert live.wait(timeout=30) == -signal.SIGTERM
+    assert _wait_gone(live.trainer)
+
+
+def test_a_standby_of_another_models_folder_is_not_the_runs_supervisor(
+    run, impostor, tmp_path: Path
+) -> None:
+    proc = _launched(run, impostor, worker.command("standby", tmp_path / "elsewhere"))
+    assert manager.refresh(run).state == "failed"
+    _mark_running(run, "stopping", supervisor_pid=proc.pid, supervisor_start=start_time(proc.pid))
+    with pytest.raises(manager.RunStateError):
+        manager.stop_run(run.run_id, force=True)
+    assert _alive(proc)
