@@ -10,6 +10,8 @@ import streamlit as st
 from skinlab import (
     catalog,
     manager,
+    repeats,
+    review_view,
     run_panel,
     train_form,
     train_lr_find,
@@ -20,10 +22,8 @@ from skinlab import (
 from skinlab.discovery import Dataset
 from skinlab.errors import SkinlabError
 
-# How often the live panels re-read the run folders: often while a run is going, less
-# otherwise (only to notice a run started elsewhere).
-LIVE_REFRESH_SECONDS, IDLE_REFRESH_SECONDS = 1.5, 5.0
 _RUN = "train_run"  # session key of the chosen run id (also ?run= in the URL)
+_REPEATS = "train_repeats"
 _START_ERROR = "train_start_error"
 
 
@@ -34,17 +34,24 @@ def _watch(run_id: str) -> None:
 def _start(root: str, dataset: Dataset) -> None:
     values = train_form.ensure_values(st.session_state)  # as committed with the click
     try:
-        paths = train_monitor.launch(train_form.config_from_form(values, root), dataset)
+        config = train_form.config_from_form(values, root)
+        config = config.replace(data_version=review_view.chosen_version())
+        paths = train_monitor.launch(config, dataset, st.session_state.get(_REPEATS, 1))
     except SkinlabError as exc:
         st.session_state[_START_ERROR] = exc
         return
     _watch(paths.run_id)
 
 
-def _live_run(live: bool) -> None:
+def _live_run(every: float) -> None:
     summaries = manager.list_summaries()
-    if any(s["state"] in train_monitor.LIVE for s in summaries) != live:
-        st.rerun()  # a run started or ended elsewhere: switch the refresh rate
+    _watched_run(summaries)
+    # After drawing, so a run's first point is on screen before the whole page reruns.
+    if train_monitor.refresh_seconds(summaries) != every:
+        st.rerun()  # a run started, showed life or ended: switch the refresh rate
+
+
+def _watched_run(summaries: list[dict]) -> None:
     chosen = st.session_state.get(_RUN) or st.query_params.get("run")
     if (run_id := train_monitor.run_to_show(summaries, chosen)) is None:
         return
@@ -76,6 +83,17 @@ def _new_run(root: str) -> None:
     train_widgets.form(values)
     train_lr_find.lr_finder(root)
     train_widgets.previews(dataset, values)
+    review_view.version_picker(root)
+    st.radio(
+        "Seed repeats",
+        repeats.PAGE_CHOICES,
+        format_func=lambda n: "one run" if n == 1 else f"repeat ×{n}",
+        horizontal=True,
+        key=_REPEATS,
+        help="Train the same settings with seeds seed, seed+1, …: the spread of their "
+        "curves and scores (mean ± sd) shows how much of a difference between two runs "
+        "is only noise. The runs queue one after another.",
+    )
     st.button(
         "Start training",
         type="primary",
@@ -90,7 +108,9 @@ def _new_run(root: str) -> None:
 
 def _runs_table() -> None:
     st.subheader("All runs")
-    run_panel.runs_table(manager.list_summaries())
+    summaries = manager.list_summaries()
+    run_panel.runs_table(summaries)
+    run_panel.repeat_groups(summaries)
 
 
 def page() -> None:
@@ -100,11 +120,13 @@ def page() -> None:
         st.info("Type a dataset folder in the sidebar, or pick the demo dataset.")
         return
     st.caption(f"Dataset: {catalog.describe(root)}")
-    live = any(s["state"] in train_monitor.LIVE for s in manager.list_summaries())
-    every = LIVE_REFRESH_SECONDS if live else IDLE_REFRESH_SECONDS
-    st.fragment(_live_run, run_every=every)(live)
+    every = train_monitor.refresh_seconds(manager.list_summaries())
+    if every == train_monitor.IDLE_REFRESH_SECONDS:
+        manager.ensure_standby()  # TensorFlow loads while the user picks the settings
+    st.fragment(_live_run, run_every=every)(every)
     _new_run(root)
-    st.fragment(_runs_table, run_every=every)()
+    table_every = max(every, train_monitor.LIVE_REFRESH_SECONDS)
+    st.fragment(_runs_table, run_every=table_every)()
 
 
 page()

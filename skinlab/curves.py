@@ -107,6 +107,57 @@ def in_progress_point(status: RunStatus, metric: str) -> tuple[float, float] | N
     return max(status.epoch - 1, 0) + done, value
 
 
+def band_figure(bands: dict[str, pd.DataFrame], *, title: str, yaxis: str) -> go.Figure:
+    """Seed repeats: per entry of ``bands`` (``{"validation": frame, ...}``, frames from
+    :func:`skinlab.repeats.epoch_bands`), the mean over the runs as a line and mean ± sd
+    shaded around it: how far runs that differ only in their seed land apart."""
+    fig = go.Figure()
+    colours = {"training": _TRAIN_COLOUR, "validation": _VAL_COLOUR}
+    epochs = []
+    for label, band in bands.items():
+        if band.empty:
+            continue
+        colour = colours.get(label.split()[0], _TRAIN_COLOUR)
+        spread = band["sd"].fillna(0.0)
+        fig.add_trace(
+            go.Scatter(
+                x=pd.concat([band["epoch"], band["epoch"][::-1]]),
+                y=pd.concat([band["mean"] + spread, (band["mean"] - spread)[::-1]]),
+                fill="toself",
+                fillcolor=_rgba(colour, 0.18),
+                line={"width": 0},
+                name=f"{label} mean ± sd",
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            _line(
+                band["epoch"],
+                band["mean"],
+                f"{label} mean",
+                colour,
+                customdata=band[["sd", "n"]].to_numpy(),
+                hovertemplate="epoch %{x}<br>mean %{y:.3f} ± %{customdata[0]:.3f}"
+                " (n=%{customdata[1]})<extra></extra>",
+            )
+        )
+        epochs.append(band["epoch"])
+    _epoch_axis(fig, pd.concat(epochs) if epochs else pd.Series(dtype=int))
+    fig.update_layout(
+        title=title,
+        yaxis_title=yaxis,
+        height=320,
+        margin={"t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return fig
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    red, green, blue = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red}, {green}, {blue}, {alpha})"
+
+
 def compare_curves_figure(
     histories: dict[str, pd.DataFrame], metric: str = "val_accuracy"
 ) -> go.Figure:

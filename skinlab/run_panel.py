@@ -16,7 +16,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from skinlab import curves, manager, train_form, train_monitor, ui
+from skinlab import curves, manager, repeats, train_form, train_monitor, ui
 from skinlab.errors import SkinlabError
 
 _ERROR = "run_panel_error"  # session key of the last button action's error
@@ -61,6 +61,8 @@ def live_panel(run_id: str) -> None:
     for fraction, text in train_monitor.progress_lines(status):
         st.progress(fraction, text=text)
     _curves(view)
+    if view.config.repeat_group:
+        _repeat_bands(view.config.repeat_group)
     _outcome(view)
     _buttons(view)
     with st.expander("Training log"):
@@ -84,6 +86,30 @@ def _curves(view: train_monitor.RunView) -> None:
         column.plotly_chart(figure, width="stretch")
     if signal := curves.overfitting_signal(view.history):
         st.warning(signal, icon=":material/trending_up:")
+
+
+def _repeat_bands(group: str) -> None:
+    """The run's seed-repeat group: mean ± sd of its runs' curves, epoch by epoch."""
+    members = repeats.groups(manager.list_summaries()).get(group, [])
+    histories = repeats.member_histories(members)
+    done = sum(not h.empty for h in histories)
+    st.markdown(
+        f"**Seed repeats** ({group}): {len(members)} runs of these settings with different "
+        f"seeds, {done} with a whole epoch. The band is mean ± sd across them: a difference "
+        "between two settings smaller than it may be only noise."
+    )
+    if done < 2:
+        st.caption("The band appears once two runs of the group have a whole epoch.")
+        return
+    left, right = st.columns(2)
+    for column, metric in ((left, "loss"), (right, "accuracy")):
+        bands = {
+            f"training {metric}": repeats.epoch_bands(histories, metric),
+            f"validation {metric}": repeats.epoch_bands(histories, f"val_{metric}"),
+        }
+        title = f"{metric.capitalize()}, mean ± sd over {done} seeds"
+        figure = curves.band_figure(bands, title=title, yaxis=metric)
+        column.plotly_chart(figure, width="stretch", key=f"repeat_{group}_{metric}")
 
 
 def _outcome(view: train_monitor.RunView) -> None:
@@ -163,6 +189,16 @@ def runs_table(summaries: list[dict]) -> None:
         placeholder="—",
         width="stretch",
     )
+
+
+def repeat_groups(summaries: list[dict]) -> None:
+    """Each seed-repeat group's final scores as mean ± sd over its runs (nothing without
+    groups)."""
+    table = repeats.group_table(summaries)
+    if table.empty:
+        return
+    st.markdown("**Seed repeats**: mean ± sd over each group's runs")
+    st.dataframe(table, hide_index=True, width="stretch")
 
 
 def table_columns(table: pd.DataFrame) -> dict:

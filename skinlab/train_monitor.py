@@ -25,12 +25,19 @@ from skinlab.config import RunConfig
 from skinlab.confine import confine_run
 from skinlab.curves import best_epoch
 from skinlab.discovery import Dataset
+from skinlab.errors import SkinlabError
 from skinlab.features import FEATURES_PHASE
 from skinlab.preflight import preflight
+from skinlab.repeats import start_repeats
 from skinlab.train_form import describe_config
 
 #: States in which a run is still going (or about to).
 LIVE = ("queued", *manager.ACTIVE)
+#: Seconds between two looks of the Train page's live panels: while a run is starting (no
+#: curve point yet) the user watches for its first sign of life, and each second counts
+#: (issue 12: click to first point <= 5 s); once it moves, a point per 1.5 s is live enough
+#: and costs the training less CPU; with nothing going, only to notice a run started elsewhere.
+STARTING_REFRESH_SECONDS, LIVE_REFRESH_SECONDS, IDLE_REFRESH_SECONDS = 0.5, 1.5, 5.0
 #: Colours of the state badges (st.badge colour names).
 STATE_COLOURS = {
     "queued": "gray",
@@ -70,6 +77,33 @@ def run_to_show(summaries: list[dict], chosen: str | None) -> str | None:
         return chosen
     live = [s["run_id"] for s in summaries if s["state"] in LIVE]
     return (live or ids or [None])[0]
+
+
+def is_starting(status: runs.RunStatus) -> bool:
+    """Whether a run is running but has nothing on its curves yet (no batch of its first
+    epoch has finished)."""
+    return (
+        status.state == "running"
+        and status.running_loss is None
+        and status.epoch <= 1
+        and not status.batch
+    )
+
+
+def refresh_seconds(summaries: list[dict]) -> float:
+    """How often the Train page should look at the runs (:data:`STARTING_REFRESH_SECONDS`,
+    :data:`LIVE_REFRESH_SECONDS` or :data:`IDLE_REFRESH_SECONDS`), given
+    :func:`skinlab.manager.list_summaries`."""
+    live = [s["run_id"] for s in summaries if s["state"] in LIVE]
+    if not live:
+        return IDLE_REFRESH_SECONDS
+    for run_id in live:
+        try:
+            if is_starting(runs.read_status(runs.resolve_run(run_id))):
+                return STARTING_REFRESH_SECONDS
+        except SkinlabError:
+            continue  # its panel says what is wrong with it
+    return LIVE_REFRESH_SECONDS
 
 
 def load_run(run_id: str) -> RunView:
@@ -194,11 +228,12 @@ def runs_table(summaries: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def launch(config: RunConfig, dataset: Dataset) -> runs.RunPaths:
+def launch(config: RunConfig, dataset: Dataset, repeats: int = 1) -> runs.RunPaths:
     """Run the pre-flight (:func:`skinlab.preflight.preflight`), then start ``config`` as a
-    background run.
+    background run, or as ``repeats`` runs with seeds ``seed``, ``seed + 1``, ... in one
+    group (:func:`skinlab.repeats.start_repeats`; they queue behind each other).
 
-    Returns at once with the run's paths (the running run's, when the same config is
+    Returns at once with the (first) run's paths (the running run's, when the same config is
     already going).
 
     Raises:
@@ -207,7 +242,7 @@ def launch(config: RunConfig, dataset: Dataset) -> runs.RunPaths:
         SkinlabError: not enough free disk space.
     """
     preflight(config, dataset)
-    return manager.start_run(config)
+    return start_repeats(config, repeats)[0]
 
 
 def latest_metrics(history: pd.DataFrame) -> list[tuple[str, str]]:

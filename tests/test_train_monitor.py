@@ -171,3 +171,27 @@ def test_the_ending_is_explained_when_the_state_alone_does_not_say_it() -> None:
 
 def test_the_scores_heading_names_the_epoch_whose_weights_were_kept() -> None:
     assert "weights of epoch 2" in train_monitor.scores_heading(_ended("finished", 3, 3))
+
+
+def test_the_page_looks_often_while_a_run_starts_less_once_it_moves_and_rarely_when_idle(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("SKINLAB_MODELS_DIR", str(tmp_path / "models"))
+    paths = runs.new_run(RunConfig(backbone="custom", epochs=2))
+    summaries = [_summary(paths.run_id, "running")]
+
+    def every(**status) -> float:
+        runs.write_status(paths, RunStatus("running", epoch=1, total_epochs=2, **status))
+        return train_monitor.refresh_seconds(summaries)
+
+    assert every() == train_monitor.STARTING_REFRESH_SECONDS  # no batch yet
+    moving = every(batch=1, total_batches=10, running_loss=2.1, running_accuracy=0.2)
+    assert moving == train_monitor.LIVE_REFRESH_SECONDS
+    assert every(batch=10, total_batches=10) == train_monitor.LIVE_REFRESH_SECONDS  # validating
+    assert train_monitor.refresh_seconds([_summary(paths.run_id, "finished")]) == 5.0
+    assert train_monitor.refresh_seconds([]) == train_monitor.IDLE_REFRESH_SECONDS
+    assert (
+        train_monitor.STARTING_REFRESH_SECONDS
+        < train_monitor.LIVE_REFRESH_SECONDS
+        < train_monitor.IDLE_REFRESH_SECONDS
+    )

@@ -339,3 +339,53 @@ def test_the_issue_14_recipe_controls_reach_the_run_config(
     assert (config.optimizer, config.weight_decay, config.schedule) == ("adamw", 0.05, "one_cycle")
     assert (config.augmentation, config.imbalance) == ("dermoscopy", "balanced_sampling")
     assert (config.label_smoothing, config.ema) == (0.1, True)
+
+
+def test_the_page_readies_a_standby_only_while_no_run_is_going(
+    demo: Path, models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[None] = []
+    monkeypatch.setattr(manager, "ensure_standby", lambda: asked.append(None))
+    open_page(demo)
+    assert len(asked) == 1  # drawn with nothing going: TensorFlow loads while the user picks
+    paths = fake_run("running")
+    runs.write_status(paths, runs.RunStatus("queued", heartbeat=time.time()))
+    asked.clear()
+    open_page(demo)
+    assert not asked
+
+
+def test_repeat_x3_starts_three_runs_of_one_group_with_consecutive_seeds(
+    demo: Path, models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The runs are only created (queued), not trained: what is tested is what reaches them.
+    monkeypatch.setattr(manager, "start_run", lambda config: runs.new_run(config))
+    at = open_page(demo)
+    at.button(key="preset_quick").click().run()
+    at.radio(key="train_repeats").set_value(3).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    configs = [runs.read_config(p) for p in reversed(runs.list_runs(models))]
+    seed = PRESETS["quick"].get("seed", RunConfig().seed)
+    assert [c.seed for c in configs] == [seed, seed + 1, seed + 2]
+    assert len({c.repeat_group for c in configs}) == 1 and configs[0].repeat_group
+    assert {c.epochs for c in configs} == {PRESETS["quick"]["epochs"]}
+    assert watched(at) in {p.run_id for p in runs.list_runs(models)}
+
+
+def test_a_seed_repeat_group_shows_mean_sd_bands_and_its_row_in_the_runs_table(
+    demo: Path, models: Path
+) -> None:
+    from test_repeats import fake_group
+
+    members = fake_group(3)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["dataset"], at.query_params["run"] = str(demo), members[0].run_id
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception and not at.error
+    assert "**Seed repeats** (g-test): 3 runs" in texts(at)
+    titles = [chart.proto.spec for chart in at.get("plotly_chart")]
+    assert sum("mean ± sd over 3 seeds" in spec for spec in titles) == 2
+    groups = [df.value for df in at.dataframe if "group" in df.value.columns]
+    assert groups and groups[0].iloc[0]["best val accuracy"] == "60.0% ± 10.0% (n=3)"
