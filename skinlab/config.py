@@ -88,6 +88,9 @@ class RunConfig:
             ``val_fraction`` split; ``0, 0`` for a normal run. Set by cross-validation, not on
             the Train page (fields with ``metadata["form"] == False`` are not on the form;
             their ``metadata["help"]`` is their command-line help).
+        data_version: the dataset version trained on (:mod:`skinlab.overrides`): ``""`` or
+            ``"raw"`` for the folder as it is, else the short id of the review decisions
+            (relabels, exclusions) applied to it; chosen on the Train page.
         repeat_group: the id shared by runs of the same settings with seeds ``seed``,
             ``seed + 1``, ... (:mod:`skinlab.repeats`); ``""`` for a run on its own.
     """
@@ -129,6 +132,14 @@ class RunConfig:
     cv_folds: int = field(
         default=0,
         metadata={"form": False, "help": "number of cross-validation folds (0: no folds)"},
+    )
+    data_version: str = field(
+        default="",
+        metadata={
+            "form": False,
+            "help": "dataset version to train on: an id from the Explore page's Review tab "
+            "(its relabels and exclusions applied), or empty/'raw' for the folder as it is",
+        },
     )
     repeat_group: str = field(
         default="",

@@ -28,6 +28,7 @@ CARDS_PER_PAGE = 6
 #: Session key of a set of relpaths sent from the linked charts ("Review these").
 SELECTION_KEY = "review_selection"
 _TOP = 3  # out-of-fold probabilities shown per card
+SELECTED = "selected"  # the reason of a card sent from the charts and in no other reason
 
 Thumb = Callable[[str, str], bytes | None]
 
@@ -77,14 +78,14 @@ def render_review(dataset: Dataset, thumb: Thumb) -> None:
         return
     _version_line(root, version, decided)
     st.caption(f"Out-of-fold evidence: {queue.evidence}.")
-    cards = _filtered(queue, decided)
+    rows = dataset.table.set_index("relpath")
+    cards = _filtered(queue, decided, rows)
     if not cards:
         st.success("Nothing left to review here.")
         return
     pages = -(-len(cards) // CARDS_PER_PAGE)
     page = st.pagination(pages, key="review_page") if pages > 1 else 1
     first = (page - 1) * CARDS_PER_PAGE
-    rows = dataset.table.set_index("relpath")
     with st.grid(2, min_column_width=340):
         for card in cards[first : first + CARDS_PER_PAGE]:
             with st.container(border=True):
@@ -109,14 +110,14 @@ def _version_line(root: str, version: overrides.DatasetVersion, decided: dict) -
     )
 
 
-def _filtered(queue: ReviewQueue, decided: dict) -> list[ReviewCard]:
+def _filtered(queue: ReviewQueue, decided: dict, rows) -> list[ReviewCard]:
     show, hide = st.columns([4, 1], vertical_alignment="bottom")
     counts = {r: len(queue.relpaths(r)) for r in REASONS}
     reasons = show.multiselect(
         "Show",
         list(REASONS),
         default=list(REASONS),
-        format_func=lambda r: f"{REASONS[r].split(':')[0]} ({counts[r]})",
+        format_func=lambda r: f"{_title(r)} ({counts[r]})",
         key="review_reasons",
     )
     hide_decided = hide.toggle("Hide decided", value=True, key="review_hide_decided")
@@ -128,10 +129,31 @@ def _filtered(queue: ReviewQueue, decided: dict) -> list[ReviewCard]:
             st.rerun()
     cards = [c for c in queue.cards if set(c.reasons) & set(reasons)]
     if selected:
-        cards = [c for c in cards if c.relpath in selected]
+        cards = [c for c in cards if c.relpath in selected] + _selected_only(queue, selected, rows)
     if hide_decided:
         cards = [c for c in cards if c.relpath not in decided]
     return cards
+
+
+def _selected_only(queue: ReviewQueue, selected: set[str], rows) -> list[ReviewCard]:
+    """Cards for the images sent from the charts that the queue has no reason to doubt."""
+    queued = {c.relpath for c in queue.cards}
+    return [
+        ReviewCard(
+            relpath=relpath,
+            path=str(rows.loc[relpath, "path"]),
+            split=str(rows.loc[relpath, "split"]),
+            label=str(rows.loc[relpath, "label"]),
+            reasons=(SELECTED,),
+            details=("Sent from the linked charts; no other reason to doubt it.",),
+        )
+        for relpath in sorted(selected - queued)
+        if relpath in rows.index
+    ]
+
+
+def _title(reason: str) -> str:
+    return "Selected" if reason == SELECTED else REASONS[reason].split(":")[0]
 
 
 def _card(root, card: ReviewCard, decision, dataset: Dataset, rows, thumb: Thumb) -> None:
@@ -142,7 +164,7 @@ def _card(root, card: ReviewCard, decision, dataset: Dataset, rows, thumb: Thumb
     about.markdown(f"**{class_info(card.label).display_name}** · {card.split}")
     about.caption(ui.literal(card.relpath))
     for reason, detail in zip(card.reasons, card.details, strict=True):
-        about.markdown(f"{REASONS[reason].split(':')[0]}: {ui.literal(detail)}")
+        about.markdown(f"{_title(reason)}: {ui.literal(detail)}")
     if card.probabilities:
         top = sorted(card.probabilities.items(), key=lambda kv: -kv[1])[:_TOP]
         about.caption("Out of fold: " + " · ".join(f"{k} {v:.0%}" for k, v in top))
@@ -171,7 +193,7 @@ def _card(root, card: ReviewCard, decision, dataset: Dataset, rows, thumb: Thumb
     default = names.index(card.suggested) if card.suggested in names else 0
     new, relabel, exclude, keep = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
     label = new.selectbox("New class", names, index=default, key=f"review_label_{key}")
-    why = REASONS[card.reasons[0]].split(":")[0].lower()
+    why = _title(card.reasons[0]).lower()
     relabel.button(
         "Relabel",
         key=f"review_relabel_{key}",
@@ -180,17 +202,44 @@ def _card(root, card: ReviewCard, decision, dataset: Dataset, rows, thumb: Thumb
         args=(root, card.relpath, "relabel", label, why),
         width="stretch",
     )
-    exclude.button(
-        "Exclude",
-        key=f"review_exclude_{key}",
-        on_click=_decide,
-        args=(root, card.relpath, "exclude", "", why),
-        width="stretch",
+    for column, action in ((exclude, "exclude"), (keep, "keep")):
+        column.button(
+            action.capitalize(),
+            key=f"review_{action}_{key}",
+            on_click=_decide,
+            args=(root, card.relpath, action, "", why),
+            width="stretch",
+        )
+
+
+#: Session key of the Train page's dataset-version choice.
+VERSION_KEY = "train_data_version"
+
+
+def version_picker(root: str) -> None:
+    """The Train page's "Dataset version" choice, once the dataset has review decisions;
+    it starts on the version the decisions leave in force."""
+    try:
+        found = overrides.versions(root)
+    except SkinlabError as exc:
+        ui.show_error(exc)
+        return
+    if len(found) < 2:
+        return  # only the folder as it is: nothing to choose
+    labels = {v.id: v.label() for v in found}
+    if st.session_state.get(VERSION_KEY) not in labels:
+        st.session_state[VERSION_KEY] = found[0].id
+    st.selectbox(
+        "Dataset version",
+        list(labels),
+        format_func=labels.get,
+        key=VERSION_KEY,
+        help="The folder with the relabels and exclusions decided on the Explore page's "
+        "Review tab, as they stood at that moment; the run records the version's id.",
     )
-    keep.button(
-        "Keep",
-        key=f"review_keep_{key}",
-        on_click=_decide,
-        args=(root, card.relpath, "keep", "", why),
-        width="stretch",
-    )
+
+
+def chosen_version() -> str:
+    """The version id picked with :func:`version_picker` ("" for the folder as it is)."""
+    version = st.session_state.get(VERSION_KEY) or ""
+    return "" if version == overrides.RAW else version

@@ -32,7 +32,7 @@ from skinlab.calibration import calibration_report
 from skinlab.callbacks import RunMonitor
 from skinlab.checkpoint import BestWeights
 from skinlab.config import RunConfig
-from skinlab.discovery import Dataset, discover
+from skinlab.discovery import Dataset
 from skinlab.distribute import make_strategy
 from skinlab.errors import DatasetLayoutError, SkinlabError
 from skinlab.familiarity_fit import METRICS_KEY, fit_gate, write_gate
@@ -41,6 +41,7 @@ from skinlab.imbalance import balanced_probabilities, class_weights, oversample_
 from skinlab.losses import SmoothedCrossentropy
 from skinlab.modelio import build_for_config
 from skinlab.ood import fit_ood_threshold
+from skinlab.overrides import RAW, load_version
 from skinlab.pipeline import PipelineSpec, label_indices, make_dataset
 from skinlab.precision import Decision, choose_precision, dtype_policy
 from skinlab.preflight import preflight
@@ -79,15 +80,17 @@ class _Data:
 
 
 def prepare_data(config: RunConfig) -> _Data:
-    """Discover, split and rebalance; the Test split is never touched here.
+    """Discover (with ``config.data_version``'s review decisions applied), split and
+    rebalance; the Test split is never touched here.
 
     Validation is fold ``config.cv_fold`` of ``config.cv_folds`` when set (cross-validation,
     :func:`skinlab.splits.fold_split`), else the random ``val_fraction`` split.
 
     Raises:
         DatasetLayoutError: no Train images, or fewer than two classes.
+        OverridesError: the dataset has no version ``config.data_version``.
     """
-    dataset = discover(config.data_root)
+    dataset = load_version(config.data_root, config.data_version)
     train_table = dataset.images("Train")
     if train_table.empty:
         raise DatasetLayoutError(f"{dataset.root} has no readable Train images to learn from.")
@@ -586,6 +589,7 @@ def _write_outputs(
             "val_count": len(data.val),
             "best_epoch": best.best_epoch,
             "data_root": str(data.dataset.root),
+            "data_version": config.data_version or RAW,
         },
     )
     with atomic.atomic_path(paths.export) as tmp:

@@ -131,3 +131,20 @@ def test_a_read_only_dataset_refuses_with_a_sentence(root: Path, monkeypatch) ->
     with pytest.raises(OverridesError, match="must be writable"):
         record(root, "Train/nevus/n0.jpg", "exclude")
     assert read_log(root) == []
+
+
+def test_training_data_of_a_version_has_its_relabels_and_lacks_its_exclusions(root: Path) -> None:
+    from skinlab.config import RunConfig
+    from skinlab.training import prepare_data
+
+    record(root, "Train/nevus/n0.jpg", "relabel", label="melanoma")
+    record(root, "Train/melanoma/m1.jpg", "exclude")
+    config = RunConfig(data_root=str(root), val_fraction=0.0, data_version=current_version(root).id)
+    data = prepare_data(config)
+    labels = dict(zip(data.train["relpath"], data.train["label"], strict=True))
+    assert labels["Train/nevus/n0.jpg"] == "melanoma" and "Train/melanoma/m1.jpg" not in labels
+    assert data.counts_before == {"melanoma": 3, "nevus": 2}
+    raw = prepare_data(config.replace(data_version=""))
+    assert raw.counts_before == {"melanoma": 3, "nevus": 3}
+    with pytest.raises(OverridesError):
+        prepare_data(config.replace(data_version="0badc0de"))

@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import kill_run_processes, open_app_page, wait_for_run
 from streamlit.testing.v1 import AppTest
 
-from skinlab import overrides
+from skinlab import overrides, runs
 from skinlab.demo import generate_demo_dataset, planted_problems
-from skinlab.review_view import _key
+from skinlab.review_view import VERSION_KEY, _key
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 SCALE = 0.3
@@ -79,3 +80,32 @@ def test_relabel_to_the_suggested_class_makes_a_new_version(demo) -> None:
     assert overrides.current_version(demo).id != overrides.RAW
     at.button(key=f"review_undo_{_key(relpath)}").click().run()
     assert overrides.current_version(demo).id == overrides.RAW
+
+
+@pytest.fixture
+def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    folder = tmp_path / "models"
+    monkeypatch.setenv("SKINLAB_MODELS_DIR", str(folder))
+    yield folder
+    kill_run_processes(folder)
+
+
+def test_train_page_trains_on_the_picked_version_and_the_run_records_it(demo, models) -> None:
+    relpath, drawn = next(iter(planted_problems(scale=SCALE).mislabelled.items()))
+    overrides.record(demo, relpath, "relabel", label=drawn, reason="test")
+    version = overrides.current_version(demo).id
+    try:
+        at = open_app_page(demo, "pages/train.py")
+        picker = at.selectbox(key=VERSION_KEY)
+        assert picker.value == version and any(o.startswith("raw") for o in picker.options)
+        at.button(key="preset_quick").click().run()
+        at.number_input(key="train_epochs").set_value(1)
+        at.button(key="train_start").click().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        paths = runs.resolve_run(at.session_state["train_run"])
+        assert runs.read_config(paths).data_version == version
+        wait_for_run(paths, lambda s: s.state == "finished", timeout=300)
+        manifest = runs.read_manifest(paths)
+        assert manifest["data_version"] == version
+    finally:
+        overrides.undo_last(demo, relpath)
