@@ -8,13 +8,13 @@ the page stays quick on big datasets and a link can open any tab.
 import pandas as pd
 import streamlit as st
 
-from skinlab import catalog, charts, colours, gallery, review_view, ui, uploads
+from skinlab import catalog, charts, colours, gallery, linked_views, review_view, ui, uploads
 from skinlab.classes import class_info
 from skinlab.confine import confine
 from skinlab.errors import SkinlabError
 from skinlab.importer import import_dataset
 
-TABS = ("Distribution", "Gallery", "Audit", "Review", "Sizes & colours", "Import")
+TABS = ("Distribution", "Gallery", "Audit", "Review", "Linked views", "Sizes & colours", "Import")
 GRID = 6  # thumbnails per row at full width
 GROUPS_PER_PAGE = 6
 COLOUR_SAMPLE = 80  # images per class decoded for the colour statistics
@@ -161,6 +161,47 @@ def _review(dataset, report) -> None:
     review_view.render_review(dataset, thumb=_thumb)
 
 
+@st.cache_resource(show_spinner="Measuring the images…", max_entries=8)
+def _linked_frame(table: pd.DataFrame) -> pd.DataFrame:
+    # A thumbnail per image (up to linked_views.PER_CLASS a class), once per scan.
+    return linked_views.image_frame(table)
+
+
+def _send_to_review(relpaths: list[str]) -> None:
+    st.session_state[review_view.SELECTION_KEY] = set(relpaths)
+    st.session_state["explore_tab"] = "Review"
+
+
+def _linked(dataset, report) -> None:
+    frame = _linked_frame(dataset.table)
+    st.caption(
+        f"Up to {linked_views.PER_CLASS} images of each class. Click a class bar or drag across "
+        "a histogram: the other charts and the gallery below follow (double-click clears)."
+    )
+    chart = linked_views.linked_chart(frame)
+    event = st.altair_chart(chart, on_select="rerun", key="linked_chart")
+    rows = linked_views.selected(frame, event.selection)
+    text, send = st.columns([4, 1], vertical_alignment="center")
+    text.markdown(
+        f"**{len(rows)} of {len(frame)} images** · {linked_views.describe(event.selection)}"
+    )
+    send.button(
+        "Review these",
+        icon=":material/fact_check:",
+        key="linked_review",
+        disabled=rows.empty,
+        on_click=_send_to_review,
+        args=(list(rows["relpath"]),),
+        help="Open them in the Review tab, with any reason to doubt each one.",
+        width="stretch",
+    )
+    shown = rows.head(GRID * 3)
+    _grid(
+        shown,
+        [f"{label} · {split}" for label, split in zip(shown["label"], shown["split"], strict=True)],
+    )
+
+
 def _sizes_and_colours(dataset, report) -> None:
     stats = report.stats
     if not stats["images"]:
@@ -239,7 +280,7 @@ def page() -> None:
     if dataset is not None:
         _summary(dataset, report)
     *views, importer = st.tabs(TABS, key="explore_tab", bind="query-params")
-    renderers = (_distribution, _gallery, _audit, _review, _sizes_and_colours)
+    renderers = (_distribution, _gallery, _audit, _review, _linked, _sizes_and_colours)
     for tab, render in zip(views, renderers, strict=True):
         if tab.open:
             with tab:

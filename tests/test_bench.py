@@ -214,7 +214,15 @@ def test_app_section_times_every_explore_tab_and_a_first_page_without_tensorflow
         st.cache_resource.clear()
 
     first, warm = app_bench._tab_times(str(tiny), 1, clear)
-    tabs = ["Distribution", "Gallery", "Audit", "Review", "Sizes & colours", "Import"]
+    tabs = [
+        "Distribution",
+        "Gallery",
+        "Audit",
+        "Review",
+        "Linked views",
+        "Sizes & colours",
+        "Import",
+    ]
     assert list(first) == tabs and list(warm) == tabs
     assert all(seconds > 0 for seconds in [*first.values(), *warm.values()])
     seconds, tensorflow = app_bench._first_page_seconds(str(tiny), 1)

@@ -94,6 +94,7 @@ def test_summary_shows_classes_imbalance_and_audit_counts(planted) -> None:
         "Gallery",
         "Audit",
         "Review",
+        "Linked views",
         "Sizes & colours",
         "Import",
     ]
