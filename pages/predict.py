@@ -98,7 +98,7 @@ def page() -> None:
     with st.spinner(f"Predicting {len(items)} image(s)…"):
         results = pv.predict_items(predictor, items, tta)
 
-    pv.render_batch(predictor, items, results)
+    pv.render_batch(predictor, items, results, threshold)
 
     pairs = enumerate(zip(items, results, strict=True))
     shown = [(i, item, r) for i, (item, r) in pairs if isinstance(r, Prediction)]

@@ -37,6 +37,7 @@ from skinlab.prediction_report import (
     error_lines,
     headline,
     malignant_text,
+    ood_at,
     probability_figure,
     tier_text,
     top_k_text,
@@ -198,10 +199,20 @@ def gradcam_image(
 
 
 def results_table(
-    results: Sequence[Result], items: Sequence[Item], class_names: Sequence[str]
+    results: Sequence[Result],
+    items: Sequence[Item],
+    class_names: Sequence[str],
+    threshold: float | None = None,
 ) -> pd.DataFrame:
-    """:func:`skinlab.predict.results_frame`, with the true class of dataset samples."""
+    """:func:`skinlab.predict.results_frame`, with the true class of dataset samples and
+    the out-of-distribution columns judged at the page's ``threshold`` (None: as predicted)."""
     frame = results_frame(results, class_names)
+    if threshold is not None and "ood" in frame:
+        judged = [
+            ood_at(r, threshold) if isinstance(r, Prediction) else (None, None) for r in results
+        ]
+        frame["ood"] = pd.array([flagged for flagged, _ in judged], dtype="boolean")
+        frame["ood_reason"] = pd.Series([reason for _, reason in judged], dtype=object)
     if any(i.truth for i in items):
         frame.insert(1, "true_class", [i.truth for i in items])
     return frame
@@ -305,8 +316,14 @@ def skipped_text(failed: int, total: int) -> str:
     )
 
 
-def render_batch(predictor: Predictor, items: Sequence[Item], results: Sequence[Result]) -> None:
-    """Files that failed (with their reason), the results table and its CSV download."""
+def render_batch(
+    predictor: Predictor,
+    items: Sequence[Item],
+    results: Sequence[Result],
+    threshold: float | None = None,
+) -> None:
+    """Files that failed (with their reason), the results table and its CSV download
+    (flags judged at ``threshold``, as the result boxes are)."""
     errors = error_lines(results)
     if errors:
         st.warning(
@@ -315,7 +332,7 @@ def render_batch(predictor: Predictor, items: Sequence[Item], results: Sequence[
             + "\n".join(f"- {ui.literal(line)}" for line in errors),
             icon=":material/broken_image:",
         )
-    table = results_table(results, items, predictor.class_names)
+    table = results_table(results, items, predictor.class_names, threshold)
     st.dataframe(
         table, hide_index=True, column_config=table_columns(table), placeholder="—", width="stretch"
     )

@@ -154,6 +154,17 @@ def truth_text(prediction: Prediction, truth: str) -> str:
     )
 
 
+def ood_at(prediction: Prediction, threshold: float | None) -> tuple[bool, str | None]:
+    """Whether ``prediction`` is flagged, and why, with the familiarity threshold moved to
+    ``threshold`` (None, or a run without a gate: as predicted)."""
+    if threshold is None or not prediction.similar:  # similar cases come with a gate
+        return prediction.ood, prediction.ood_reason
+    flagged = prediction.flagged_at(threshold)
+    if flagged and not prediction.flagged_by_checks:
+        return True, familiarity_reason(prediction.ood_score, threshold)
+    return flagged, prediction.ood_reason if flagged else None
+
+
 def warnings_for(prediction: Prediction, threshold: float | None = None) -> list[str]:
     """The out-of-distribution reason and image-quality warnings, as sentences.
 
@@ -161,11 +172,7 @@ def warnings_for(prediction: Prediction, threshold: float | None = None) -> list
     keeps the verdict the prediction was made with.
     """
     out = []
-    flagged, reason = prediction.ood, prediction.ood_reason
-    if threshold is not None and prediction.similar:  # the run has a familiarity gate
-        flagged = prediction.flagged_at(threshold)
-        if flagged and not prediction.flagged_by_checks:
-            reason = familiarity_reason(prediction.ood_score, threshold)
+    flagged, reason = ood_at(prediction, threshold)
     if flagged:
         reason = reason or "the image is unlike the model's training images"
         out.append(f"Out-of-distribution warning: {reason} Treat this prediction as unreliable.")

@@ -210,3 +210,35 @@ def test_skipped_text_never_claims_others_were_predicted_when_none_were() -> Non
     assert pv.skipped_text(3, 3).startswith("None of the 3 files could be read")
     assert pv.skipped_text(1, 2).startswith("1 of 2 files could not be read and were skipped")
     assert "others were predicted" not in pv.skipped_text(2, 2)
+
+
+_SIMILAR = [{"path": "Train/nevus/a.jpg", "label": "nevus", "distance": 0.01}]
+
+
+def test_moving_the_threshold_flags_or_clears_an_image_the_gate_judged() -> None:
+    result = make_prediction(ood_score=0.4, similar=_SIMILAR)
+    assert report.ood_at(result, None) == (False, None)
+    flagged, reason = report.ood_at(result, 0.3)
+    assert flagged and "unfamiliarity 0.40, above the threshold 0.30" in reason
+    assert report.ood_at(result, 0.5) == (False, None)
+    assert any("Out-of-distribution" in w for w in report.warnings_for(result, 0.3))
+
+
+def test_an_image_the_colour_checks_flag_stays_flagged_at_any_threshold() -> None:
+    result = make_prediction(
+        ood=True, ood_reason="Colours.", ood_score=0.1, similar=_SIMILAR, flagged_by_checks=True
+    )
+    assert report.ood_at(result, 0.99) == (True, "Colours.")
+
+
+def test_a_run_without_a_gate_keeps_its_verdict_whatever_the_threshold() -> None:
+    result = make_prediction(ood=True, ood_reason="Energy.", ood_score=-1.0)
+    assert report.ood_at(result, 0.99) == (True, "Energy.")
+
+
+def test_results_table_judges_the_unusual_column_at_the_pages_threshold() -> None:
+    items = [pv.Item("a.jpg", b"", "k1"), pv.Item("b.jpg", b"", "k2")]
+    results = [make_prediction(ood_score=0.4, similar=_SIMILAR), PredictionError("b.jpg", "x")]
+    assert not pv.results_table(results, items, list(ISIC_CLASS_NAMES)).loc[0, "ood"]
+    table = pv.results_table(results, items, list(ISIC_CLASS_NAMES), threshold=0.3)
+    assert table.loc[0, "ood"] and "above the threshold 0.30" in table.loc[0, "ood_reason"]

@@ -106,3 +106,37 @@ def test_train_stop_ends_a_longer_run_as_stopped(page, server, app_home) -> None
     page.get_by_role("button", name="Resume").wait_for(timeout=180_000)
     status = runs.read_status(newest)
     assert status.state == "stopped" and status.epoch < 300
+
+
+def test_predict_shows_similar_training_cases_and_a_movable_threshold(
+    page, server, trained_run, tmp_path
+) -> None:
+    import numpy as np
+
+    from skinlab.demo import draw_lesion
+
+    lesion = tmp_path / "lesion.png"
+    draw_lesion("nevus", np.random.default_rng(5), (160, 140)).save(lesion)
+    open_page(page, server, "Predict")
+    page.locator("[data-testid='stFileUploader'] input[type=file]").first.set_input_files(
+        str(lesion)
+    )
+    wait_idle(page)
+    page.get_by_text("Most similar training images").first.wait_for()
+    captions = page.locator("[data-testid='stImageCaption']").filter(has_text="distance")
+    captions.nth(4).wait_for()  # five similar cases, each with its class and distance
+    assert captions.count() == 5
+
+    page.get_by_text("Unfamiliar-image threshold").first.click()
+    thumb = page.get_by_role("slider", name="Flag images scoring above")
+    thumb.focus()
+    thumb.press("Home")  # the lowest threshold: every image is flagged
+    wait_idle(page)
+    page.get_by_text("At threshold 0.00").first.wait_for()
+    page.get_by_text("unlike dermoscopy").first.wait_for()
+    shot(page, "predict-threshold-low")
+    thumb.press("End")
+    wait_idle(page)
+    page.get_by_text("At threshold 1.00").first.wait_for()
+    assert page.get_by_text("unlike dermoscopy").count() == 0
+    shot(page, "predict-threshold-high")
