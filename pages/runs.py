@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from skinlab import compare, cv, manager, ood_report, run_stats, ui
+from skinlab import compare, cv, manager, ood_report, review_view, run_stats, ui
 from skinlab.confine import confine_run
 from skinlab.errors import SkinlabError
 
@@ -161,6 +161,7 @@ def _gallery(record: compare.RunRecord, split: str, classes: list[str]) -> None:
     st.caption(f"{len(frame)} {kind} {split} images of {label}, most confident first.")
     if images:
         st.image(images, caption=captions, width=160)
+        review_view.act_on_mistakes(str(compare.image_root(record) or ""), frame, classes)
     if unreadable:
         st.warning(
             ui.literal(f"{unreadable} images are no longer in {compare.image_root(record)}.")

@@ -177,7 +177,29 @@ def _card(root, card: ReviewCard, decision, dataset: Dataset, rows, thumb: Thumb
                     small := thumb(rows.loc[relpath, "path"], rows.loc[relpath, "content_hash"])
                 ) is not None:
                     st.image(small, caption=relpath.split("/")[-2], width="stretch")
-    key = _key(card.relpath)
+    decision_controls(
+        root,
+        card.relpath,
+        card.label,
+        card.suggested,
+        dataset.class_names,
+        decision,
+        _title(card.reasons[0]).lower(),
+    )
+
+
+def decision_controls(
+    root: str,
+    relpath: str,
+    label: str,
+    suggested: str | None,
+    class_names,
+    decision: overrides.Decision | None,
+    why: str,
+) -> None:
+    """Relabel (to ``suggested`` by default) / Exclude / Keep for one image, or the decision
+    in force with its Undo; recorded in ``root``'s overrides with ``why`` as the reason."""
+    key = _key(relpath)
     if decision is not None:
         target = f" → {decision.label}" if decision.action == "relabel" else ""
         st.success(f"Decided: {decision.action}{target} ({decision.who}, {decision.time[:16]} UTC)")
@@ -186,20 +208,19 @@ def _card(root, card: ReviewCard, decision, dataset: Dataset, rows, thumb: Thumb
             key=f"review_undo_{key}",
             icon=":material/undo:",
             on_click=_undo,
-            args=(root, card.relpath),
+            args=(root, relpath),
         )
         return
-    names = list(dataset.class_names)
-    default = names.index(card.suggested) if card.suggested in names else 0
+    names = list(class_names)
+    default = names.index(suggested) if suggested in names else 0
     new, relabel, exclude, keep = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
-    label = new.selectbox("New class", names, index=default, key=f"review_label_{key}")
-    why = _title(card.reasons[0]).lower()
+    chosen = new.selectbox("New class", names, index=default, key=f"review_label_{key}")
     relabel.button(
         "Relabel",
         key=f"review_relabel_{key}",
-        disabled=label == card.label,
+        disabled=chosen == label,
         on_click=_decide,
-        args=(root, card.relpath, "relabel", label, why),
+        args=(root, relpath, "relabel", chosen, why),
         width="stretch",
     )
     for column, action in ((exclude, "exclude"), (keep, "keep")):
@@ -207,9 +228,42 @@ def _card(root, card: ReviewCard, decision, dataset: Dataset, rows, thumb: Thumb
             action.capitalize(),
             key=f"review_{action}_{key}",
             on_click=_decide,
-            args=(root, card.relpath, action, "", why),
+            args=(root, relpath, action, "", why),
             width="stretch",
         )
+
+
+def act_on_mistakes(root: str | None, frame, class_names, limit: int = 12) -> None:
+    """Under a run's gallery of mistakes: the same decisions as the Review tab for its first
+    ``limit`` images (``frame`` as :func:`skinlab.compare.examples` returns it), suggesting
+    the predicted class as the new label."""
+    if not root or frame.empty:
+        return
+    if error := st.session_state.pop("review_error", None):
+        st.error(error, icon=":material/error:")
+    try:
+        decided = overrides.current(root)
+    except SkinlabError as exc:
+        ui.show_error(exc)
+        return
+    with st.expander(f"Relabel or exclude these images ({min(limit, len(frame))} shown)"):
+        st.caption(
+            "Recorded as review decisions of the dataset (its .skinlab/overrides.csv, never "
+            "its files); train on the new dataset version from the Train page."
+        )
+        for row in frame.head(limit).itertuples():
+            st.markdown(
+                f"`{ui.literal(row.path)}`: filed as **{row.true}**, predicted **{row.predicted}** ({row.confidence:.0%})"
+            )
+            decision_controls(
+                root,
+                row.path,
+                row.true,
+                row.predicted,
+                class_names,
+                decided.get(row.path),
+                "model disagrees",
+            )
 
 
 #: Session key of the Train page's dataset-version choice.

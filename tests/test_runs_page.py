@@ -123,6 +123,29 @@ def test_misclassified_gallery_shows_the_images_of_a_filter(trained: dict) -> No
     assert any(f"{expected} misclassified Test images" in c.value for c in at.caption)
 
 
+def test_a_misclassified_image_is_relabelled_from_the_gallery_and_undone(trained: dict) -> None:
+    from skinlab import overrides
+    from skinlab.review_view import _key
+
+    run_id = trained["ids"][1]
+    predictions = pd.read_csv(trained["models"] / run_id / runs.PREDICTIONS)
+    wrong = predictions[(predictions["split"] == "Test") & ~predictions["correct"]]
+    path, true, predicted = wrong.sort_values("confidence", ascending=False).iloc[0][
+        ["path", "true", "predicted"]
+    ]
+    at = _open(trained, trained["ids"])
+    at.selectbox(key="gallery_run").set_value(run_id).run()
+    at.selectbox(key="gallery_true").set_value(true).run()
+    at.selectbox(key="gallery_predicted").set_value(predicted).run()
+    assert at.selectbox(key=f"review_label_{_key(path)}").value == predicted
+    at.button(key=f"review_relabel_{_key(path)}").click().run()
+    assert not at.exception and not at.error
+    decision = overrides.current(trained["root"])[path]
+    assert (decision.action, decision.label) == ("relabel", predicted)
+    at.button(key=f"review_undo_{_key(path)}").click().run()
+    assert overrides.current(trained["root"]) == {}
+
+
 def test_run_can_be_made_the_active_model(trained: dict) -> None:
     run_id = trained["ids"][0]
     at = _open(trained, trained["ids"])
