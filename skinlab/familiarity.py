@@ -3,12 +3,14 @@ trained on, judged in the model's own feature space?
 
 A classifier's logits do not say when an input is unlike anything it saw (issue 15: a
 building passed the energy check, 11 % of real lesions failed it), and plain distances in
-its feature space separate little better (measured on isic9: kNN AUROC 0.67, class-wise
-Mahalanobis 0.76 against non-dermoscopy images). What works is *outlier exposure*: a
-logistic "dermoscopy or not" detector on the model's pooled features
-(:data:`skinlab.backbones.POOL_LAYER`) plus a few image statistics (:func:`image_statistics`),
-trained with the training lesions as positives and procedural textures (never a
-photograph) as negatives: AUROC 0.98 on photographs, crops and recolourings it never saw.
+its feature space separate better but not enough (a cpu-best fold model on isic9, lesions
+against non-dermoscopy images: energy AUROC 0.40, 5-NN cosine distance 0.91, class-wise
+Mahalanobis 0.97; at 3 % false alarms they catch 64 %, 86 % and 87 % with the colour
+checks). What works is *outlier exposure*: a logistic "dermoscopy or not" detector on the
+model's pooled features (:data:`skinlab.backbones.POOL_LAYER`) plus a few image statistics
+(:func:`image_statistics`), trained with the training lesions as positives and procedural
+textures (never a photograph) as negatives: AUROC 0.997-0.998 on the same images, 99 %
+caught at 3-4 % false alarms (README, "Unfamiliar images").
 
 * :class:`FeatureBank` holds the training images' features (unit length, ``float16``, at
   most :data:`MAX_BANK` images) with each image's label and path:
