@@ -35,6 +35,9 @@ def app_env(app_home) -> dict[str, str]:
             [str(app_home["data"].parent.parent), str(ROOT.parent / "shared" / "datasets")]
         ),
         "TF_CPP_MIN_LOG_LEVEL": "3",
+        # No warm standby (skinlab.standby): it would outlive the server by minutes. Its
+        # hand-over is tested with real processes in tests/test_standby.py.
+        "SKINLAB_STANDBY": "0",
     }
 
 
