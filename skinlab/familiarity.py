@@ -35,6 +35,7 @@ Example::
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,9 @@ FAR_QUANTILE = 0.99
 #: Most training images kept in the bank (a random subset beyond): 4,000 x 256 features in
 #: float16 are 2 MB.
 MAX_BANK = 4000
+#: Largest unpacked gate file read: a bank of MAX_BANK images is ~2 MB, so anything near
+#: this was not written by skinlab (a hand-made archive that would fill the memory).
+MAX_FILE_BYTES = 256 * 2**20
 #: Similar training cases shown per prediction.
 SIMILAR = 5
 
@@ -329,7 +333,13 @@ def load_gate(path: Path, weights_sha256: str | None = None) -> FamiliarityGate:
             gate was fitted on other weights (a retrained run).
     """
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("it is not an .npz archive")
+        with data:
+            unpacked = sum(info.file_size for info in data.zip.infolist())
+            if unpacked > MAX_FILE_BYTES:
+                raise ValueError(f"it unpacks to {unpacked / 2**20:.0f} MB")
             arrays = {name: data[name] for name in data.files}
         meta = json.loads(str(arrays["meta"]))
         bank = FeatureBank(
@@ -360,7 +370,7 @@ def load_gate(path: Path, weights_sha256: str | None = None) -> FamiliarityGate:
         )
     except FileNotFoundError:
         raise
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
         raise FamiliarityFileError(
             f"{path} cannot be read ({exc}); refit it with `python -m skinlab familiarity RUN`."
         ) from exc

@@ -136,3 +136,21 @@ def test_a_gate_of_other_weights_or_a_damaged_file_is_refused_with_the_remedy(tm
         load_gate(path)
     with pytest.raises(FileNotFoundError):
         load_gate(tmp_path / "missing.npz")
+
+
+def test_a_gate_archive_that_would_unpack_too_large_is_refused(tmp_path, monkeypatch) -> None:
+    import skinlab.familiarity as familiarity
+
+    path = tmp_path / "familiarity.npz"
+    save_gate(path, _gate())
+    monkeypatch.setattr(familiarity, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(FamiliarityFileError, match="unpacks to"):
+        load_gate(path)
+
+
+def test_a_plain_npy_file_in_place_of_the_archive_is_refused(tmp_path) -> None:
+    path = tmp_path / "familiarity.npz"
+    with open(path, "wb") as handle:
+        np.save(handle, np.zeros(3))
+    with pytest.raises(FamiliarityFileError, match="not an .npz"):
+        load_gate(path)
