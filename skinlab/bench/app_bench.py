@@ -82,6 +82,9 @@ def run(ctx: BenchContext) -> Section:
         "SKINLAB_SETTINGS_FILE": ctx.workdir / "settings.json",
         "SKINLAB_MODELS_DIR": ctx.workdir / "models",
         "SKINLAB_EXTRA_DIRS": root,
+        # The Train page readies a warm standby (skinlab.standby) when drawn: a trainer
+        # importing TensorFlow beside these timings, outliving the bench. Not here.
+        "SKINLAB_STANDBY": "0",
     }
 
     def clear() -> None:
