@@ -10,6 +10,9 @@ thin layers over it. Modules, in the order data flows through them:
 * :mod:`skinlab.demo` - the synthetic demo dataset (the embedded default)
 * :mod:`skinlab.importer` - importing a zip or folder into ``data/``
 * :mod:`skinlab.audit` - duplicates, label conflicts, leaks, statistics
+* :mod:`skinlab.review` - the review queue: images to doubt, ranked (with
+  :mod:`skinlab.out_of_fold` and :mod:`skinlab.near_duplicates`)
+* :mod:`skinlab.overrides` - review decisions (relabel/exclude/keep) and dataset versions
 * :mod:`skinlab.splits` - leakage-free stratified train/validation split
 * :mod:`skinlab.pipeline` - ``tf.data`` pipelines from the table
 """
