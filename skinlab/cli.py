@@ -548,7 +548,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score a trained run on a split")
     p.add_argument("run", help="run id, unique prefix, or run folder")
     p.add_argument("--data", help="dataset root (default: the run's own)")
-    p.add_argument("--split", default="Test", choices=["Train", "Val", "Test"])
+    p.add_argument(
+        "--split",
+        default="Test",
+        choices=["Train", "Val", "Test", "validation"],
+        help="a split folder, or 'validation': the images the run was validated on "
+        "(for a cross-validation fold, its held-out fold)",
+    )
     p.add_argument(
         "--tta",
         type=int,

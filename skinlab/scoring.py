@@ -132,6 +132,10 @@ def score_split(
     return metrics, frame
 
 
+#: The ``split`` of :func:`evaluate_run` that means the run's own validation images.
+VALIDATION = "validation"
+
+
 def evaluate_run(
     ref: str, data_root: str | None = None, split: str = "Test", tta: int = 1
 ) -> dict[str, Any]:
@@ -140,6 +144,10 @@ def evaluate_run(
     image only); the result says how many under ``"tta"``, and ``"intervals"`` holds the
     bootstrap 95 % intervals of :func:`skinlab.intervals.bootstrap_intervals`.
 
+    ``split`` :data:`VALIDATION` scores the images the run itself was validated on, split
+    again from its config (a cross-validation fold's held-out fold, say), e.g. to see what
+    test-time augmentation adds to a fold's score.
+
     Raises:
         ValueError: ``tta`` is not between 1 and :data:`skinlab.predict.MAX_TTA`.
     """
@@ -147,7 +155,10 @@ def evaluate_run(
     from skinlab.modelio import load_run_model
 
     loaded = load_run_model(ref)
-    root = data_root or runs.read_config(loaded.paths).data_root
+    config = runs.read_config(loaded.paths)
+    root = data_root or config.data_root
+    if split == VALIDATION:
+        return _evaluate_validation(loaded, config.replace(data_root=str(root)), tta)
     dataset = discover(root)
     if split not in dataset.splits:
         raise DatasetLayoutError(
@@ -162,11 +173,31 @@ def evaluate_run(
         temperature=loaded.temperature,
         tta=tta,
     )
+    return _evaluation(loaded, split, dataset.root, tta, metrics, frame)
+
+
+def _evaluation(loaded, split, root, tta: int, metrics: dict, frame: pd.DataFrame) -> dict:
     return {
         "run_id": loaded.paths.run_id,
         "split": split,
-        "data_root": str(dataset.root),
+        "data_root": str(root),
         "tta": tta,
         **metrics,
         "intervals": intervals_from_predictions(frame, loaded.class_names),
     }
+
+
+def _evaluate_validation(loaded, config, tta: int) -> dict[str, Any]:
+    from skinlab.training import prepare_data
+
+    data = prepare_data(config)
+    metrics, frame = score_table(
+        loaded.model,
+        data.val,
+        loaded.class_names,
+        loaded.image_size,
+        temperature=loaded.temperature,
+        split=VALIDATION,
+        tta=tta,
+    )
+    return _evaluation(loaded, VALIDATION, data.dataset.root, tta, metrics, frame)

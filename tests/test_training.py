@@ -136,6 +136,21 @@ def test_evaluate_cli_prints_the_documented_json(finished_run, demo_root) -> Non
         assert key in result
 
 
+def test_evaluate_on_validation_scores_the_runs_own_validation_images(
+    finished_run, demo_root, capsys
+) -> None:
+    from skinlab.cli import main
+
+    ref, data = str(finished_run.paths.root), str(demo_root)
+    assert main(["evaluate", ref, "--data", data, "--split", "validation", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    saved = json.loads(finished_run.paths.metrics.read_text())["validation"]
+    # The same images and the same model as the run's own validation score.
+    assert result["split"] == "validation" and result["n"] == saved["n"]
+    assert result["balanced_accuracy"] == pytest.approx(saved["balanced_accuracy"])
+    assert "intervals" in result
+
+
 def test_evaluate_with_tta_averages_eight_views_and_reports_the_same_keys_plus_tta(
     finished_run, demo_root, monkeypatch, capsys
 ) -> None:
