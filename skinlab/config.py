@@ -235,14 +235,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The best from-scratch recipe that finishes within 15 minutes on a 2-core CPU: the
     # recipe of the GPU study (issue 14) on the network that is fast on a CPU. Measured
     # (`python -m skinlab bench --only throughput`, docs/accuracy.md): the all-3x3
-    # plain_cnn trains at 28 images/s at 128 px on 2 cores, skinlab_cnn at ~200, so ~100
-    # epochs fit here (at 96 px, 150 epochs fit but scored no better than 85 in a fold).
-    # The 14-minute budget fits the one-cycle schedule to the epochs that fit, so a busy
-    # machine trains fewer epochs, still annealed to zero.
+    # plain_cnn trains at 75 images/s at 64 px on 2 cores, skinlab_cnn at 376 at 96 px, so
+    # ~150 epochs fit here. In a cross-validation fold, 128 px (~75 epochs fit) scored no
+    # better (0.623 balanced against 0.626), nor did 85 epochs at 96 px (0.629). The
+    # 14-minute budget fits the one-cycle schedule to the epochs that fit, so a busy machine
+    # trains fewer epochs, still annealed to zero.
     "cpu-best": {
         "backbone": "skinlab_cnn",
         "weights": "none",
-        "image_size": 128,
+        "image_size": 96,
         "batch_size": 32,
         "epochs": 150,
         "optimizer": "adamw",

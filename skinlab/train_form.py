@@ -71,7 +71,7 @@ def preset_choices(imagenet_available: bool | None = None) -> list[PresetChoice]
             f"preset 'cpu-best', because the {title} ImageNet weights are not on this machine "
             "(transfer learning would be better still): the best from-scratch recipe, the GPU "
             "study's (class-balanced batches, label smoothing, AdamW with a one-cycle schedule, "
-            "full-turn dermoscopy augmentation) on the CPU-fast network at 128 px, as many of "
+            "full-turn dermoscopy augmentation) on the CPU-fast network at 96 px, as many of "
             "150 epochs as fit in 14 minutes. With a GPU or hours to spare, preset 'long' "
             "trains the study's all-3x3 network at 128 px for 150 epochs "
             "(python -m skinlab train --preset long).",

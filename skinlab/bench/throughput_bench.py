@@ -24,9 +24,9 @@ from skinlab.bench.core import BenchContext, Row, Section
 #: second cpu-best's choice.
 CANDIDATES: tuple[tuple[str, int, str, str], ...] = (
     ("skinlab_cnn", 128, "strong", "float32"),
-    ("skinlab_cnn", 128, "dermoscopy", "float32"),
-    ("skinlab_cnn", 128, "none", "float32"),
     ("skinlab_cnn", 96, "dermoscopy", "float32"),
+    ("skinlab_cnn", 128, "none", "float32"),
+    ("skinlab_cnn", 128, "dermoscopy", "float32"),
     ("skinlab_cnn", 64, "dermoscopy", "float32"),
     ("skinlab_cnn", 96, "dermoscopy", "mixed_bfloat16"),
     ("plain_cnn", 128, "dermoscopy", "float32"),
