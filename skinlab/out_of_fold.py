@@ -97,8 +97,8 @@ def quick_estimate(
     images: np.ndarray | None = None,
     seed: int = 0,
 ) -> OutOfFold:
-    """Out-of-fold probabilities of ``train``'s rows (``relpath``, ``path``, ``label``) from a
-    stratified 5-fold extremely-randomised forest on colour and texture features of their
+    """Out-of-fold probabilities of ``train``'s rows (``relpath``, ``path``, ``label``, and
+    ``content_hash`` to keep copies in one fold) from a stratified 5-fold extremely-randomised forest on colour and texture features of their
     thumbnails, with class-balanced weights (so a scarce class is not suspected merely for
     being scarce). Deterministic for a given ``seed``; 2-4 s for 400 images on 2 cores.
 
@@ -110,7 +110,7 @@ def quick_estimate(
         SkinlabError: fewer than two classes with at least two images each.
     """
     from sklearn.ensemble import ExtraTreesClassifier
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 
     names = tuple(class_names)
     labels = train["label"].map({n: i for i, n in enumerate(names)}).to_numpy()
@@ -129,7 +129,10 @@ def quick_estimate(
             forest,
             _features(images),
             labels,
-            cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+            # Copies of one picture stay in one fold (as skinlab.splits does): a copy filed
+            # under the other label must not teach the model the answer for its twin.
+            groups=train.get("content_hash"),
+            cv=StratifiedGroupKFold(folds, shuffle=True, random_state=seed),
             method="predict_proba",
         )
     source = f"a quick {folds}-fold forest on thumbnail colours (no cross-validation of this dataset yet)"

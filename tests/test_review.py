@@ -49,7 +49,8 @@ def test_label_conflict_cards_are_exactly_the_planted_conflicts(queue, planted) 
 
 def test_exact_duplicate_cards_are_exactly_the_planted_same_label_copies(queue, planted) -> None:
     expected = {path for group in planted.exact_duplicates for path in group}
-    assert set(_first_reason(queue, "exact_duplicate")) == expected
+    # At any rank: a copy can also look like another class (a melanoma drawn nevus-like).
+    assert set(queue.relpaths("exact_duplicate")) == expected
 
 
 def test_near_duplicates_are_exactly_the_planted_resaved_copies(queue, planted) -> None:
