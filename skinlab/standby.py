@@ -60,7 +60,7 @@ def enabled() -> bool:
 
 def idle_seconds() -> float:
     """How long an unclaimed standby waits before ending itself:
-    ``SKINLAB_STANDBY_IDLE_SECONDS``, default 15 minutes (it holds ~0.5 GB while it waits)."""
+    ``SKINLAB_STANDBY_IDLE_SECONDS``, default 15 minutes (it holds ~0.8 GB while it waits)."""
     return float(os.environ.get("SKINLAB_STANDBY_IDLE_SECONDS", "900"))
 
 

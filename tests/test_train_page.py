@@ -319,7 +319,7 @@ def test_the_issue_14_recipe_controls_reach_the_run_config(
 
     started: list[RunConfig] = []
 
-    def launch(config: RunConfig, dataset) -> runs.RunPaths:
+    def launch(config: RunConfig, dataset, repeats: int = 1) -> runs.RunPaths:
         started.append(config)
         raise SkinlabError("Captured by the test; nothing was started.")
 
@@ -332,13 +332,14 @@ def test_the_issue_14_recipe_controls_reach_the_run_config(
     at.radio(key="train_imbalance").set_value("balanced_sampling")
     at.slider(key="train_label_smoothing").set_value(0.1)
     at.toggle(key="train_ema").set_value(True)
+    at.number_input(key="train_tta").set_value(8)
     at.button(key="train_start").click().run()
     assert not at.exception, at.exception
     assert "Captured by the test" in texts(at)
     (config,) = started
     assert (config.optimizer, config.weight_decay, config.schedule) == ("adamw", 0.05, "one_cycle")
     assert (config.augmentation, config.imbalance) == ("dermoscopy", "balanced_sampling")
-    assert (config.label_smoothing, config.ema) == (0.1, True)
+    assert (config.label_smoothing, config.ema, config.tta) == (0.1, True, 8)
 
 
 def test_the_page_readies_a_standby_only_while_no_run_is_going(
