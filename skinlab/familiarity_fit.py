@@ -26,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -49,7 +50,7 @@ from skinlab.familiarity import (
     quantile_threshold,
 )
 from skinlab.images import decode_image
-from skinlab.negatives import Negative, negative_set
+from skinlab.negatives import FAMILIES, Negative, negative_set
 from skinlab.ood import check_quality, not_dermoscopy_reasons
 from skinlab.pipeline import decode_table, label_indices
 
@@ -205,16 +206,20 @@ def fit_gate(
         list(class_names),
     )
     if exposure is None:
-        exposure = negative_set(
-            seed=EXPOSURE_SEED, families=("texture",), textures=EXPOSURE_TEXTURES
+        exposure, exposure_stats, _ = measured_negatives(
+            EXPOSURE_SEED, EXPOSURE_TEXTURES, ("texture",)
         )
-    negatives = negative_set(seed=NEGATIVE_SEED) if negatives is None else negatives
+    else:
+        exposure_stats = _statistics([n.image for n in exposure])
+    if negatives is None:
+        negatives, negative_stats, negative_checked = measured_negatives(NEGATIVE_SEED)
+    else:
+        negative_stats = _statistics([n.image for n in negatives])
+        negative_checked = np.array([checks_flag(n.image) for n in negatives])
+    exposure_features = embed_images(extract, [n.image for n in exposure], image_size)
     detector = fit_detector(
         _inputs(train_features, _table_images(train)),
-        _inputs(
-            embed_images(extract, [n.image for n in exposure], image_size),
-            [n.image for n in exposure],
-        ),
+        np.concatenate([exposure_features, exposure_stats], axis=1),
     )
     val_images = _table_images(val)
     val_features = embed_table(extract, val, image_size)
@@ -223,9 +228,9 @@ def fit_gate(
         lesion_scores=detector.scores(val_features, _statistics(val_images)),
         lesion_checked=np.array([checks_flag(img) for img in val_images]),
         negative_scores=detector.scores(
-            embed_images(extract, negative_images, image_size), _statistics(negative_images)
+            embed_images(extract, negative_images, image_size), negative_stats
         ),
-        negative_checked=np.array([checks_flag(img) for img in negative_images]),
+        negative_checked=negative_checked,
         negative_names=np.array([n.name for n in negatives], dtype=str),
         negative_families=np.array([n.family for n in negatives], dtype=str),
     )
@@ -239,6 +244,17 @@ def fit_gate(
         validation=validation,
     )
     return gate, gate_summary(gate)
+
+
+@functools.lru_cache(maxsize=4)
+def measured_negatives(
+    seed: int, textures: int = 20, families: tuple[str, ...] = FAMILIES
+) -> tuple[tuple[Negative, ...], np.ndarray, np.ndarray]:
+    """:func:`negative_set` with each image's statistics and whether the checks flag it:
+    none depends on the model, so a process fitting several runs measures them once."""
+    negatives = negative_set(seed=seed, textures=textures, families=families)
+    images = [n.image for n in negatives]
+    return negatives, _statistics(images), np.array([checks_flag(img) for img in images])
 
 
 def _table_images(table: pd.DataFrame) -> list[Image.Image]:

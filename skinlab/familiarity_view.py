@@ -88,7 +88,7 @@ def render_similar(predictor: Predictor, result: Prediction) -> None:
     if missing:
         st.caption(
             ui.literal(
-                "Not shown (the training images are not where the run found them): "
-                + "; ".join(missing)
+                "Not shown (moved since training, or outside the folders the app may read; "
+                "see SKINLAB_EXTRA_DIRS): " + "; ".join(missing)
             )
         )
