@@ -88,6 +88,11 @@ def groups(summaries: Iterable[dict]) -> dict[str, list[str]]:
     return found
 
 
+def members(group: str) -> list[str]:
+    """The run ids of ``group`` in the models folder, oldest first (configs only are read)."""
+    return groups({"run_id": paths.run_id} for paths in runs.list_runs()).get(group, [])
+
+
 def member_histories(run_ids: Iterable[str]) -> list[pd.DataFrame]:
     """The ``history.csv`` of each run (whole epochs only); unreadable ones are left out."""
     histories = []

@@ -90,7 +90,7 @@ def _curves(view: train_monitor.RunView) -> None:
 
 def _repeat_bands(group: str) -> None:
     """The run's seed-repeat group: mean ± sd of its runs' curves, epoch by epoch."""
-    members = repeats.groups(manager.list_summaries()).get(group, [])
+    members = repeats.members(group)
     histories = repeats.member_histories(members)
     done = sum(not h.empty for h in histories)
     st.markdown(
