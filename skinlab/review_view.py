@@ -212,7 +212,14 @@ def decision_controls(
         )
         return
     names = list(class_names)
-    default = names.index(suggested) if suggested in names else 0
+    # The model's suggestion, else the folder's own class (Relabel stays off until changed).
+    default = (
+        names.index(suggested)
+        if suggested in names
+        else names.index(label)
+        if label in names
+        else 0
+    )
     new, relabel, exclude, keep = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
     chosen = new.selectbox("New class", names, index=default, key=f"review_label_{key}")
     relabel.button(

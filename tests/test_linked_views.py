@@ -75,7 +75,7 @@ def test_image_frame_measures_each_readable_image(demo) -> None:
 
 
 def test_linked_views_tab_sends_the_shown_images_to_the_review_tab(demo) -> None:
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=600)
     at.query_params["dataset"] = str(demo)
     at.session_state["explore_tab"] = "Linked views"
     at.run()

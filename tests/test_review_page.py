@@ -28,7 +28,7 @@ def _own_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _open(root: Path) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=900)
     at.query_params["dataset"] = str(root)
     at.session_state["explore_tab"] = "Review"
     at.run()
