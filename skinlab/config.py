@@ -73,6 +73,10 @@ class RunConfig:
             or ``mixed_float16``. Evaluation and export always run in float32.
         time_budget_minutes: stop gracefully after this many minutes of training (0 = no
             limit); the best weights so far are kept, as with a stop request.
+        tta: test-time augmentation views (1-8) the run's own validation and Test scores
+            average: the image, its flips and quarter turns (:func:`skinlab.predict.tta_batch`,
+            as ``evaluate --tta``). 1 scores the image alone. Calibration is fitted on single
+            views either way.
         feature_cache: ``"auto"`` computes a frozen backbone's features once and trains only
             the head on them in every phase where the backbone is entirely frozen (an ImageNet
             transfer backbone's head phase; fine-tuning always runs the whole model), see
@@ -122,6 +126,7 @@ class RunConfig:
     strategy: str = "auto"
     precision: str = "auto"
     time_budget_minutes: float = 0.0
+    tta: int = 1
     feature_cache: str = "auto"
     augmented_views: int = 4
     name: str = ""
@@ -178,6 +183,8 @@ class RunConfig:
             raise ValueError(f"weight_decay must be in [0, 1), not {self.weight_decay}.")
         if not 0.0 <= self.label_smoothing <= 0.5:
             raise ValueError(f"label_smoothing must be in [0, 0.5], not {self.label_smoothing}.")
+        if not 1 <= self.tta <= 8:
+            raise ValueError(f"tta must be between 1 and 8 views, not {self.tta}.")
         if self.augmented_views < 1:
             raise ValueError(f"augmented_views must be at least 1, not {self.augmented_views}.")
         if (self.cv_folds, self.cv_fold) != (0, 0) and not (
@@ -256,6 +263,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "label_smoothing": 0.1,
         "patience": 0,
         "time_budget_minutes": 14.0,
+        # Trained on every rotation and flip, the model is scored on all 8 of them: +0.035
+        # balanced accuracy in cross-validation fold 1 (0.626 -> 0.661), +0.010 for the old
+        # cpu-best (strong augmentation, half turns).
+        "tta": 8,
     },
     # A model in about a minute on a laptop CPU, for trying the Predict page.
     "quick": {

@@ -362,6 +362,18 @@ FIELDS: tuple[Field, ...] = (
         labels={"auto": "On", "off": "Off"},
     ),
     Field(
+        "tta",
+        "Test-time augmentation views",
+        "number",
+        "Advanced",
+        "The run's validation and Test scores average the model's answers on this many views "
+        "of each image (the image, its flips and quarter turns; up to 8). Helps a model "
+        "trained with rotations; 1 = the image alone. Prediction has its own setting.",
+        min=1,
+        max=8,
+        step=1,
+    ),
+    Field(
         "augmented_views",
         "Augmented views per image",
         "number",

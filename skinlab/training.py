@@ -533,7 +533,10 @@ def _evaluate(model: keras.Model, data: _Data, config: RunConfig) -> dict[str, A
             config.image_size,
             temperature=temperature,
             split="Val",
-            logits=logits,
+            # Calibration and the OOD threshold use the single-view logits above; the
+            # scores average config.tta views when asked to (one view reuses the logits).
+            logits=logits if config.tta == 1 else None,
+            tta=config.tta,
         )
         frames.append(frame)
     # A cross-validation fold is a model-selection run: scoring Test there would let the
@@ -548,6 +551,7 @@ def _evaluate(model: keras.Model, data: _Data, config: RunConfig) -> dict[str, A
                 data.class_names,
                 config.image_size,
                 temperature=metrics["temperature"],
+                tta=config.tta,
             )
             frames.append(frame)
     metrics["predictions"] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -44,6 +44,8 @@ def test_transfer_preset_uses_imagenet_and_fine_tunes() -> None:
         {"weight_decay": 1.0},
         {"label_smoothing": 0.6},
         {"label_smoothing": -0.1},
+        {"tta": 0},
+        {"tta": 9},
     ],
 )
 def test_invalid_options_raise_a_clear_value_error(bad) -> None:

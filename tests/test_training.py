@@ -136,6 +136,21 @@ def test_evaluate_cli_prints_the_documented_json(finished_run, demo_root) -> Non
         assert key in result
 
 
+def test_a_run_with_tta_scores_validation_and_test_on_that_many_views(
+    demo_root, monkeypatch
+) -> None:
+    from skinlab import scoring
+
+    views: list[int] = []
+    real = scoring.tta_batch
+    monkeypatch.setattr(scoring, "tta_batch", lambda x, n: views.append(n) or real(x, n))
+    result = train(_config(demo_root, epochs=1, tta=2))
+    assert views and set(views) == {2}  # Val and Test, every chunk through 2 views
+    assert {"validation", "test"} <= set(result.metrics)
+    saved = json.loads(result.paths.config.read_text())
+    assert saved["tta"] == 2
+
+
 def test_evaluate_on_validation_scores_the_runs_own_validation_images(
     finished_run, demo_root, capsys
 ) -> None:
