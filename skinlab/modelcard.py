@@ -76,6 +76,7 @@ def model_card(paths: runs.RunPaths, manifest: dict[str, Any]) -> str:
         f"| Output | {len(names)} logits, in the order of `labels.txt` |",
         f"| Calibration temperature | {temperature:.4g} (probabilities = softmax(logits / T)) |",
         f"| OOD energy threshold | {_num(manifest.get('ood_threshold'))} |",
+        f"| Unfamiliar-image gate | {_gate(metrics.get('ood_validation'))} |",
         f"| Training | {_training(config, manifest)} |",
         f"| Training data | `{manifest.get('data_root', config.data_root)}`: "
         f"{sum(counts.values())} training, {manifest.get('val_count', 'n/a')} validation images |",
@@ -109,6 +110,19 @@ def model_card(paths: runs.RunPaths, manifest: dict[str, Any]) -> str:
         *_limits(counts, names, manifest.get("ood_threshold")),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _gate(summary: Any) -> str:
+    """The skinlab familiarity gate's validated rates (it is used by skinlab's Predictor,
+    not by the exported model alone)."""
+    if not isinstance(summary, dict) or "held_out_false_alarm" not in summary:
+        return "none fitted"
+    return (
+        f"threshold {_num(summary.get('threshold'))}: "
+        f"{summary['held_out_false_alarm']:.1%} of held-out validation lesions and "
+        f"{summary.get('detection', float('nan')):.1%} of non-dermoscopy images "
+        "flagged (`familiarity.npz` in the run folder)"
+    )
 
 
 def _evaluation(metrics: dict[str, Any], names: list[str]) -> list[str]:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from skinlab import runs
+from skinlab import atomic, runs
 from skinlab.config import RunConfig
 from skinlab.discovery import discover
 from skinlab.evaluation import softmax
@@ -88,6 +88,8 @@ def test_bundle_holds_model_labels_manifest_and_model_card(fmt, run, bundles) ->
     assert "**" in top and "not a medical device" in top and "NOT for diagnosis" in top
     for needle in ("Balanced accuracy", "## Known limits", "skin tones", "## How to use"):
         assert needle in card
+    gate = atomic.read_json(run.metrics)["ood_validation"]
+    assert f"{gate['held_out_false_alarm']:.1%} of held-out validation lesions" in card
     assert all(f"| {name} |" in card for name in labels), "per-class rows"
     assert not list(run.root.glob(".export-*")), "no staging folders left behind"
 
