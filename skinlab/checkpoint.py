@@ -34,7 +34,9 @@ class BestWeights(keras.callbacks.Callback):
         path: target file; must end with ``.weights.h5`` (Keras' rule).
         monitor: a key of the epoch logs (``val_loss`` falls back to ``loss`` when there
             is no validation data).
-        mode: ``"min"`` or ``"max"``.
+        mode: ``"min"`` or ``"max"``, or ``"last"``: every whole epoch counts as the best, so
+            the file holds the latest (for a schedule that anneals to zero, whose last epoch
+            is the model it was built to end with).
         best: the best value so far (when resuming), so a worse epoch does not overwrite.
         best_epoch: the 1-based epoch that value came from (when resuming).
         last_path: if given, the latest epoch's weights are also saved there (atomically),
@@ -75,7 +77,7 @@ class BestWeights(keras.callbacks.Callback):
     def _better(self, value: float) -> bool:
         if math.isnan(value):
             return False
-        if self.best is None:
+        if self.best is None or self.mode == "last":
             return True
         return value < self.best if self.mode == "min" else value > self.best
 

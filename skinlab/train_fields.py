@@ -16,6 +16,7 @@ from skinlab.config import (
     AUGMENTATIONS,
     FEATURE_CACHES,
     IMBALANCE,
+    KEEP_WEIGHTS,
     OPTIMIZERS,
     PRECISIONS,
     SCHEDULES,
@@ -360,6 +361,16 @@ FIELDS: tuple[Field, ...] = (
         "backbone every epoch (same model, much slower).",
         options=FEATURE_CACHES,
         labels={"auto": "On", "off": "Off"},
+    ),
+    Field(
+        "keep_weights",
+        "Weights kept",
+        "select",
+        "Advanced",
+        "Which epoch the run keeps, evaluates and exports: the one with the lowest validation "
+        "loss, or the last one (for the one-cycle schedule, built to end at its last epoch).",
+        options=KEEP_WEIGHTS,
+        labels={"best": "Lowest validation loss", "last": "Last epoch"},
     ),
     Field(
         "tta",

@@ -372,6 +372,7 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
     best = BestWeights(
         paths.weights,
         monitor="val_loss" if val_ds is not None else "loss",
+        mode="last" if config.keep_weights == "last" else "min",
         best=best_so_far,
         best_epoch=best_epoch,
         last_path=paths.last_weights,

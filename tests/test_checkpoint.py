@@ -58,3 +58,15 @@ def test_without_a_latest_file_the_best_is_saved_directly(tmp_path):
     assert best.restore(fresh)
     for a, b in zip(fresh.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_mode_last_keeps_every_whole_epoch_even_a_worse_one(tmp_path):
+    model = _model()
+    best = BestWeights(
+        tmp_path / "best.weights.h5", mode="last", last_path=tmp_path / "last.weights.h5"
+    )
+    best.set_model(model)
+    best.on_epoch_end(0, {"val_loss": 1.0})
+    model.set_weights([w + 1 for w in model.get_weights()])
+    best.on_epoch_end(1, {"val_loss": 2.0})  # worse, and still the one kept
+    assert _digest(best.path) == _digest(best.last_path) and best.best_epoch == 2

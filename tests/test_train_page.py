@@ -333,6 +333,7 @@ def test_the_issue_14_recipe_controls_reach_the_run_config(
     at.slider(key="train_label_smoothing").set_value(0.1)
     at.toggle(key="train_ema").set_value(True)
     at.number_input(key="train_tta").set_value(8)
+    at.selectbox(key="train_keep_weights").set_value("last")
     at.button(key="train_start").click().run()
     assert not at.exception, at.exception
     assert "Captured by the test" in texts(at)
@@ -340,6 +341,7 @@ def test_the_issue_14_recipe_controls_reach_the_run_config(
     assert (config.optimizer, config.weight_decay, config.schedule) == ("adamw", 0.05, "one_cycle")
     assert (config.augmentation, config.imbalance) == ("dermoscopy", "balanced_sampling")
     assert (config.label_smoothing, config.ema, config.tta) == (0.1, True, 8)
+    assert config.keep_weights == "last"
 
 
 def test_the_page_readies_a_standby_only_while_no_run_is_going(
