@@ -133,7 +133,9 @@ def test_predict_shows_similar_training_cases_and_a_movable_threshold(
     thumb.press("Home")  # the lowest threshold: every image is flagged
     wait_idle(page)
     page.get_by_text("At threshold 0.00").first.wait_for()
-    page.get_by_text("unlike dermoscopy").first.wait_for()
+    # The results table (a canvas grid) holds the same sentence in a hidden cell: wait for
+    # the result box people read.
+    page.get_by_text("unlike dermoscopy").filter(visible=True).first.wait_for()
     shot(page, "predict-threshold-low")
     thumb.press("End")
     wait_idle(page)
