@@ -25,11 +25,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pandas as pd
 import pytest
 from helpers import kill_run_processes, wait_for_run
 
-from skinlab import manager, runs
+from skinlab import familiarity, manager, runs
 from skinlab.config import RunConfig
 from skinlab.modelio import build_for_config, load_run_model
 
@@ -153,6 +154,10 @@ def _check_every_file_parses(paths: runs.RunPaths) -> None:
         elif name.endswith(".keras"):
             with zipfile.ZipFile(path) as archive:
                 assert archive.testzip() is None, path
+        elif name == familiarity.FILE:  # the unfamiliar-image gate, written atomically
+            with np.load(path, allow_pickle=False) as gate:
+                for key in gate.files:
+                    gate[key]
         elif "tfevents" in name:
             for _ in tf.data.TFRecordDataset(str(path)):
                 pass
