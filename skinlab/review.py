@@ -250,8 +250,15 @@ def _label_errors(ok: pd.DataFrame, oof: OutOfFold, found: dict[str, dict[str, l
     # prune_by_class: on the demo it ranks exactly the planted mislabels first, where
     # the default (prune_by_noise_rate) missed one lesion filed under a very different
     # class, because its class pair had too few such images to prune.
+    # n_jobs=1: cleanlab's default forks a multiprocessing pool, and a fork inside the
+    # Streamlit server (a process full of threads) can copy a held lock into the child,
+    # which then waits forever: the Review tab spun on "Ranking the images" at 0 % CPU.
     issues = find_label_issues(
-        labels, probs, filter_by="prune_by_class", return_indices_ranked_by="self_confidence"
+        labels,
+        probs,
+        filter_by="prune_by_class",
+        return_indices_ranked_by="self_confidence",
+        n_jobs=1,
     )
     relpaths = list(train["relpath"])
     for i in issues:

@@ -85,6 +85,20 @@ def test_reviewing_writes_nothing_in_the_dataset(demo) -> None:
     assert sorted(p.relative_to(demo) for p in demo.rglob("*")) == before
 
 
+def test_reviewing_forks_no_process_pool(demo, monkeypatch) -> None:
+    # The Streamlit server is full of threads; a pool forked there can copy a held lock into
+    # its children, which then wait forever (cleanlab forks one unless told n_jobs=1).
+    import multiprocessing
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("the review forked a process pool")
+
+    monkeypatch.setattr(multiprocessing, "Pool", no_pool)
+    monkeypatch.setattr(multiprocessing.get_context(), "Pool", no_pool, raising=False)
+    queue = review_dataset(demo, cross_validation=False)
+    assert queue.relpaths("label_error")
+
+
 def test_near_duplicate_pairs_ignore_different_pictures() -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (5, 24, 24, 3), dtype=np.uint8)
