@@ -35,6 +35,7 @@ from skinlab.calibration import separation_note
 from skinlab.confine import confine_run, within
 from skinlab.errors import InvalidImageError, SkinlabError
 from skinlab.images import decode_image
+from skinlab.overrides import RAW
 
 #: Splits the evaluation sections can show; Test first because it is never trained on.
 SPLITS: tuple[str, ...] = ("Test", "Val")
@@ -210,6 +211,8 @@ def metrics_table(records: Sequence[RunRecord], split: str) -> pd.DataFrame:
                 "Best val accuracy": summary.get("best_val_accuracy"),
                 "Backbone": summary.get("backbone"),
                 "Image size": record.manifest.get("image_size"),
+                # The dataset version it trained on (issue 17): "raw" is the folder as it is.
+                "Data version": record.manifest.get("data_version") or RAW,
                 "Epochs": f"{summary.get('epoch') or 0}/{summary.get('total_epochs') or '?'}",
                 "Best epoch": record.metrics.get("best_epoch") or curves.best_epoch(record.history),
             }

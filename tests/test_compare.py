@@ -110,6 +110,14 @@ def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "models"
 
 
+def test_metrics_table_says_which_dataset_version_a_run_trained_on(models: Path) -> None:
+    paths = _run(models, "20250101-000000-custom-bbbbbb")
+    manifest = json.loads(paths.manifest.read_text())
+    paths.manifest.write_text(json.dumps({**manifest, "data_version": "03e3e9d6"}))
+    table = compare.metrics_table([compare.load_run(paths.root)], "Test")
+    assert table.iloc[0]["Data version"] == "03e3e9d6"
+
+
 def test_metrics_table_reads_the_chosen_split_and_the_clean_test_score(models: Path) -> None:
     record = compare.load_run(_run(models, "20250101-000000-custom-aaaaaa").root)
     test = compare.metrics_table([record], "Test").iloc[0]
@@ -119,6 +127,7 @@ def test_metrics_table_reads_the_chosen_split_and_the_clean_test_score(models: P
     assert test["Excluded from clean test"] == 3
     assert test["ECE"] == pytest.approx(0.1)
     assert test["Image size"] == 64 and test["Best epoch"] == 2 and test["Epochs"] == "2/2"
+    assert test["Data version"] == "raw"  # a run of before issue 17's versions: the folder
     val = compare.metrics_table([record], "Val").iloc[0]
     assert val["Balanced accuracy"] == pytest.approx(0.7)
     assert val["Clean test balanced accuracy"] == pytest.approx(0.5)  # always the Test split
