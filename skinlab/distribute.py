@@ -41,8 +41,3 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         del cluster
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise SkinlabError(f"Unknown strategy '{name}'; use auto, none, mirrored or multiworker.")
-
-
-def replicas(strategy: tf.distribute.Strategy) -> int:
-    """How many replicas a global batch is split across."""
-    return int(strategy.num_replicas_in_sync)
