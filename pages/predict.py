@@ -7,7 +7,8 @@ from skinlab import catalog, quick_model, ui
 from skinlab import predict_view as pv
 from skinlab.errors import SkinlabError
 from skinlab.familiarity_view import threshold_control
-from skinlab.predict import MAX_TTA, Prediction
+from skinlab.predict import Prediction
+from skinlab.views import MAX_TTA
 
 
 def sample_picker() -> list[pv.Item]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from skinlab import NOT_A_MEDICAL_DEVICE, __version__
 from skinlab.errors import SkinlabError
 from skinlab.quiet import quiet_tensorflow
+from skinlab.views import MAX_TTA
 
 
 def _dataset_root(arg: str | None) -> Path:
@@ -559,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tta",
         type=int,
         default=1,
-        choices=range(1, 9),  # skinlab.predict.MAX_TTA, without loading TensorFlow to parse
+        choices=range(1, MAX_TTA + 1),
         metavar="N",
         help="average the probabilities of N flips and quarter turns of each image (1-8)",
     )

@@ -79,7 +79,7 @@ class RunConfig:
             ``one_cycle`` schedule, which ends at a learning rate of zero, and which picking
             by validation loss would second-guess on the very images it is scored on).
         tta: test-time augmentation views (1-8) the run's own validation and Test scores
-            average: the image, its flips and quarter turns (:func:`skinlab.predict.tta_batch`,
+            average: the image, its flips and quarter turns (:func:`skinlab.views.tta_batch`,
             as ``evaluate --tta``). 1 scores the image alone. Calibration is fitted on single
             views either way.
         feature_cache: ``"auto"`` computes a frozen backbone's features once and trains only

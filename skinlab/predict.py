@@ -50,20 +50,8 @@ from skinlab.familiarity_fit import feature_model
 from skinlab.images import IMAGE_SUFFIXES, ImageSource, decode_image
 from skinlab.modelio import LoadedModel, load_run_model
 from skinlab.ood import assess, check_quality
+from skinlab.views import MAX_TTA, tta_batch
 
-#: Test-time augmentation views, in the order they are used: rotations and flips keep a
-#: dermoscopic image plausible (no preferred orientation).
-_VIEWS = (
-    lambda a: a,
-    lambda a: a[:, ::-1],
-    lambda a: a[::-1, :],
-    lambda a: np.rot90(a, 1),
-    lambda a: np.rot90(a, 2),
-    lambda a: np.rot90(a, 3),
-    lambda a: np.rot90(a[:, ::-1], 1),
-    lambda a: np.rot90(a[:, ::-1], 3),
-)
-MAX_TTA = len(_VIEWS)
 #: Longest side inputs are decoded at. Far above any model's input and the quality checks'
 #: scale (blur is measured at 256 px), yet a 79 MP upload then costs ~0.3 GB while it
 #: decodes instead of ~13 GB (full-size copies, Grad-CAM at full size).
@@ -286,18 +274,6 @@ def _gate(loaded: LoadedModel) -> tuple[FamiliarityGate | None, str | None]:
     if gate.bank.class_names != tuple(loaded.class_names):
         return None, f"{path} lists other classes than the run's model; refit it."
     return gate, None
-
-
-def tta_batch(images: np.ndarray, views: int) -> np.ndarray:
-    """The first ``views`` test-time views of each image of ``images`` ``(N, H, W, C)``,
-    image by image: ``(N * views, H, W, C)``, the first view of each the image itself.
-
-    Raises:
-        ValueError: ``views`` is not between 1 and :data:`MAX_TTA`.
-    """
-    if not 1 <= views <= MAX_TTA:
-        raise ValueError(f"Test-time augmentation takes 1 to {MAX_TTA} views, not {views}.")
-    return np.stack([view(a) for a in images for view in _VIEWS[:views]])
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:

@@ -17,7 +17,7 @@ from skinlab.errors import DatasetLayoutError
 from skinlab.evaluation import classification_metrics, clean_subset_mask, predictions_frame, softmax
 from skinlab.intervals import intervals_from_predictions
 from skinlab.pipeline import decode_table, label_indices
-from skinlab.predict import tta_batch
+from skinlab.views import tta_batch
 
 #: Images decoded at once while predicting, to bound memory on big splits.
 _CHUNK = 256
@@ -45,10 +45,10 @@ def predict_probabilities(
 ) -> np.ndarray:
     """Calibrated probabilities for every row of ``table`` (in order), averaged over ``tta``
     test-time views of each image (the flips and quarter turns of
-    :func:`skinlab.predict.tta_batch`, as ``predict --tta`` uses).
+    :func:`skinlab.views.tta_batch`, as ``predict --tta`` uses).
 
     Raises:
-        ValueError: ``tta`` is not between 1 and :data:`skinlab.predict.MAX_TTA`.
+        ValueError: ``tta`` is not between 1 and :data:`skinlab.views.MAX_TTA`.
     """
     out = []
     for start in range(0, len(table), _CHUNK):
@@ -149,7 +149,7 @@ def evaluate_run(
     test-time augmentation adds to a fold's score.
 
     Raises:
-        ValueError: ``tta`` is not between 1 and :data:`skinlab.predict.MAX_TTA`.
+        ValueError: ``tta`` is not between 1 and :data:`skinlab.views.MAX_TTA`.
     """
     from skinlab import runs
     from skinlab.modelio import load_run_model
