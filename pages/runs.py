@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from skinlab import compare, cv, manager, ood_report, review_view, run_stats, ui
+from skinlab import compare, cv, cv_view, manager, ood_report, review_view, run_stats, ui
 from skinlab.confine import confine_run
 from skinlab.errors import SkinlabError
 
@@ -228,7 +228,7 @@ def _cross_validation() -> None:
     result = results[shown]
     st.dataframe(cv.fold_table(result), hide_index=True)
     st.caption(
-        ui.literal(f"Validation scores of each fold's run ({cv.recipe_note(result)}); ")
+        ui.literal(f"Validation scores of each fold's run ({cv_view.recipe_note(result)}); ")
         + "sd is the sample standard deviation over the folds. Test was not used."
     )
 

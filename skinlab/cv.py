@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from skinlab import atomic
-from skinlab.config import PRESETS, RunConfig
+from skinlab.config import RunConfig
 from skinlab.errors import SkinlabError
 from skinlab.paths import models_dir
 
@@ -119,39 +119,14 @@ def result_label(result: CVResult) -> str:
     """``quick · 5 folds · 2026-11-27 14:05 UTC · balanced accuracy 0.612 ± 0.031``."""
     mean, sd = result.mean["balanced_accuracy"], result.sd["balanced_accuracy"]
     return (
-        f"{result.preset} · {len(result.folds)} folds · {_when(result)} · balanced accuracy "
+        f"{result.preset} · {len(result.folds)} folds · {when(result)} · balanced accuracy "
         f"{mean:.3f} ± {sd:.3f}"
     )
 
 
-def _when(result: CVResult) -> str:
+def when(result: CVResult) -> str:
+    """When ``result`` was made, as ``2026-11-27 14:05 UTC``."""
     return datetime.strptime(result.created, _TIME).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def recipe_note(result: CVResult) -> str:
-    """Where and how the recipe was cross-validated: its dataset folder and the options it
-    changed from its preset (a CV run with ``--epochs 3`` is not the preset's 25 epochs)."""
-    config = result.config
-    parts = [f"{len(result.folds)} folds on {Path(str(config.get('data_root', ''))).name or '?'}"]
-    if result.preset in PRESETS:
-        own = RunConfig(**PRESETS[result.preset]).to_dict()
-        skip = {"data_root", "name", "cv_fold", "cv_folds"}
-        from skinlab.train_fields import FIELDS_BY_NAME
-
-        for name, value in sorted(config.items()):
-            field = FIELDS_BY_NAME.get(name)
-            if name not in skip and own.get(name) != value and field is not None:
-                parts.append(f"{field.label.lower()} {field.option_label(value)}")
-    return ", ".join(parts)
-
-
-def describe(result: CVResult) -> str:
-    """One sentence for beside the presets: the preset, how it was cross-validated, when,
-    and the mean ± sd of each score."""
-    return (
-        f"Cross-validation of preset '{result.preset}' ({recipe_note(result)}; {_when(result)}): "
-        f"{result.summary()}."
-    )
 
 
 def fold_name(preset: str, fold: int, folds: int) -> str:

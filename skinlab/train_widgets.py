@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from skinlab import cv, train_form, train_preview, ui
+from skinlab import cv, cv_view, train_form, train_preview, ui
 from skinlab.config import preset
 from skinlab.discovery import Dataset
 from skinlab.errors import SkinlabError
@@ -70,7 +70,7 @@ def preset_buttons() -> None:
         st.success(note, icon=":material/check_circle:")
     chosen = applied.preset if applied else train_form.DEFAULT_PRESET
     if result := cv.latest_result(chosen):
-        st.caption(ui.literal(cv.describe(result)))
+        st.caption(ui.literal(cv_view.describe(result)))
 
 
 def field_widget(field: Field) -> None:
