@@ -129,6 +129,7 @@ class TimeBudget(keras.callbacks.Callback):
         last = max(min(fits, self._last_allowed), done)
         if last != self.planned_last_epoch:
             self.planned_last_epoch = last
+            assert self._schedule is not None  # _replan runs only while planning
             self._schedule.fit_total_steps((last - self._first_epoch) * self._steps)
             if self._on_replan is not None:
                 self._on_replan(last)

@@ -235,7 +235,7 @@ def epoch_was_cut(callback: keras.callbacks.Callback, batches: int) -> bool:
     """Whether the epoch ending now ran fewer than its batches (``batches`` were seen):
     training was stopped mid-epoch, and Keras ends such an epoch like a whole one."""
     steps = (callback.params or {}).get("steps")
-    return bool(steps) and batches < steps
+    return bool(steps and batches < steps)
 
 
 def _as_float(value: Any) -> float | None:

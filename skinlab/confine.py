@@ -35,7 +35,11 @@ def _resolved(path: str | Path) -> Path:
 def allowed_roots() -> list[Path]:
     """The folders app paths may lie in, resolved: data, models, then ``SKINLAB_EXTRA_DIRS``."""
     extra = os.environ.get(EXTRA_DIRS_VARIABLE, "").split(os.pathsep)
-    listed = [paths.data_dir(), paths.models_dir(), *(e.strip() for e in extra if e.strip())]
+    listed: list[str | Path] = [
+        paths.data_dir(),
+        paths.models_dir(),
+        *(e.strip() for e in extra if e.strip()),
+    ]
     return list(dict.fromkeys(_resolved(p) for p in listed))
 
 

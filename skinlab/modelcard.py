@@ -169,8 +169,8 @@ def _limits(counts: dict[str, int], names: list[str], ood_threshold: Any) -> lis
     present = {name: counts[name] for name in names if name in counts}
     imbalance = ""
     if present:
-        rare = min(present, key=present.get)
-        common = max(present, key=present.get)
+        rare = min(present, key=present.__getitem__)
+        common = max(present, key=present.__getitem__)
         imbalance = (
             f" Here the rarest class ({rare}) had {present[rare]} training images and the "
             f"commonest ({common}) {present[common]}."

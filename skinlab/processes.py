@@ -94,7 +94,7 @@ def matches(
     A missing identity (``start`` is ``None``, as in status files of older versions) never
     matches: such a process cannot be told from one that reuses its pid.
     """
-    if start is None or start_time(pid) != start:
+    if start is None or pid is None or start_time(pid) != start:
         return False
     try:
         if session is not None and os.getsid(pid) != session:

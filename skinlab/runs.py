@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -173,7 +173,8 @@ class RunStatus:
             ValueError: a known key holds a value of the wrong type (``"pid": "abc"``) or
                 ``state`` is not one of :data:`STATES`.
         """
-        types = {f.name: f.type for f in fields(cls)}
+        # Strings, not types: this module has ``from __future__ import annotations``.
+        types = {f.name: cast(str, f.type) for f in fields(cls)}
         return cls(**{k: _typed(k, types[k], v) for k, v in data.items() if k in types})
 
 

@@ -108,7 +108,7 @@ def is_visible(field_: Field, values: dict[str, Any]) -> bool:
     that have them, fine-tuning only for transfer backbones, momentum only for SGD, the
     strength only when there is augmentation, the feature cache only for a frozen ImageNet
     backbone (and its views only with augmentation)."""
-    spec = BACKBONES.get(values.get("backbone"))
+    spec = BACKBONES.get(values.get("backbone", ""))
     if field_.name == "weights":
         return bool(spec and spec.supports_imagenet)
     if field_.section == "Fine-tuning":
@@ -227,7 +227,7 @@ def on_backbone_change(state: MutableMapping[str, Any]) -> None:
 
 def weights_note(values: dict[str, Any]) -> str | None:
     """A caption when ImageNet weights are chosen but not on this machine yet."""
-    backbone, size = values.get("backbone"), int(values.get("image_size") or 224)
+    backbone, size = values.get("backbone", ""), int(values.get("image_size") or 224)
     spec = BACKBONES.get(backbone)
     if not spec or not spec.supports_imagenet or values.get("weights") != "imagenet":
         return None
