@@ -31,14 +31,15 @@ flow and the run state machine in ``docs/architecture.md``):
 * predict and runs: :mod:`~skinlab.predict`, :mod:`~skinlab.gradcam`, :mod:`~skinlab.explain`,
   :mod:`~skinlab.export`, :mod:`~skinlab.modelcard`, :mod:`~skinlab.ood_report`;
   :mod:`~skinlab.manager`, :mod:`~skinlab.worker`, :mod:`~skinlab.standby`,
-  :mod:`~skinlab.repeats`, :mod:`~skinlab.run_stats`
+  :mod:`~skinlab.repeats`
 * app (only the pages use them): :mod:`~skinlab.ui`, :mod:`~skinlab.catalog`,
   :mod:`~skinlab.settings`, :mod:`~skinlab.charts`, :mod:`~skinlab.colours`,
   :mod:`~skinlab.gallery`, :mod:`~skinlab.linked_views`, :mod:`~skinlab.review_view`,
   :mod:`~skinlab.uploads`, :mod:`~skinlab.train_fields`, :mod:`~skinlab.train_form`,
   :mod:`~skinlab.train_widgets`, :mod:`~skinlab.train_preview`,
   :mod:`~skinlab.train_monitor`, :mod:`~skinlab.train_lr_find`, :mod:`~skinlab.run_panel`,
-  :mod:`~skinlab.curves`, :mod:`~skinlab.compare`, :mod:`~skinlab.cv_view`,
+  :mod:`~skinlab.curves`, :mod:`~skinlab.compare`, :mod:`~skinlab.run_stats`,
+  :mod:`~skinlab.cv_view`,
   :mod:`~skinlab.predict_view`, :mod:`~skinlab.prediction_report`,
   :mod:`~skinlab.familiarity_view`, :mod:`~skinlab.quick_model`
 * entry points: :mod:`~skinlab.cli` (``python -m skinlab``) and :mod:`skinlab.bench`
