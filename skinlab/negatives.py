@@ -158,7 +158,7 @@ def negative_set(
         out.extend(
             Negative(name, "texture", img) for name, img in procedural_textures(textures, seed)
         )
-    return out
+    return tuple(out)
 
 
 def _sized(image: Image.Image) -> Image.Image:

@@ -54,3 +54,11 @@ def test_crops_are_square_and_recolourings_keep_the_size() -> None:
 def test_textures_cycle_through_their_kinds() -> None:
     names = [name.split()[0] for name, _ in procedural_textures(5, seed=0)]
     assert names == ["noise", "stripes", "checkers", "blobs", "cells"]
+
+
+def test_the_cached_set_is_a_tuple_so_no_caller_can_change_what_the_next_one_gets() -> None:
+    # negative_set is lru_cached: a list would be one shared object every caller could append to.
+    negatives = negative_set(seed=5, textures=2, families=("texture",))
+
+    assert isinstance(negatives, tuple)
+    assert negative_set(seed=5, textures=2, families=("texture",)) is negatives
