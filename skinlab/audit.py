@@ -266,7 +266,8 @@ def _stats(ok: pd.DataFrame) -> dict[str, Any]:
 
 
 def _balance_line(per_class: dict[str, int], imbalance: Imbalance) -> str:
-    if imbalance.ratio is None:
+    # All three are None together (a split without readable images); mypy needs each named.
+    if imbalance.ratio is None or imbalance.largest is None or imbalance.smallest is None:
         return "no readable images"
     line = (
         f"{sum(per_class.values())} images; largest '{imbalance.largest}' "

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,7 +73,8 @@ def colour_profile(images: pd.DataFrame, *, workers: int | None = None) -> Colou
     for label, arr in zip(images["label"], arrays, strict=True):
         if arr is not None:
             by_class.setdefault(label, []).append(arr)
-    means, hists, mean_images = [], [], {}
+    means, mean_images = [], {}
+    hists: list[dict[str, Any]] = []
     edges = np.linspace(0, 256, COLOUR_BINS + 1)
     centres = (edges[:-1] + edges[1:]) / 2
     for label in sorted(by_class):

@@ -321,7 +321,8 @@ def save_gate(path: Path, gate: FamiliarityGate) -> None:
     if gate.validation is not None:
         arrays.update({f"val_{k}": np.asarray(v) for k, v in vars(gate.validation).items()})
     with atomic.atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
+        # numpy's stub makes mypy match **arrays against savez_compressed's allow_pickle: bool.
+        np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
 
 
 def load_gate(path: Path, weights_sha256: str | None = None) -> FamiliarityGate:
@@ -337,6 +338,7 @@ def load_gate(path: Path, weights_sha256: str | None = None) -> FamiliarityGate:
         if not isinstance(data, np.lib.npyio.NpzFile):
             raise ValueError("it is not an .npz archive")
         with data:
+            assert data.zip is not None  # an NpzFile holds its archive until closed
             unpacked = sum(info.file_size for info in data.zip.infolist())
             if unpacked > MAX_FILE_BYTES:
                 raise ValueError(f"it unpacks to {unpacked / 2**20:.0f} MB")

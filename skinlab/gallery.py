@@ -100,7 +100,7 @@ def file_name(path: str) -> str:
     return Path(path).name
 
 
-def caption(row: pd.Series | object) -> str:
+def caption(row: pd.Series) -> str:
     """``"ISIC_0025780.jpg · 180×180 · 12.2 KB"`` for a table row."""
     return (
         f"{file_name(row['path'])} · {row['width']}×{row['height']} · "
@@ -147,7 +147,7 @@ def imbalance_sentences(report: AuditReport) -> list[str]:
     ``"**Test**: balanced, 10 images in each class."``"""
     sentences = []
     for split, imb in report.imbalance.items():
-        if imb.ratio is None:
+        if imb.ratio is None or imb.largest is None or imb.smallest is None:  # all or none
             continue
         counts = report.counts[split]
         if imb.ratio == 1:

@@ -44,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from skinlab.discovery import (
     canonical_split,
@@ -98,7 +98,7 @@ class _Entry:
 
     parts: tuple[str, ...]
     size: int
-    open: Callable[[], BinaryIO]
+    open: Callable[[], IO[bytes]]
 
     @property
     def name(self) -> str:
@@ -461,7 +461,7 @@ def _extract(
         report(0.95 * min(done / units, 1.0), f"Importing file {count:,} of {len(entries):,}")
 
 
-def _open_source(entry: _Entry, label: str) -> BinaryIO:
+def _open_source(entry: _Entry, label: str) -> IO[bytes]:
     """Open a member or file to import; a file that cannot be read is named, not a crash."""
     try:
         return entry.open()
@@ -487,7 +487,7 @@ def _create(dest: Path, entry: _Entry, label: str) -> BinaryIO:
         ) from exc
 
 
-def _copy_limited(src: BinaryIO, dst: BinaryIO, budget: int) -> int:
+def _copy_limited(src: IO[bytes], dst: BinaryIO, budget: int) -> int:
     """Copy ``src`` to ``dst``; stop once more than ``budget`` bytes went; return bytes copied."""
     copied = 0
     while copied <= budget and (chunk := src.read(min(_CHUNK, budget - copied + 1))):

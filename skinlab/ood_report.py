@@ -122,6 +122,6 @@ def similar_images(root: str | Path | None, similar: list[dict[str, Any]]) -> li
     out: list[Path | None] = []
     for case in similar:
         path = within(base / case["path"]) if base is not None else None
-        ok = path is not None and path.is_relative_to(base) and path.is_file()
+        ok = base is not None and path is not None and path.is_relative_to(base) and path.is_file()
         out.append(path if ok else None)
     return out

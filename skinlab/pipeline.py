@@ -187,7 +187,7 @@ def make_dataset(
     rows = table[readable]
     if rows.empty:
         raise ValueError("The table has no readable images to build a dataset from.")
-    columns = (label_indices(rows, class_names),)
+    columns: tuple[np.ndarray, ...] = (label_indices(rows, class_names),)
     if sample_weights is not None:
         columns += (np.asarray(sample_weights, np.float32)[readable],)
     size = _height_width(spec.image_size)
