@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -75,7 +76,9 @@ class _Blob:
         index = ((np.arctan2(v, u) + np.pi) * (512 / (2 * np.pi))).astype(np.int32)
         return np.hypot(u, v) / table[index]
 
-    def points(self, rng: np.random.Generator, n: int, lo: float, hi: float) -> np.ndarray:
+    def points(
+        self, rng: np.random.Generator, n: int | np.integer, lo: float, hi: float
+    ) -> np.ndarray:
         """``n`` random (x, y) points whose ``rho`` lies in ``[lo, hi)``."""
         theta = rng.uniform(0, 2 * np.pi, n)
         d = np.sqrt(rng.uniform(lo**2, hi**2, n)) * self.boundary(theta)
@@ -127,7 +130,7 @@ class _Canvas:
 
 
 def _rgb(colour) -> tuple[int, int, int]:
-    return tuple(int(c) for c in np.clip(colour, 0, 255))
+    return cast(tuple[int, int, int], tuple(int(c) for c in np.clip(colour, 0, 255)))
 
 
 def _edge(rho: np.ndarray, softness: float) -> np.ndarray:
@@ -175,7 +178,7 @@ def _naevoid(c: _Canvas, t: float) -> None:
     """Nevus (t = 0) to melanoma (t = 1): larger, more irregular, more colours, no network."""
     _, rho = c.blob(0.32 + 0.14 * t, 0.03 + 0.21 * t)
     inside = _edge(rho, 0.2 - 0.05 * t)
-    brown = _jitter(c.rng, (142, 90, 58) + t * np.float32([-54, -36, -20]), 6)
+    brown = _jitter(c.rng, (142, 90, 58) + t * np.array([-54, -36, -20], np.float32), 6)
     period = c.rng.uniform(5, 8)
     net = np.sin(c.xx * 2 * np.pi / period) * np.sin(c.yy * 2 * np.pi / period)
     c.mix(brown * (1 - 0.07 * (1 - t) * net)[..., None], inside)
@@ -189,7 +192,7 @@ def _keratotic(c: _Canvas, t: float) -> None:
     """Seborrheic (t = 0) to pigmented benign keratosis (t = 1): from a yellow, fissured,
     sharply bordered plaque with milia to a flat brown fingerprint patch, moth-eaten border."""
     blob, rho = c.blob(0.38 + 0.06 * t, 0.06 + 0.12 * t)
-    colour = _jitter(c.rng, (200, 158, 76) + t * np.float32([-44, -50, 0]))
+    colour = _jitter(c.rng, (200, 158, 76) + t * np.array([-44, -50, 0], np.float32))
     fissures = np.abs(np.sin(c.noise(5) * 18)) < 0.25
     a = c.rng.uniform(0, np.pi)
     stripes = np.sin((c.xx * np.cos(a) + c.yy * np.sin(a)) * 1.3 + 8 * c.noise(3))
@@ -208,7 +211,7 @@ def _keratinising(c: _Canvas, t: float) -> None:
     patch with white scale to a pink nodule with a keratin core and dotted vessels."""
     blob, rho = c.blob(0.42, 0.14 - 0.04 * t)
     mottle = 0.88 + 0.24 * (1 - t) * c.noise(6)
-    colour = _jitter(c.rng, (208, 92, 86) + t * np.float32([14, 28, 46]))
+    colour = _jitter(c.rng, (208, 92, 86) + t * np.array([14, 28, 46], np.float32))
     c.mix(colour * mottle[..., None], (0.9 + 0.05 * t) * _edge(rho, 0.4 - 0.1 * t))
     scale = (c.noise(max(c.w, c.h) // 7) > 0.7) & (rho < 0.9)
     c.mix((236, 226, 204), 0.85 * (1 - t) * scale)
@@ -292,6 +295,7 @@ def draw_lesion(label: str, rng: np.random.Generator, size: tuple[int, int]) -> 
     if rng.random() < 0.4:
         _hairs(c)
     c.draw()
+    assert c.image is not None  # draw() made the Pillow image
     blurred = c.image.filter(ImageFilter.BoxBlur(rng.uniform(0.5, 1.0)))
     rgb = np.asarray(blurred, np.float32) * rng.uniform(0.95, 1.05)
     if rng.random() < 0.25:  # the dark ring a contact dermoscope leaves in the corners

@@ -55,7 +55,7 @@ def linked_chart(frame: pd.DataFrame) -> alt.VConcatChart:
     bright = alt.selection_interval(name=BRIGHTNESS, encodings=["x"])
     chosen = [classes, size, bright]
 
-    def layered(x: alt.X, y: alt.Y, own: Any, title: str) -> alt.LayerChart:
+    def layered(x: alt.X, y: alt.Y, own: Any, title: str) -> alt.LayerChart | alt.FacetChart:
         base = alt.Chart(data).encode(x=x, y=y)
         background = base.mark_bar(color=_BACKGROUND).add_params(own)
         highlight = base.mark_bar(color=_HIGHLIGHT)

@@ -97,7 +97,7 @@ def lr_schedule(start: float = START_LR, end: float = END_LR, steps: int = STEPS
 
 def range_test(
     step: Callable[[float], float],
-    learning_rates: Sequence[float],
+    learning_rates: Sequence[float] | np.ndarray,
     *,
     beta: float = BETA,
     divergence: float = DIVERGENCE_FACTOR,

@@ -72,7 +72,9 @@ def start_repeats(
     other under the usual concurrency limit.
     """
     if start is None:
-        from skinlab.manager import start_run as start
+        from skinlab.manager import start_run
+
+        start = start_run
     return [start(member) for member in repeat_configs(config, repeats)]
 
 

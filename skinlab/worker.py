@@ -158,6 +158,7 @@ def standby_supervise(models: Path) -> int:
     _write_to_log(run)
     # Recorded before the child hears of the run: from then on the status is the trainer's.
     _adopt(run, child)
+    assert child.stdin is not None  # opened with stdin=PIPE
     with suppress(BrokenPipeError):  # a child that died is reported by _watch
         child.stdin.write(f"{run}\n".encode())
         child.stdin.close()
