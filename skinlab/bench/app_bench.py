@@ -25,6 +25,8 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from unittest.mock import patch
 
 from skinlab.bench.core import BenchContext, Row, Section, repeat_seconds, timed
 from skinlab.bench.workspace import environ
@@ -78,7 +80,7 @@ def run(ctx: BenchContext) -> Section:
     from skinlab import ui
 
     root = str(ctx.data_root)
-    env = {
+    env: dict[str, str | Path] = {
         "SKINLAB_SETTINGS_FILE": ctx.workdir / "settings.json",
         "SKINLAB_MODELS_DIR": ctx.workdir / "models",
         "SKINLAB_EXTRA_DIRS": root,
@@ -104,6 +106,7 @@ def run(ctx: BenchContext) -> Section:
         ctx.log("[bench] app: Explore page through AppTest, cold and warm")
         with _server_like_script_cache():
             page_cold, page_warm = _page_times(root, ctx.reps, clear)
+        assert page_cold is not None  # ctx.reps >= 1 cold runs were timed
         _, plain_warm = _page_times(root, ctx.reps, clear, cold_reps=0)
         ctx.log("[bench] app: Explore tab switches, and the first page of a fresh process")
         with _server_like_script_cache():
@@ -259,9 +262,5 @@ def _server_like_script_cache() -> Iterator[None]:
     from streamlit.testing.v1 import app_test
 
     shared = ScriptCache()
-    original = app_test.ScriptCache
-    app_test.ScriptCache = lambda: shared
-    try:
+    with patch.object(app_test, "ScriptCache", lambda: shared):
         yield
-    finally:
-        app_test.ScriptCache = original

@@ -64,13 +64,13 @@ def run(ctx: BenchContext) -> Section:
             Row(
                 f"{label}: predictions/s",
                 f["predictions_per_s"],
-                base and base["predictions_per_s"],
+                base["predictions_per_s"] if base else None,
                 "pred/s",
                 lower_is_better=False,
                 note="baseline: 1 session" if base else "",
             ),
-            Row(f"{label}: p50 latency", f["p50_ms"], base and base["p50_ms"], "ms"),
-            Row(f"{label}: p95 latency", f["p95_ms"], base and base["p95_ms"], "ms"),
+            Row(f"{label}: p50 latency", f["p50_ms"], base["p50_ms"] if base else None, "ms"),
+            Row(f"{label}: p95 latency", f["p95_ms"], base["p95_ms"] if base else None, "ms"),
         ]
     rows.append(
         Row(

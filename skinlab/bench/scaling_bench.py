@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import math
 import statistics
+from functools import partial
+from pathlib import Path
 
-from skinlab.audit import audit_dataset
+from skinlab.audit import AuditReport, audit_dataset
 from skinlab.bench.core import BenchContext, Row, Section, timed
 from skinlab.bench.workspace import link_images, train_rows
 from skinlab.discovery import discover
@@ -45,9 +47,9 @@ def run(ctx: BenchContext) -> Section:
     times: dict[int, list[float]] = {factor: [] for factor in factors}
     for round_ in range(reps + 1):  # the first round is a warm-up (file cache, imports)
         for factor in factors:
-            seconds, _ = timed(lambda root=roots[factor]: audit_dataset(discover(root)))
+            took, _ = timed(partial(_scan_and_audit, roots[factor]))
             if round_:
-                times[factor].append(seconds)
+                times[factor].append(took)
     seconds = [statistics.median(times[factor]) for factor in factors]
     rows = [
         Row(
@@ -73,6 +75,10 @@ def run(ctx: BenchContext) -> Section:
         ratios={"audit_scaling_exponent": exponent},
         raw={"images": sizes, "seconds": seconds, "factors": list(factors), "rounds": reps},
     )
+
+
+def _scan_and_audit(root: Path) -> AuditReport:
+    return audit_dataset(discover(root))
 
 
 def fit_exponent(sizes: list[int], seconds: list[float]) -> float:

@@ -29,6 +29,7 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from skinlab import curves, manager, runs, standby, train_monitor
 from skinlab.bench.core import BenchContext, Row, Section
@@ -98,7 +99,8 @@ def _one_start(ctx: BenchContext, seed: int, models: Path, warm: bool) -> _Start
 def _starts(ctx: BenchContext, count: int, models: Path) -> tuple[list[_Start], list[_Start]]:
     """``count`` timed starts with a warm standby and as many without, taken in turns so
     that both meet the same load; after one untimed start that fills the file cache."""
-    warm, cold = [], []
+    warm: list[_Start] = []
+    cold: list[_Start] = []
     for turn in range(2 * count + 1):
         with_standby = turn % 2 == 0
         with environ(SKINLAB_STANDBY="1" if with_standby else "0"):
@@ -140,7 +142,7 @@ def run(ctx: BenchContext) -> Section:
         ),
         Row(
             "Train page drawn -> standby ready",
-            statistics.median(s.ready for s in warm),
+            statistics.median(cast(float, s.ready) for s in warm),  # timed with a standby
             unit="s",
             note=note,
         ),
