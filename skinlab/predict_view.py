@@ -19,6 +19,7 @@ import hashlib
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -221,7 +222,7 @@ def results_table(
 #: How the results table shows its columns (the CSV keeps the column names): short headers,
 #: narrow numbers. A column not named here (each class's probability, the raw OOD score) is
 #: left to the result boxes and the CSV, so the table fits the page's width.
-_PERCENT = {"format": "percent", "width": "small"}
+_PERCENT: dict[str, Any] = {"format": "percent", "width": "small"}
 TABLE_COLUMNS = {
     "path": st.column_config.TextColumn("File"),
     "true_class": st.column_config.TextColumn("True class"),

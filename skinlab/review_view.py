@@ -293,7 +293,7 @@ def version_picker(root: str) -> None:
     st.selectbox(
         "Dataset version",
         list(labels),
-        format_func=labels.get,
+        format_func=labels.__getitem__,
         key=VERSION_KEY,
         help="The folder with the relabels and exclusions decided on the Explore page's "
         "Review tab, as they stood at that moment; the run records the version's id.",

@@ -204,7 +204,7 @@ def repeat_groups(summaries: list[dict]) -> None:
 def table_columns(table: pd.DataFrame) -> dict:
     """:data:`TABLE_COLUMNS`, less the run-id column when every run is unnamed (the Run
     column already says the id) and the error column when no run has an error."""
-    config = dict(TABLE_COLUMNS)
+    config: dict[str, object] = dict(TABLE_COLUMNS)  # None hides a column
     if (table["run"] == table["run id"]).all():
         config["run id"] = None
     if not table["error"].astype(bool).any():

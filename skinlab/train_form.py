@@ -203,9 +203,11 @@ def backbone_note(backbone: str) -> str:
     return f"**{spec.title}**: {spec.description}" if spec else ""
 
 
-def ensure_values(state: MutableMapping[str, Any]) -> dict[str, Any]:
+def ensure_values(state: MutableMapping[Any, Any]) -> dict[str, Any]:
     """The form's values read from ``state`` (the widgets' session state, keyed by
     :attr:`Field.key`), after giving every missing key the :data:`DEFAULT_PRESET` value."""
+    # Any keys: Streamlit's session state is keyed by str | int, and MutableMapping is
+    # invariant in its key, so MutableMapping[str, Any] would refuse st.session_state.
     defaults = preset_values(DEFAULT_PRESET)
     for f in FIELDS:
         if f.key not in state:
