@@ -193,7 +193,7 @@ def metrics_table(records: Sequence[RunRecord], split: str) -> pd.DataFrame:
     for record in records:
         scores = record.split_metrics(split) or {}
         test = record.split_metrics("Test") or {}
-        clean = test.get("clean") if isinstance(test.get("clean"), dict) else {}
+        clean = found if isinstance(found := test.get("clean"), dict) else {}
         if not clean and test.get("excluded") == 0:
             clean = test  # nothing was excluded: the clean test set is the whole test set
         summary = record.summary

@@ -164,7 +164,8 @@ def _launch(paths: runs.RunPaths) -> None:
     paths.stop_request.unlink(missing_ok=True)
     env = standby.launch_env(paths.root.parent)
     proc = None
-    if (warm := standby.take(paths.root.parent, env)) is None:
+    warm = standby.take(paths.root.parent, env)
+    if warm is None:
         with open(paths.log, "ab") as log:
             proc = subprocess.Popen(
                 worker.command("supervise", paths.root),
@@ -175,6 +176,10 @@ def _launch(paths: runs.RunPaths) -> None:
                 env=env,
                 start_new_session=True,  # its own process group: a page reload never kills it
             )
+        # Popen returns after the exec, so the new command line is already in place.
+        supervisor: tuple[int, int | None] = (proc.pid, start_time(proc.pid))
+    else:
+        supervisor = warm
     status = runs.read_status(paths)
     now = time.time()
     runs.write_status(
@@ -182,9 +187,8 @@ def _launch(paths: runs.RunPaths) -> None:
         replace(
             status,
             state="running",
-            supervisor_pid=proc.pid if proc else warm[0],
-            # Popen returns after the exec, so the new command line is already in place.
-            supervisor_start=start_time(proc.pid) if proc else warm[1],
+            supervisor_pid=supervisor[0],
+            supervisor_start=supervisor[1],
             pid=None,
             pid_start=None,
             heartbeat=now,
@@ -194,7 +198,7 @@ def _launch(paths: runs.RunPaths) -> None:
     )
     if proc is None:
         # After the status: the standby's first act as supervisor is to add its trainer.
-        standby.hand_over(paths.root.parent, warm[0], paths.root)
+        standby.hand_over(paths.root.parent, supervisor[0], paths.root)
     else:
         # Reap the supervisor when it ends, so a long-lived app leaves no zombies behind.
         threading.Thread(target=proc.wait, daemon=True).start()
@@ -325,8 +329,10 @@ def stop_run(ref: str | Path, *, force: bool = False) -> runs.RunStatus:
     if force or status.state == "stopping":
         # Only the group of the supervisor skinlab launched for this run; a foreground run
         # (no supervisor) stops at its next batch, as the first stop request asked.
-        if argv := _supervisor_argv(paths, status):
-            terminate_group(status.supervisor_pid, status.supervisor_start, argv)
+        argv = _supervisor_argv(paths, status)
+        pid, start = status.supervisor_pid, status.supervisor_start
+        if argv and pid is not None and start is not None:  # argv is only found for both
+            terminate_group(pid, start, argv)
         killed = replace(
             status,
             state="stopped",

@@ -171,14 +171,14 @@ class Predictor:
         if self.gate is not None:
             statistics = np.stack([image_statistics(img) for _, img in named])
             scores = self.gate.scores(features, statistics).tolist()
-            similar = self._similar(features)
+            similar = self._similar(self.gate, features)
         return [
             self._result(name, img, logits[i, 0], probs[i], scores[i], similar[i])
             for i, (name, img) in enumerate(named)
         ]
 
-    def _similar(self, features: np.ndarray) -> list[list[dict[str, Any]]]:
-        bank = self.gate.bank
+    def _similar(self, gate: FamiliarityGate, features: np.ndarray) -> list[list[dict[str, Any]]]:
+        bank = gate.bank
         index, distance = bank.nearest(features, SIMILAR)
         return [
             [
@@ -320,7 +320,7 @@ def results_frame(results: Sequence[Prediction | PredictionError], class_names: 
     """A flat table (one row per input) for CSV downloads."""
     import pandas as pd
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for r in results:
         if isinstance(r, PredictionError):
             rows.append({"path": r.path, "error": r.error})

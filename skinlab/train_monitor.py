@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -39,7 +39,8 @@ LIVE = ("queued", *manager.ACTIVE)
 #: and costs the training less CPU; with nothing going, only to notice a run started elsewhere.
 STARTING_REFRESH_SECONDS, LIVE_REFRESH_SECONDS, IDLE_REFRESH_SECONDS = 0.5, 1.5, 5.0
 #: Colours of the state badges (st.badge colour names).
-STATE_COLOURS = {
+BadgeColour = Literal["gray", "blue", "orange", "violet", "green", "red"]
+STATE_COLOURS: dict[str, BadgeColour] = {
     "queued": "gray",
     "running": "blue",
     "stopping": "orange",
@@ -264,7 +265,7 @@ def latest_metrics(history: pd.DataFrame) -> list[tuple[str, str]]:
     ]
 
 
-def just_ended(seen: MutableMapping[str, Any], view: RunView) -> bool:
+def just_ended(seen: MutableMapping[Any, Any], view: RunView) -> bool:
     """True the first time ``view`` is seen ended after having been seen live, so a page can
     refresh what depends on finished runs; ``seen`` (session state) remembers the states."""
     states = seen.setdefault("train_seen_states", {})
