@@ -293,4 +293,5 @@ def page() -> None:
             _import()
 
 
+ui.require_router()
 page()

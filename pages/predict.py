@@ -123,4 +123,5 @@ def page() -> None:
         )
 
 
+ui.require_router()
 page()

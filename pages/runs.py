@@ -337,4 +337,5 @@ def page() -> None:
         _manage(summaries, next(iter(chosen), None))
 
 
+ui.require_router()
 page()

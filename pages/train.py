@@ -129,4 +129,5 @@ def page() -> None:
     st.fragment(_runs_table, run_every=table_every)()
 
 
+ui.require_router()
 page()

@@ -39,6 +39,29 @@ def _audit(root: str, token: str) -> AuditReport:
     return audit_dataset(_scan(root, token))
 
 
+def require_router() -> None:
+    """Hand a page that Streamlit ran by itself back to the router (``streamlit_app.py``).
+
+    Streamlit's first multipage design runs a file of a ``pages/`` folder on its own until
+    some visit has run ``st.navigation``; so the first visit of a fresh server to a page's own
+    address (a bookmark, a reload, a tab reconnecting after a restart) would get that page
+    without the router's navigation and sidebar. The router clears Streamlit's flag for that
+    design (``PagesManager.uses_pages_directory``) when it calls ``st.navigation``; a page
+    that still finds it set on a session's first run was not run by the router, clears it
+    the same way and reruns, and the router then serves the page the address names. Called
+    first by every page.
+
+    Only on a session's first run (no state yet), so no click is ever lost to the rerun:
+    Streamlit's ``AppTest`` sets the flag again before each of its runs, and there a page
+    after the first run keeps running by itself, as it always did in tests.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory and not st.session_state:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def load_dataset(root: str | Path) -> Dataset:
     """Scan ``root`` once per content change (cached across reruns and sessions)."""
     return _scan(str(root), fingerprint(root))
