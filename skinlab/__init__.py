@@ -38,7 +38,8 @@ flow and the run state machine in ``docs/architecture.md``):
   :mod:`~skinlab.uploads`, :mod:`~skinlab.train_fields`, :mod:`~skinlab.train_form`,
   :mod:`~skinlab.train_widgets`, :mod:`~skinlab.train_preview`,
   :mod:`~skinlab.train_monitor`, :mod:`~skinlab.train_lr_find`, :mod:`~skinlab.run_panel`,
-  :mod:`~skinlab.curves`, :mod:`~skinlab.compare`, :mod:`~skinlab.run_stats`,
+  :mod:`~skinlab.curves`, :mod:`~skinlab.compare`, :mod:`~skinlab.runs_view`,
+  :mod:`~skinlab.run_stats`,
   :mod:`~skinlab.cv_view`,
   :mod:`~skinlab.predict_view`, :mod:`~skinlab.prediction_report`,
   :mod:`~skinlab.familiarity_view`, :mod:`~skinlab.quick_model`
