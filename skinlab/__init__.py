@@ -34,7 +34,8 @@ flow and the run state machine in ``docs/architecture.md``):
   :mod:`~skinlab.repeats`
 * app (only the pages use them): :mod:`~skinlab.ui`, :mod:`~skinlab.catalog`,
   :mod:`~skinlab.settings`, :mod:`~skinlab.charts`, :mod:`~skinlab.colours`,
-  :mod:`~skinlab.gallery`, :mod:`~skinlab.linked_views`, :mod:`~skinlab.review_view`,
+  :mod:`~skinlab.explore_view`, :mod:`~skinlab.gallery`, :mod:`~skinlab.linked_views`,
+  :mod:`~skinlab.review_view`,
   :mod:`~skinlab.uploads`, :mod:`~skinlab.train_fields`, :mod:`~skinlab.train_form`,
   :mod:`~skinlab.train_widgets`, :mod:`~skinlab.train_preview`,
   :mod:`~skinlab.train_monitor`, :mod:`~skinlab.train_lr_find`, :mod:`~skinlab.run_panel`,
