@@ -315,7 +315,7 @@ def cmd_paired(args: argparse.Namespace) -> int:
 def cmd_runs_list(args: argparse.Namespace) -> int:
     from skinlab.manager import list_summaries
 
-    summaries = list_summaries()
+    summaries = list_summaries(record=True)  # the command line records dead runs as failed
     if args.json:
         print(json.dumps(summaries, indent=2))
         return 0

@@ -6,14 +6,15 @@ never lives inside the app. :func:`start_run` creates a run directory and hands 
 scheduler, which launches ``python -m skinlab.worker supervise RUN`` in its own session
 (process group) when a slot is free. The supervisor runs the training process, waits on it,
 records how it ended, and then starts the next queued run, so the queue advances with no
-page open. Everybody else only reads ``status.json``; :func:`refresh` turns a run whose
-processes died while marked running into ``failed`` with the reason, the next time anyone
-looks.
+page open. A run whose processes died while it was marked running is ``failed``:
+:func:`observe` says so without writing (what pages read), and :func:`refresh` records it
+in ``status.json`` (the scheduler, stop, resume and the command line: an explicit step,
+never a side effect of a page's read). docs/architecture.md has the state machine.
 
 Example::
 
     paths = start_run(preset("cpu-best", data_root="data/isic"))
-    refresh(paths).state          # "queued", "running", ...
+    observe(paths).state          # "queued", "running", ...
     stop_run(paths.run_id)        # graceful: best weights kept and evaluated
 """
 
@@ -216,13 +217,14 @@ def ensure_standby(root: Path | None = None) -> None:
             standby.ensure(root, standby.launch_env(root))
 
 
-def refresh(paths: runs.RunPaths) -> runs.RunStatus:
-    """Read a run's status; a run marked active whose processes are gone becomes ``failed``
-    with the reason (this is how a kill, an out-of-memory or a reboot shows up)."""
-    status = runs.read_status(paths)
-    if status.state == "failed":
-        # Again on every look: a writer killed a moment ago may not have been gone yet.
-        atomic.remove_orphaned_temp_files(paths.root)
+def observe(paths: runs.RunPaths) -> runs.RunStatus:
+    """A run's status as it truly is, writing nothing: a run marked active whose processes
+    are gone comes back ``failed`` with the reason (a kill, an out-of-memory, a reboot), in
+    memory only. What pages read; :func:`refresh` is the step that records it."""
+    return _observed(paths, runs.read_status(paths))
+
+
+def _observed(paths: runs.RunPaths, status: runs.RunStatus) -> runs.RunStatus:
     if (
         status.state not in ACTIVE
         or _supervisor_alive(paths, status)
@@ -234,11 +236,24 @@ def refresh(paths: runs.RunPaths) -> runs.RunStatus:
         f"The training process disappeared without a final status (heartbeat lost "
         f"{age:.0f} s ago): it was killed or the machine restarted. {recovery_hint(paths)}"
     )
-    failed = replace(status, state="failed", error=reason, finished=time.time())
+    return replace(status, state="failed", error=reason, finished=time.time())
+
+
+def refresh(paths: runs.RunPaths) -> runs.RunStatus:
+    """:func:`observe`, and record what it found: a dead run is marked ``failed`` in its
+    ``status.json`` and the half-written files its writer left are swept. The explicit step
+    of the scheduler, stop, resume and the command line; pages only observe."""
+    status = runs.read_status(paths)
+    if status.state == "failed":
+        # Again on every look: a writer killed a moment ago may not have been gone yet.
+        atomic.remove_orphaned_temp_files(paths.root)
+    observed = _observed(paths, status)
+    if observed is status:
+        return status
     with suppress(OSError):  # a full disk: report the failure even if it cannot be saved
-        runs.write_status(paths, failed)
+        runs.write_status(paths, observed)
     atomic.remove_orphaned_temp_files(paths.root)
-    return failed
+    return observed
 
 
 def can_resume(paths: runs.RunPaths) -> bool:
@@ -297,13 +312,23 @@ def run_status(ref: str | Path) -> runs.RunStatus:
     return refresh(runs.resolve_run(ref))
 
 
-def list_summaries() -> list[dict]:
-    """Every run (newest first) with its true state, for tables and ``runs list``."""
+def list_summaries(*, record: bool = False) -> list[dict]:
+    """Every run (newest first) with its true state, for tables and ``runs list``.
+
+    Pages read it as it is (:func:`observe`: a dead run shows as failed, nothing is
+    written); ``record=True`` (the command line) also records it (:func:`refresh`).
+    """
     summaries = []
     for paths in runs.list_runs():
-        with suppress(SkinlabError):  # run_summary reports a broken run itself
-            refresh(paths)
-        summaries.append(runs.run_summary(paths))
+        if record:
+            with suppress(SkinlabError):  # run_summary reports a broken run itself
+                refresh(paths)
+        summary = runs.run_summary(paths)
+        if not record and summary["state"] in ACTIVE:
+            with suppress(SkinlabError):
+                status = observe(paths)
+                summary.update(state=status.state, error=status.error)
+        summaries.append(summary)
     return summaries
 
 

@@ -70,7 +70,7 @@ def progress_of(status: runs.RunStatus) -> tuple[float, str]:
 @st.fragment(run_every=2)
 def _quick_progress(run_id: str) -> None:
     try:
-        status = manager.refresh(runs.resolve_run(run_id))
+        status = manager.observe(runs.resolve_run(run_id))
     except SkinlabError as exc:
         ui.show_error(exc)
         return

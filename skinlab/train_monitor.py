@@ -115,7 +115,7 @@ def load_run(run_id: str) -> RunView:
         PathNotAllowedError: ``run_id`` leads outside the models folder.
     """
     paths = confine_run(run_id)
-    status = manager.refresh(paths)
+    status = manager.observe(paths)
     config = runs.read_config(paths)
     return RunView(
         run_id=paths.run_id,
