@@ -17,7 +17,6 @@ from pathlib import Path
 from skinlab import NOT_A_MEDICAL_DEVICE, __version__
 from skinlab.errors import SkinlabError
 from skinlab.quiet import quiet_tensorflow
-from skinlab.views import MAX_TTA
 
 
 def _dataset_root(arg: str | None) -> Path:
@@ -560,7 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--tta",
         type=int,
         default=1,
-        choices=range(1, MAX_TTA + 1),
+        # skinlab.views.MAX_TTA, written out: parsing loads neither NumPy nor TensorFlow.
+        choices=range(1, 9),
         metavar="N",
         help="average the probabilities of N flips and quarter turns of each image (1-8)",
     )

@@ -188,3 +188,21 @@ def test_train_help_explains_every_run_option() -> None:
     # Every option line is followed by words (argparse puts help on the same or next line).
     bare = re.findall(r"^  --[a-z-]+(?: [A-Z_]+)?\n  --", out.stdout, flags=re.MULTILINE)
     assert bare == [], bare
+
+
+def test_evaluate_offers_every_test_time_view_and_no_more() -> None:
+    # The parser writes the count out so that parsing needs no NumPy; it must stay true.
+    from skinlab.cli import build_parser
+    from skinlab.views import MAX_TTA
+
+    parser = build_parser()
+    evaluate = parser._subparsers._group_actions[0].choices["evaluate"]
+    (tta,) = [a for a in evaluate._actions if a.dest == "tta"]
+    assert list(tta.choices) == list(range(1, MAX_TTA + 1))
+
+
+def test_the_command_line_parses_without_numpy() -> None:
+    code = "import sys, skinlab.cli; sys.exit('numpy' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1]).returncode == 0
+    )
