@@ -80,8 +80,9 @@ def preset_choices(imagenet_available: bool | None = None) -> list[PresetChoice]
         PresetChoice(
             "Reproduce the notebook",
             "notebook",
-            "preset 'notebook': the seed notebook exactly; watch its training and validation "
-            "curves drift apart (overfitting, the notebook's lesson).",
+            "preset 'notebook': the seed notebook exactly, augmentation and dropout included; "
+            "set Augmentation to none to watch its training and validation curves drift apart "
+            "(overfitting, the notebook's lesson).",
         ),
         PresetChoice(
             "Fast CPU",
