@@ -477,7 +477,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="also show TensorFlow's own start-up and log lines (hidden by default)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_commands in (
+        _add_dataset_commands,
+        _add_recipe_commands,
+        _add_model_commands,
+        _add_bench_command,
+        _add_runs_commands,
+    ):
+        add_commands(sub)
+    return parser
 
+
+def _add_dataset_commands(sub) -> None:
+    """demo-data, scan, audit, review and data import/download/list."""
     p = sub.add_parser("demo-data", help="generate the synthetic demo dataset")
     p.add_argument("--out", help="folder to write (default: data/skinlab-demo, made once)")
     p.add_argument("--seed", type=int, default=0)
@@ -518,6 +530,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_data_download)
     p = data_sub.add_parser("list", help="list the datasets the app can use")
     p.set_defaults(func=cmd_data_list)
+
+
+def _add_recipe_commands(sub) -> None:
+    """The commands that take a recipe: train, cv, ablation, lr-find."""
     p = sub.add_parser(
         "train",
         help="train a model (prints the run directory last)",
@@ -545,6 +561,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=100, help="training steps (default 100)")
     p.set_defaults(func=cmd_lr_find)
 
+
+def _add_model_commands(sub) -> None:
+    """The commands that use a trained run: evaluate, familiarity, paired, predict, export."""
     p = sub.add_parser("evaluate", help="score a trained run on a split")
     p.add_argument("run", help="run id, unique prefix, or run folder")
     p.add_argument("--data", help="dataset root (default: the run's own)")
@@ -598,6 +617,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="bundle folder (default: inside the run)")
     p.set_defaults(func=cmd_export)
 
+
+def _add_bench_command(sub) -> None:
+    """bench: skinlab's speed against the notebook's way."""
     from skinlab.bench import SECTIONS
 
     p = sub.add_parser("bench", help="measure skinlab's speed against the notebook's way")
@@ -613,6 +635,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_bench)
 
+
+def _add_runs_commands(sub) -> None:
+    """runs list/start/status/stop/resume/logs/delete/rename."""
     runs_parser = sub.add_parser("runs", help="list and manage training runs")
     runs_sub = runs_parser.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
     p = runs_sub.add_parser("list", help="every run with its true state")
@@ -646,7 +671,6 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--tail", type=int, default=50)
         if name == "rename":
             p.add_argument("name")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -205,17 +205,8 @@ def fit_gate(
         list(train["relpath"]),
         list(class_names),
     )
-    if exposure is None:
-        exposure, exposure_stats, _ = measured_negatives(
-            EXPOSURE_SEED, EXPOSURE_TEXTURES, ("texture",)
-        )
-    else:
-        exposure_stats = _statistics([n.image for n in exposure])
-    if negatives is None:
-        negatives, negative_stats, negative_checked = measured_negatives(NEGATIVE_SEED)
-    else:
-        negative_stats = _statistics([n.image for n in negatives])
-        negative_checked = np.array([checks_flag(n.image) for n in negatives])
+    exposure, exposure_stats = _exposure_set(exposure)
+    negatives, negative_stats, negative_checked = _negative_set(negatives)
     exposure_features = embed_images(extract, [n.image for n in exposure], image_size)
     detector = fit_detector(
         _inputs(train_features, _table_images(train)),
@@ -244,6 +235,26 @@ def fit_gate(
         validation=validation,
     )
     return gate, gate_summary(gate)
+
+
+def _exposure_set(
+    exposure: Sequence[Negative] | None,
+) -> tuple[Sequence[Negative], np.ndarray]:
+    """The images the detector learns "not a lesion" from, and their statistics."""
+    if exposure is None:
+        exposure, stats, _ = measured_negatives(EXPOSURE_SEED, EXPOSURE_TEXTURES, ("texture",))
+        return exposure, stats
+    return exposure, _statistics([n.image for n in exposure])
+
+
+def _negative_set(
+    negatives: Sequence[Negative] | None,
+) -> tuple[Sequence[Negative], np.ndarray, np.ndarray]:
+    """The images the gate's rates are measured on, their statistics and check flags."""
+    if negatives is None:
+        return measured_negatives(NEGATIVE_SEED)
+    stats = _statistics([n.image for n in negatives])
+    return negatives, stats, np.array([checks_flag(n.image) for n in negatives])
 
 
 @functools.lru_cache(maxsize=4)

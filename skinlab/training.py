@@ -351,6 +351,37 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
         phase="train",
     )
     data = prepare_data(config)
+    fit = _setup_fit(config, data)
+    if done:
+        fit.model.load_weights(paths.last_weights if paths.last_weights.exists() else paths.weights)
+    best = BestWeights(
+        paths.weights,
+        monitor="val_loss" if fit.val is not None else "loss",
+        mode="last" if config.keep_weights == "last" else "min",
+        best=best_so_far,
+        best_epoch=best_epoch,
+        last_path=paths.last_weights,
+        target=fit.model,  # the whole model, also while fit trains only its head
+    )
+    stopped, cached = _fit_phases(config, data, fit, paths, best, done, verbose)
+    return _finish(config, data, fit, paths, best, stopped, cached)
+
+
+@dataclass
+class _Fit:
+    """What the phases train: the model, its pipelines and how it is computed."""
+
+    model: keras.Model
+    train: tf.data.Dataset
+    val: tf.data.Dataset | None
+    steps: int  # batches per epoch
+    strategy: tf.distribute.Strategy
+    precision: Decision
+
+
+def _setup_fit(config: RunConfig, data: _Data) -> _Fit:
+    """The pipelines (class-balanced draws where asked), the strategy, the precision and
+    the freshly built model."""
     spec = PipelineSpec(
         image_size=config.image_size, batch_size=config.batch_size, shuffle=True, seed=config.seed
     )
@@ -366,40 +397,43 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
     keras.utils.set_random_seed(config.seed)  # a probe that ran or not leaves the same state
     with strategy.scope(), dtype_policy(precision.policy):
         model = build_for_config(config, len(data.class_names))
-    if done:
-        model.load_weights(paths.last_weights if paths.last_weights.exists() else paths.weights)
+    return _Fit(model, train_ds, val_ds, steps, strategy, precision)
+
+
+def _fit_phases(
+    config: RunConfig,
+    data: _Data,
+    fit: _Fit,
+    paths: runs.RunPaths,
+    best: BestWeights,
+    done: int,
+    verbose: int,
+) -> tuple[bool, HeadInputs | None]:
+    """Train every phase still to run, within the time budget; returns whether the user
+    stopped the run and the cached head inputs (when a phase trained on cached features)."""
     budget = TimeBudget(config.time_budget_minutes, started=time.time())
-    best = BestWeights(
-        paths.weights,
-        monitor="val_loss" if val_ds is not None else "loss",
-        mode="last" if config.keep_weights == "last" else "min",
-        best=best_so_far,
-        best_epoch=best_epoch,
-        last_path=paths.last_weights,
-        target=model,  # the whole model, also while fit trains only its head
-    )
     stopped = False
     cached: HeadInputs | None = None
     for phase in _phases(config, done):
         if stopped or budget.exhausted:
             break
-        fit_model, fit_train, fit_val = model, train_ds, val_ds
+        fit_model, fit_train, fit_val = fit.model, fit.train, fit.val
         if caches_features(config, phase.unfreeze):
-            cached = _cached_head(model, data, val_ds, config, paths)
+            cached = _cached_head(fit.model, data, fit.val, config, paths)
             fit_model, fit_train, fit_val = cached.model, cached.train, cached.validation
-        with strategy.scope():
+        with fit.strategy.scope():
             if phase.unfreeze:
-                set_backbone_trainable(model, phase.unfreeze)
+                set_backbone_trainable(fit.model, phase.unfreeze)
             schedule = _compile(
                 fit_model,
                 config,
                 phase.learning_rate,
-                steps * (phase.last_epoch - phase.first_epoch),
+                fit.steps * (phase.last_epoch - phase.first_epoch),
             )
         monitor = RunMonitor(
             paths,
             total_epochs=config.total_epochs,
-            steps_per_epoch=steps,
+            steps_per_epoch=fit.steps,
             batch_size=config.batch_size,
             phase=phase.name,
             initial_epoch=phase.first_epoch,
@@ -409,18 +443,7 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
             and isinstance(schedule, OneCycle)
             and not caches_features(config, phase.unfreeze)
         ):
-            later = config.total_epochs - phase.last_epoch  # epochs of the phases after this
-
-            def replanned(last: int, monitor: RunMonitor = monitor, later: int = later) -> None:
-                monitor.total_epochs = last + later
-
-            budget.plan(
-                schedule,
-                steps_per_epoch=steps,
-                first_epoch=phase.first_epoch,
-                last_epoch=phase.last_epoch,
-                on_replan=replanned,
-            )
+            _fit_schedule_to_budget(budget, schedule, monitor, phase, config, fit.steps)
         fit_model.fit(
             fit_train,
             validation_data=fit_val,
@@ -434,9 +457,47 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
         )
         _raise_if_failed(monitor)
         stopped = monitor.stop_requested
-    if precision.policy != "float32":
+    return stopped, cached
+
+
+def _fit_schedule_to_budget(
+    budget: TimeBudget,
+    schedule: OneCycle,
+    monitor: RunMonitor,
+    phase: _Phase,
+    config: RunConfig,
+    steps: int,
+) -> None:
+    """Let the budget shorten the one-cycle to the epochs that fit, and the monitor's
+    epoch total with it."""
+    later = config.total_epochs - phase.last_epoch  # epochs of the phases after this
+
+    def replanned(last: int) -> None:
+        monitor.total_epochs = last + later
+
+    budget.plan(
+        schedule,
+        steps_per_epoch=steps,
+        first_epoch=phase.first_epoch,
+        last_epoch=phase.last_epoch,
+        on_replan=replanned,
+    )
+
+
+def _finish(
+    config: RunConfig,
+    data: _Data,
+    fit: _Fit,
+    paths: runs.RunPaths,
+    best: BestWeights,
+    stopped: bool,
+    cached: HeadInputs | None,
+) -> TrainResult:
+    """Restore the kept weights, evaluate, write the run's files and its final state."""
+    model = fit.model
+    if fit.precision.policy != "float32":
         # Evaluate and export in float32, so predictions never depend on how it was trained.
-        with strategy.scope():
+        with fit.strategy.scope():
             model = build_for_config(config, len(data.class_names), weights="none")
     if not best.restore(model):
         if stopped:  # the user's choice, not a failure; a partial epoch is never kept
@@ -448,7 +509,7 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
         )
     _set_state(paths, "stopping" if stopped else "running", phase="evaluate")
     metrics = _evaluate(model, data, config)
-    metrics["training_precision"] = {"policy": precision.policy, "reason": precision.reason}
+    metrics["training_precision"] = {"policy": fit.precision.policy, "reason": fit.precision.reason}
     if cached is not None:
         metrics["feature_cache"] = cached.summary
     _write_outputs(model, data, config, paths, metrics, best)

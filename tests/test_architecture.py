@@ -44,3 +44,37 @@ def test_the_package_docstring_maps_every_module() -> None:
 
     mapped = {f"skinlab.{name}" for name in re.findall(r"skinlab\.(\w+)", skinlab.__doc__ or "")}
     assert _modules() - {"skinlab.__main__"} <= mapped
+
+
+#: Lines of code (its docstring aside) a function of skinlab may have: longer ones are split
+#: into named steps (issue 16). Declarative tables are module-level data, not functions.
+MAX_FUNCTION_LINES = 60
+
+
+def _function_lengths() -> dict[str, int]:
+    import ast
+
+    lengths = {}
+    for path in sorted((ROOT / "skinlab").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            assert node.end_lineno is not None
+            lines = node.end_lineno - node.lineno + 1
+            docstring = node.body[0]
+            if (
+                isinstance(docstring, ast.Expr)
+                and isinstance(docstring.value, ast.Constant)
+                and isinstance(docstring.value.value, str)
+            ):
+                assert docstring.end_lineno is not None
+                lines -= docstring.end_lineno - docstring.lineno + 1
+            lengths[f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"] = lines
+    return lengths
+
+
+def test_no_function_is_longer_than_60_lines_of_code() -> None:
+    lengths = _function_lengths()
+    assert len(lengths) > 500  # the walk found the package
+    too_long = {name: n for name, n in lengths.items() if n > MAX_FUNCTION_LINES}
+    assert not too_long, f"split these into named steps: {too_long}"

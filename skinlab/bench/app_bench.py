@@ -80,14 +80,6 @@ def run(ctx: BenchContext) -> Section:
     from skinlab import ui
 
     root = str(ctx.data_root)
-    env: dict[str, str | Path] = {
-        "SKINLAB_SETTINGS_FILE": ctx.workdir / "settings.json",
-        "SKINLAB_MODELS_DIR": ctx.workdir / "models",
-        "SKINLAB_EXTRA_DIRS": root,
-        # The Train page readies a warm standby (skinlab.standby) when drawn: a trainer
-        # importing TensorFlow beside these timings, outliving the bench. Not here.
-        "SKINLAB_STANDBY": "0",
-    }
 
     def clear() -> None:
         st.cache_data.clear()
@@ -97,7 +89,7 @@ def run(ctx: BenchContext) -> Section:
         clear()
         ui.load_scan(root)
 
-    with environ(**env):
+    with environ(**_environment(ctx)):
         ctx.log("[bench] app: scan + audit, cold and cached")
         scan_cold = statistics.median(repeat_seconds(cold_scan, reps=ctx.reps))
         scan_warm = statistics.median(
@@ -121,14 +113,47 @@ def run(ctx: BenchContext) -> Section:
     peak = re.search(r"VmHWM_kB: (\d+)", child.stdout)
     if child.returncode != 0 or "exceptions: []" not in child.stdout or not peak:
         raise RuntimeError(f"the pages failed in AppTest: {(child.stdout + child.stderr)[-500:]}")
-    peak_mb = int(peak.group(1)) / 1024
+    raw = {
+        "scan_cold_s": scan_cold,
+        "scan_cached_s": scan_warm,
+        "explore_cold_s": page_cold,
+        "explore_warm_s": page_warm,
+        "explore_warm_plain_apptest_s": plain_warm,
+        "explore_tab_first_visit_s": tab_first,
+        "explore_tab_switch_s": tab_warm,
+        "first_page_s": first_page,
+        "first_page_imports_tensorflow": tensorflow,
+        "app_peak_rss_mb": int(peak.group(1)) / 1024,
+        "target_explore_cache_speedup": TARGET,
+        "target_tab_switch_s": TAB_SWITCH_TARGET_S,
+        "target_first_page_s": FIRST_PAGE_TARGET_S,
+    }
+    return _section(raw)
+
+
+def _environment(ctx: BenchContext) -> dict[str, str | Path]:
+    """Settings, runs and allowed folders in the section's work folder; no standby."""
+    return {
+        "SKINLAB_SETTINGS_FILE": ctx.workdir / "settings.json",
+        "SKINLAB_MODELS_DIR": ctx.workdir / "models",
+        "SKINLAB_EXTRA_DIRS": str(ctx.data_root),
+        # The Train page readies a warm standby (skinlab.standby) when drawn: a trainer
+        # importing TensorFlow beside these timings, outliving the bench. Not here.
+        "SKINLAB_STANDBY": "0",
+    }
+
+
+def _section(raw: dict) -> Section:
+    """The section's table from its raw figures."""
+    page_cold, page_warm = raw["explore_cold_s"], raw["explore_warm_s"]
+    tab_first, tab_warm = raw["explore_tab_first_visit_s"], raw["explore_tab_switch_s"]
     return Section(
         "App (Streamlit caches)",
         rows=[
             Row(
                 "scan + audit",
-                scan_warm * 1000,
-                scan_cold * 1000,
+                raw["scan_cached_s"] * 1000,
+                raw["scan_cold_s"] * 1000,
                 "ms",
                 note="cached (fingerprint only) vs cold (discover + audit)",
             ),
@@ -142,7 +167,7 @@ def run(ctx: BenchContext) -> Section:
             ),
             Row(
                 "Explore page run, plain AppTest",
-                plain_warm * 1000,
+                raw["explore_warm_plain_apptest_s"] * 1000,
                 page_cold * 1000,
                 "ms",
                 note="warm rerun that also recompiles the page scripts (AppTest only)",
@@ -157,30 +182,25 @@ def run(ctx: BenchContext) -> Section:
             ),
             Row(
                 "first page (demo exists)",
-                first_page,
+                raw["first_page_s"],
                 unit="s",
                 note="fresh process: imports + first Explore run; "
                 f"target <= {FIRST_PAGE_TARGET_S:g} s; TensorFlow "
-                + ("imported (should not be)" if tensorflow else "not imported"),
+                + (
+                    "imported (should not be)"
+                    if raw["first_page_imports_tensorflow"]
+                    else "not imported"
+                ),
             ),
-            Row("app peak RSS, four pages", peak_mb, unit="MB", note="one AppTest process"),
+            Row(
+                "app peak RSS, four pages",
+                raw["app_peak_rss_mb"],
+                unit="MB",
+                note="one AppTest process",
+            ),
         ],
         ratios={"explore_cache_speedup": page_cold / page_warm},
-        raw={
-            "scan_cold_s": scan_cold,
-            "scan_cached_s": scan_warm,
-            "explore_cold_s": page_cold,
-            "explore_warm_s": page_warm,
-            "explore_warm_plain_apptest_s": plain_warm,
-            "explore_tab_first_visit_s": tab_first,
-            "explore_tab_switch_s": tab_warm,
-            "first_page_s": first_page,
-            "first_page_imports_tensorflow": tensorflow,
-            "app_peak_rss_mb": peak_mb,
-            "target_explore_cache_speedup": TARGET,
-            "target_tab_switch_s": TAB_SWITCH_TARGET_S,
-            "target_first_page_s": FIRST_PAGE_TARGET_S,
-        },
+        raw=raw,
     )
 
 

@@ -34,8 +34,16 @@ BACKBONE = "mobilenetv2"
 def run(ctx: BenchContext) -> Section:
     size, epochs, images = (96, 3, 300) if ctx.quick else (128, 5, None)
     views = 4
-    root = _data(ctx, images)
-    section = Section(f"Frozen-backbone training (MobileNetV2 {size} px, {epochs} epochs)")
+    results, stand_in = _train_pairs(ctx, _data(ctx, images), size, epochs, views)
+    return _section(results, stand_in, size, epochs, views, quick=ctx.quick)
+
+
+def _train_pairs(
+    ctx: BenchContext, root: Path, size: int, epochs: int, views: int
+) -> tuple[dict, bool]:
+    """Train each pair (cached features or not), without augmentation and, unless quick,
+    with light augmentation; returns the figures per (augmentation, cache) and whether the
+    weights were random stand-ins."""
     with (
         _imagenet_weights(ctx, size) as stand_in,
         environ(SKINLAB_MODELS_DIR=ctx.workdir / "models"),
@@ -59,6 +67,14 @@ def run(ctx: BenchContext) -> Section:
             for cache in ("auto", "off"):
                 ctx.log(f"frozen: augmentation {augmentation}, feature cache {cache}")
                 results[augmentation, cache] = _train(config.replace(feature_cache=cache))
+    return results, stand_in
+
+
+def _section(
+    results: dict, stand_in: bool, size: int, epochs: int, views: int, *, quick: bool
+) -> Section:
+    """The section's table from the runs' figures."""
+    section = Section(f"Frozen-backbone training (MobileNetV2 {size} px, {epochs} epochs)")
     cached, plain = results["none", "auto"], results["none", "off"]
     note = (
         "random stand-in weights (ImageNet's are not cached here, offline): accuracy is "
@@ -95,10 +111,16 @@ def run(ctx: BenchContext) -> Section:
         "epochs": epochs,
         "stand_in_weights": stand_in,
     }
-    if ctx.quick:
+    if quick:
         return section
+    section.rows += _light_rows(results, views, note)
+    return section
+
+
+def _light_rows(results: dict, views: int, note: str) -> list[Row]:
+    """The rows of the pair trained with light augmentation (cached views or fresh)."""
     aug_cached, aug_plain = results["light", "auto"], results["light", "off"]
-    section.rows += [
+    return [
         Row(
             f"light augmentation, {views} cached views: epoch after the first",
             aug_cached["epoch"],
@@ -121,7 +143,6 @@ def run(ctx: BenchContext) -> Section:
             note=note or "views differ from fresh draws, so only close, not equal",
         ),
     ]
-    return section
 
 
 def _data(ctx: BenchContext, images: int | None) -> Path:

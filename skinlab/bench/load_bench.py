@@ -55,6 +55,27 @@ def run(ctx: BenchContext) -> Section:
             "p95_ms": percentile(latencies, 95),
         }
     rss_growth = _rss_mb() - rss_before
+    return Section(
+        "Load (concurrent sessions, shared cached model)",
+        rows=_rows(figures, rss_growth),
+        ratios={
+            "load_throughput_4_vs_1": figures[4]["predictions_per_s"]
+            / figures[1]["predictions_per_s"]
+        },
+        raw={
+            "calls_per_level": calls,
+            "by_sessions": {str(k): v for k, v in figures.items()},
+            "rss_growth_mb": rss_growth,
+            "peak_rss_mb": peak_rss_mb(),
+            "predictor_loads": len({id(load_predictor(paths)) for _ in range(3)}),
+            "image_size": 64,
+            "backbone": "skinlab_cnn",
+        },
+    )
+
+
+def _rows(figures: dict[int, dict[str, float]], rss_growth: float) -> list[Row]:
+    """Throughput and latency per concurrency level against one session alone."""
     one = figures[1]
     rows = []
     for sessions, f in figures.items():
@@ -80,22 +101,7 @@ def run(ctx: BenchContext) -> Section:
             note="after a warm-up; one model shared by all sessions",
         )
     )
-    return Section(
-        "Load (concurrent sessions, shared cached model)",
-        rows=rows,
-        ratios={
-            "load_throughput_4_vs_1": figures[4]["predictions_per_s"] / one["predictions_per_s"]
-        },
-        raw={
-            "calls_per_level": calls,
-            "by_sessions": {str(k): v for k, v in figures.items()},
-            "rss_growth_mb": rss_growth,
-            "peak_rss_mb": peak_rss_mb(),
-            "predictor_loads": len({id(load_predictor(paths)) for _ in range(3)}),
-            "image_size": 64,
-            "backbone": "skinlab_cnn",
-        },
-    )
+    return rows
 
 
 def _sessions(predict, sessions: int, calls: int) -> tuple[float, list[float]]:

@@ -80,6 +80,26 @@ def run(ctx: BenchContext) -> Section:
     drift = float(np.abs(tflite_one() - predictor.logits(x)).max())
     ctx.log("[bench] predict: peak memory of one 79 MP upload, in a child process")
     idle_mb, peak_mb = upload_peak_mb(paths.root, ctx.workdir)
+    raw = {
+        "calls": calls,
+        "train_images": len(train),
+        "p50_ms": p50,
+        "p95_ms": p95,
+        "batch_images_per_s": {"skinlab": ours_batch, "keras_predict": keras_batch},
+        "tflite_max_abs_logit_difference": drift,
+        "target_predict_speedup": TARGET,
+        "upload_79mp_mb": {"idle": idle_mb, "peak": peak_mb, "target_above_idle": TARGET_MB},
+    }
+    return _section(raw)
+
+
+def _section(raw: dict) -> Section:
+    """The section's table from its raw figures."""
+    p50, p95 = raw["p50_ms"], raw["p95_ms"]
+    ours_batch = raw["batch_images_per_s"]["skinlab"]
+    keras_batch = raw["batch_images_per_s"]["keras_predict"]
+    drift = raw["tflite_max_abs_logit_difference"]
+    idle_mb, peak_mb = raw["upload_79mp_mb"]["idle"], raw["upload_79mp_mb"]["peak"]
     keras_note = "baseline: model.predict(x, verbose=0)"
     return Section(
         "Prediction (seed CNN, 180 px)",
@@ -121,16 +141,7 @@ def run(ctx: BenchContext) -> Section:
             ),
         ],
         ratios={"predict_speedup": p50["keras_predict"] / p50["logits"]},
-        raw={
-            "calls": calls,
-            "train_images": len(train),
-            "p50_ms": p50,
-            "p95_ms": p95,
-            "batch_images_per_s": {"skinlab": ours_batch, "keras_predict": keras_batch},
-            "tflite_max_abs_logit_difference": drift,
-            "target_predict_speedup": TARGET,
-            "upload_79mp_mb": {"idle": idle_mb, "peak": peak_mb, "target_above_idle": TARGET_MB},
-        },
+        raw=raw,
     )
 
 
