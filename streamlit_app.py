@@ -8,8 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from skinlab import ui
-from skinlab.quiet import quiet_tensorflow
+from skinlab.app import ui
+from skinlab.core.quiet import quiet_tensorflow
 
 # TensorFlow's native start-up lines stay out of the server console (SKINLAB_VERBOSE=1 shows them).
 quiet_tensorflow()

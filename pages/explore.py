@@ -7,9 +7,9 @@ the page stays quick on big datasets and a link can open any tab.
 
 import streamlit as st
 
-from skinlab import catalog, ui
-from skinlab import explore_view as ev
-from skinlab.errors import SkinlabError
+from skinlab.app import catalog, ui
+from skinlab.app import explore_view as ev
+from skinlab.core.errors import SkinlabError
 
 
 def page() -> None:

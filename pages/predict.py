@@ -3,12 +3,12 @@ is, where it looked and when not to trust it. Research and teaching only."""
 
 import streamlit as st
 
-from skinlab import catalog, quick_model, ui
-from skinlab import predict_view as pv
-from skinlab.errors import SkinlabError
-from skinlab.familiarity_view import threshold_control
-from skinlab.predict import Prediction
-from skinlab.views import MAX_TTA
+from skinlab.app import catalog, quick_model, ui
+from skinlab.app import predict_view as pv
+from skinlab.app.familiarity_view import threshold_control
+from skinlab.core.errors import SkinlabError
+from skinlab.model.views import MAX_TTA
+from skinlab.predict.predictor import Prediction
 
 
 def sample_picker() -> list[pv.Item]:

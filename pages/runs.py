@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from skinlab import compare, manager, run_stats, ui
-from skinlab import runs_view as rv
-from skinlab.errors import SkinlabError
+from skinlab.app import compare, run_stats, ui
+from skinlab.app import runs_view as rv
+from skinlab.core.errors import SkinlabError
+from skinlab.jobs import manager
 
 
 def page() -> None:

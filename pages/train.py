@@ -1,16 +1,14 @@
 """Train: fill the form (or a preset), start a background run, and watch it live.
 
-Training runs in its own process (skinlab.manager); this page only reads run folders, so
+Training runs in its own process (skinlab.jobs.manager); this page only reads run folders, so
 leaving, reloading or a second tab shows the same run. The only run state kept here is the
 id of the run the user chose to watch.
 """
 
 import streamlit as st
 
-from skinlab import (
+from skinlab.app import (
     catalog,
-    manager,
-    repeats,
     review_view,
     run_panel,
     train_form,
@@ -19,8 +17,9 @@ from skinlab import (
     train_widgets,
     ui,
 )
-from skinlab.discovery import Dataset
-from skinlab.errors import SkinlabError
+from skinlab.core.errors import SkinlabError
+from skinlab.data.discovery import Dataset
+from skinlab.jobs import manager, repeats
 
 _RUN = "train_run"  # session key of the chosen run id (also ?run= in the URL)
 _REPEATS = "train_repeats"

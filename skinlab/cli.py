@@ -1,7 +1,7 @@
 """``python -m skinlab``: everything the pages do, scriptable.
 
 Each subcommand is a thin wrapper over one library call. Library errors
-(:class:`~skinlab.errors.SkinlabError`) are printed as one sentence on stderr with exit
+(:class:`~skinlab.core.errors.SkinlabError`) are printed as one sentence on stderr with exit
 code 2, never as a traceback. Heavy imports (TensorFlow) happen inside the commands
 that need them so ``--help`` and ``audit`` stay fast.
 """
@@ -15,15 +15,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from skinlab import NOT_A_MEDICAL_DEVICE, __version__
-from skinlab.errors import SkinlabError
-from skinlab.quiet import quiet_tensorflow
+from skinlab.core.errors import SkinlabError
+from skinlab.core.quiet import quiet_tensorflow
 
 
 def _dataset_root(arg: str | None) -> Path:
     """The dataset a command works on: the one given, else the synthetic demo."""
     if arg:
         return Path(arg)
-    from skinlab.catalog import default_dataset_root
+    from skinlab.app.catalog import default_dataset_root
 
     root = default_dataset_root()
     print(f"(no dataset given: using the synthetic demo data in {root})", file=sys.stderr)
@@ -48,7 +48,7 @@ def _end_progress_line() -> None:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from skinlab import demo
+    from skinlab.data import demo
 
     if args.out:
         root = demo.generate_demo_dataset(Path(args.out), seed=args.seed, scale=args.scale)
@@ -59,7 +59,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from skinlab.discovery import discover
+    from skinlab.data.discovery import discover
 
     dataset = discover(_dataset_root(args.data))
     if args.json:
@@ -73,8 +73,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from skinlab.audit import audit_dataset
-    from skinlab.discovery import discover
+    from skinlab.data.audit import audit_dataset
+    from skinlab.data.discovery import discover
 
     report = audit_dataset(discover(_dataset_root(args.data)))
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
@@ -82,7 +82,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from skinlab.review import review_dataset
+    from skinlab.evaluate.review import review_dataset
 
     queue = review_dataset(_dataset_root(args.data), cross_validation=not args.quick)
     print(json.dumps(queue.to_dict(), indent=2) if args.json else queue.summary())
@@ -90,7 +90,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_data_import(args: argparse.Namespace) -> int:
-    from skinlab.importer import import_dataset
+    from skinlab.data.importer import import_dataset
 
     root = import_dataset(Path(args.source), name=args.name, progress=_print_progress)
     print(root)
@@ -98,14 +98,14 @@ def cmd_data_import(args: argparse.Namespace) -> int:
 
 
 def cmd_data_download(args: argparse.Namespace) -> int:
-    from skinlab.importer import download_isic
+    from skinlab.data.importer import download_isic
 
     print(download_isic(name=args.name, progress=_print_progress))
     return 0
 
 
 def cmd_data_list(args: argparse.Namespace) -> int:
-    from skinlab.catalog import available_datasets
+    from skinlab.app.catalog import available_datasets
 
     for entry in available_datasets():
         print(f"{entry.name}\t{entry.root}\t{entry.label}")
@@ -117,13 +117,13 @@ _FIELD_HELP = "(see the Train page)"
 
 
 class _RunOptionsHelp(argparse.HelpFormatter):
-    """Help for the run options from the Train page's tooltips (:mod:`skinlab.train_fields`),
+    """Help for the run options from the Train page's tooltips (:mod:`skinlab.app.train_fields`),
     one source for both. Looked up only when help is printed: the fields name the
     backbones, and reading those imports Keras."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         if action.help == _FIELD_HELP:
-            from skinlab.train_fields import FIELDS_BY_NAME
+            from skinlab.app.train_fields import FIELDS_BY_NAME
 
             field = FIELDS_BY_NAME.get(action.dest)
             if field is not None:
@@ -136,10 +136,10 @@ class _RunOptionsHelp(argparse.HelpFormatter):
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    """One flag per :class:`~skinlab.config.RunConfig` field; defaults come from the preset."""
+    """One flag per :class:`~skinlab.core.config.RunConfig` field; defaults come from the preset."""
     from dataclasses import fields
 
-    from skinlab.config import PRESETS, RunConfig
+    from skinlab.core.config import PRESETS, RunConfig
 
     parser.add_argument("--data", help="dataset root (default: the synthetic demo)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="start from a named recipe")
@@ -177,7 +177,7 @@ def _add_repeats_option(parser: argparse.ArgumentParser) -> None:
 def _config_from_args(args: argparse.Namespace):
     from dataclasses import fields
 
-    from skinlab.config import RunConfig, preset
+    from skinlab.core.config import RunConfig, preset
 
     given = {
         f.name: getattr(args, f.name)
@@ -196,8 +196,8 @@ def _config_from_args(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from skinlab.repeats import format_mean_sd, repeat_configs
-    from skinlab.training import train
+    from skinlab.jobs.repeats import format_mean_sd, repeat_configs
+    from skinlab.train.training import train
 
     scores: dict[str, list[float]] = {}
     for config in repeat_configs(_config_from_args(args), args.repeats):
@@ -222,7 +222,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
-    from skinlab.cv import METRICS, cross_validate
+    from skinlab.train.cv import METRICS, cross_validate
 
     config = _config_from_args(args)
     result = cross_validate(
@@ -239,7 +239,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 
 def cmd_ablation(args: argparse.Namespace) -> int:
-    from skinlab.ablation import ablation_table, run_ablation
+    from skinlab.train.ablation import ablation_table, run_ablation
 
     if not args.preset:
         args.preset = "cpu-best"
@@ -252,7 +252,7 @@ def cmd_ablation(args: argparse.Namespace) -> int:
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
-    from skinlab.lr_find import METHODS, lr_range_test
+    from skinlab.train.lr_find import METHODS, lr_range_test
 
     result = lr_range_test(_config_from_args(args), args.steps, progress=_print_progress)
     if args.json:
@@ -269,7 +269,7 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from skinlab.scoring import evaluate_run
+    from skinlab.evaluate.scoring import evaluate_run
 
     result = evaluate_run(args.run, args.data, args.split, tta=args.tta)
     if args.json:
@@ -285,7 +285,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_familiarity(args: argparse.Namespace) -> int:
-    from skinlab.familiarity_fit import fit_run
+    from skinlab.evaluate.familiarity_fit import fit_run
 
     summary = fit_run(args.run, args.data)
     if args.json:
@@ -300,8 +300,8 @@ def cmd_familiarity(args: argparse.Namespace) -> int:
 
 
 def cmd_paired(args: argparse.Namespace) -> int:
-    from skinlab.compare import load_run
-    from skinlab.run_stats import paired_runs
+    from skinlab.app.compare import load_run
+    from skinlab.app.run_stats import paired_runs
 
     result = paired_runs(load_run(args.run), load_run(args.other), args.split)
     if args.json:
@@ -312,7 +312,7 @@ def cmd_paired(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
-    from skinlab.manager import list_summaries
+    from skinlab.jobs.manager import list_summaries
 
     summaries = list_summaries(record=True)  # the command line records dead runs as failed
     if args.json:
@@ -329,9 +329,9 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_start(args: argparse.Namespace) -> int:
-    from skinlab.manager import start_run
-    from skinlab.preflight import preflight
-    from skinlab.repeats import repeat_configs
+    from skinlab.jobs.manager import start_run
+    from skinlab.jobs.repeats import repeat_configs
+    from skinlab.train.preflight import preflight
 
     config = _config_from_args(args)
     preflight(config)  # what would fail at once fails here, before a run folder exists
@@ -344,7 +344,7 @@ def cmd_runs_start(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_status(args: argparse.Namespace) -> int:
-    from skinlab.manager import run_status
+    from skinlab.jobs.manager import run_status
 
     status = run_status(args.run)
     if args.json:
@@ -359,28 +359,28 @@ def cmd_runs_status(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_stop(args: argparse.Namespace) -> int:
-    from skinlab.manager import stop_run
+    from skinlab.jobs.manager import stop_run
 
     print(stop_run(args.run, force=args.force).state)
     return 0
 
 
 def cmd_runs_resume(args: argparse.Namespace) -> int:
-    from skinlab.manager import resume_run
+    from skinlab.jobs.manager import resume_run
 
     print(resume_run(args.run).root)
     return 0
 
 
 def cmd_runs_logs(args: argparse.Namespace) -> int:
-    from skinlab.manager import read_log
+    from skinlab.jobs.manager import read_log
 
     print(read_log(args.run, args.tail))
     return 0
 
 
 def cmd_runs_delete(args: argparse.Namespace) -> int:
-    from skinlab.manager import delete_run
+    from skinlab.jobs.manager import delete_run
 
     delete_run(args.run)
     print(f"deleted {args.run}")
@@ -388,26 +388,26 @@ def cmd_runs_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_rename(args: argparse.Namespace) -> int:
-    from skinlab.manager import rename_run
+    from skinlab.jobs.manager import rename_run
 
     print(rename_run(args.run, args.name).root)
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from skinlab.predict import Prediction, load_predictor, results_frame
-    from skinlab.probability import format_probability
+    from skinlab.core.probability import format_probability
+    from skinlab.predict.predictor import Prediction, load_predictor, results_frame
 
     predictor = load_predictor(args.run)
     results = predictor.predict_paths(args.images, tta=args.tta)
     if args.gradcam:
-        from skinlab.explain import save_gradcams
+        from skinlab.predict.explain import save_gradcams
 
         save_gradcams(
             predictor, [r for r in results if isinstance(r, Prediction)], Path(args.gradcam)
         )
     if args.csv:
-        from skinlab import atomic
+        from skinlab.core import atomic
 
         atomic.write_text(
             Path(args.csv), results_frame(results, predictor.class_names).to_csv(index=False)
@@ -432,7 +432,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from skinlab.export import export_run
+    from skinlab.predict.export import export_run
 
     print(export_run(args.run, args.format, Path(args.out) if args.out else None))
     return 0
@@ -578,7 +578,7 @@ def _add_model_commands(sub) -> None:
         "--tta",
         type=int,
         default=1,
-        # skinlab.views.MAX_TTA, written out: parsing loads neither NumPy nor TensorFlow.
+        # skinlab.model.views.MAX_TTA, written out: parsing loads neither NumPy nor TensorFlow.
         choices=range(1, 9),
         metavar="N",
         help="average the probabilities of N flips and quarter turns of each image (1-8)",
@@ -681,7 +681,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         if isinstance(getattr(args, "run", None), str):
-            from skinlab.runs import resolve_run
+            from skinlab.core.runs import resolve_run
 
             resolve_run(args.run)  # an unknown run id is answered before TensorFlow loads
         return func(args)

@@ -31,13 +31,13 @@ def _isolated_dirs(
 ) -> None:
     monkeypatch.setenv("SKINLAB_DATA_DIR", str(session_dirs["data"]))
     monkeypatch.setenv("SKINLAB_MODELS_DIR", str(session_dirs["models"]))
-    # The app reads only allowed folders (skinlab.confine); tests open their own temporary
+    # The app reads only allowed folders (skinlab.core.confine); tests open their own temporary
     # datasets and the shared ISIC images through it.
     extra = [tmp_path_factory.getbasetemp(), SHARED_ISIC.parent]
     monkeypatch.setenv("SKINLAB_EXTRA_DIRS", os.pathsep.join(map(str, extra)))
     # Each test gets its own app settings, so a dataset picked in one test never leaks.
     monkeypatch.setenv("SKINLAB_SETTINGS_FILE", str(tmp_path / "settings.json"))
-    # No warm standby trainers (skinlab.standby) unless a test asks for one: each would
+    # No warm standby trainers (skinlab.jobs.standby) unless a test asks for one: each would
     # import TensorFlow and outlive its test by minutes.
     monkeypatch.setenv("SKINLAB_STANDBY", "0")
 

@@ -38,7 +38,7 @@ def wait_for_run(paths, predicate, timeout: float = 180.0, *, allow_failed: bool
     holds; a failed run raises with its log unless ``allow_failed``."""
     import time
 
-    from skinlab import manager
+    from skinlab.jobs import manager
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -58,8 +58,8 @@ def kill_run_processes(models: Path) -> None:
     import signal
     from contextlib import suppress
 
-    from skinlab import runs
-    from skinlab.processes import is_alive
+    from skinlab.core import runs
+    from skinlab.core.processes import is_alive
 
     for paths in runs.list_runs(models):
         pid = runs.read_status(paths).supervisor_pid  # background runs lead their own group
@@ -68,8 +68,8 @@ def kill_run_processes(models: Path) -> None:
                 group = os.getpgid(pid)
                 if group != os.getpgid(0):
                     os.killpg(group, signal.SIGKILL)
-    if models.is_dir():  # and a warm standby (skinlab.standby) waiting for the next run
-        from skinlab import manager, standby
+    if models.is_dir():  # and a warm standby (skinlab.jobs.standby) waiting for the next run
+        from skinlab.jobs import manager, standby
 
         with manager.scheduler_lock(models):
             standby.discard(models)
@@ -104,7 +104,7 @@ def seed_keras_cache(backbone: str, size: int, folder: Path, monkeypatch) -> lis
     import keras.src.applications.efficientnet as keras_efficientnet
     import keras.src.applications.resnet as keras_resnet
 
-    from skinlab import weights
+    from skinlab.model import weights
 
     keras.utils.set_random_seed(42)
     path = weights.write_stand_in_weights(backbone, size, folder)
@@ -126,9 +126,9 @@ def train_quick_run(folder: Path, models: Path):
     saved in ``models``; returns ``(RunPaths, demo root)``. Takes a few seconds on a CPU."""
 
     from skinlab.bench.workspace import environ
-    from skinlab.config import preset
-    from skinlab.demo import generate_demo_dataset
-    from skinlab.training import train
+    from skinlab.core.config import preset
+    from skinlab.data.demo import generate_demo_dataset
+    from skinlab.train.training import train
 
     demo = generate_demo_dataset(folder / "demo", scale=0.3)
     with environ(SKINLAB_MODELS_DIR=models):

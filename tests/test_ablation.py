@@ -6,10 +6,10 @@ import contextlib
 import io
 import json
 
-from skinlab import ablation
-from skinlab.ablation import AblationRow, Variant, ablation_table
-from skinlab.config import PRESETS, RunConfig
-from skinlab.cv import CVResult, FoldResult
+from skinlab.core.config import PRESETS, RunConfig
+from skinlab.train import ablation
+from skinlab.train.ablation import AblationRow, Variant, ablation_table
+from skinlab.train.cv import CVResult, FoldResult
 
 
 def _result(balanced: list[float], minutes: float = 2.0) -> CVResult:

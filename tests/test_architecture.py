@@ -1,6 +1,7 @@
-"""The layer contract of docs/architecture.md is complete: every skinlab module sits in one
-layer of pyproject.toml's import-linter contract (which `lint-imports` in .ci/run checks),
-so a new module cannot slip past it."""
+"""The architecture is a checked contract: every module lives in the subpackage of its layer,
+every subpackage sits in one layer of pyproject.toml's import-linter contract (which
+`lint-imports` in .ci/run checks), each subpackage lists its modules, and no function grows
+past 60 lines of code."""
 
 from __future__ import annotations
 
@@ -16,34 +17,52 @@ def _layers() -> list[set[str]]:
     return [{m.strip() for m in layer.replace("|", ":").split(":")} for layer in contract["layers"]]
 
 
-def _modules() -> set[str]:
+def _subpackages() -> set[str]:
     package = ROOT / "skinlab"
-    names = {f"skinlab.{p.stem}" for p in package.glob("*.py") if p.stem != "__init__"}
-    return names | {f"skinlab.{p.name}" for p in package.iterdir() if (p / "__init__.py").exists()}
+    return {f"skinlab.{p.name}" for p in package.iterdir() if (p / "__init__.py").exists()}
 
 
-def test_every_module_is_in_exactly_one_layer() -> None:
+def _top_level() -> set[str]:
+    """The package's own modules and its subpackages: what the layers name."""
+    names = {f"skinlab.{p.stem}" for p in (ROOT / "skinlab").glob("*.py") if p.stem != "__init__"}
+    return names | _subpackages()
+
+
+def test_every_module_lives_in_a_subpackage_but_the_entry_points() -> None:
+    flat = {p.stem for p in (ROOT / "skinlab").glob("*.py")}
+    assert flat == {"__init__", "__main__", "cli"}
+    assert len(_subpackages()) >= 8  # core, data, model, train, evaluate, predict, jobs, app
+
+
+def test_every_subpackage_is_in_exactly_one_layer() -> None:
     layers = _layers()
     listed = [m for layer in layers for m in layer]
-    assert len(listed) == len(set(listed)), "a module is in two layers"
-    assert set(listed) == _modules()
+    assert len(listed) == len(set(listed)), "a subpackage is in two layers"
+    assert set(listed) == _top_level()
 
 
-def test_streamlit_is_forbidden_to_every_module_outside_the_app_and_entry_layers() -> None:
+def test_streamlit_is_forbidden_to_every_layer_below_the_app() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
     (forbidden,) = [c for c in config["contracts"] if c["type"] == "forbidden"]
     entry, app, *lower = _layers()
+    assert app == {"skinlab.app"}
     assert set(forbidden["source_modules"]) == set().union(*lower)
     assert forbidden["forbidden_modules"] == ["streamlit"]
 
 
-def test_the_package_docstring_maps_every_module() -> None:
+def test_every_module_is_listed_in_its_subpackages_docstring() -> None:
+    import importlib
     import re
 
     import skinlab
 
-    mapped = {f"skinlab.{name}" for name in re.findall(r"skinlab\.(\w+)", skinlab.__doc__ or "")}
-    assert _modules() - {"skinlab.__main__"} <= mapped
+    rooms = set(re.findall(r":mod:`(skinlab\.\w+)`", skinlab.__doc__ or ""))
+    assert _subpackages() <= rooms, "skinlab/__init__.py maps every subpackage"
+    for name in sorted(_subpackages() - {"skinlab.bench"}):
+        package = importlib.import_module(name)
+        listed = set(re.findall(rf":mod:`{re.escape(name)}\.(\w+)`", package.__doc__ or ""))
+        modules = {p.stem for p in (ROOT / name.replace(".", "/")).glob("*.py")} - {"__init__"}
+        assert listed == modules, f"{name}'s docstring lists its modules"
 
 
 #: Lines of code (its docstring aside) a function of skinlab may have: longer ones are split

@@ -1,4 +1,4 @@
-"""Tests of skinlab.atomic: readers see the old file or the new one, never a mix."""
+"""Tests of skinlab.core.atomic: readers see the old file or the new one, never a mix."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skinlab import atomic
-from skinlab.atomic import RunFileError, atomic_path, read_json, write_bytes, write_json
-from skinlab.errors import SkinlabError
+from skinlab.core import atomic
+from skinlab.core.atomic import RunFileError, atomic_path, read_json, write_bytes, write_json
+from skinlab.core.errors import SkinlabError
 
 
 def _leftovers(folder: Path) -> list[str]:

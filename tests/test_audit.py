@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from helpers import image_bytes
 
-from skinlab.audit import audit_dataset, leaked_or_conflicting_paths
-from skinlab.discovery import discover
+from skinlab.data.audit import audit_dataset, leaked_or_conflicting_paths
+from skinlab.data.discovery import discover
 
 
 def _copy(root: Path, src: str, dst: str) -> None:

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from skinlab.augment import augmentation_layers
-from skinlab.config import AUGMENTATIONS
-from skinlab.geometry import RandomGeometry
+from skinlab.core.config import AUGMENTATIONS
+from skinlab.model.augment import augmentation_layers
+from skinlab.model.geometry import RandomGeometry
 
 PRESETS = [p for p in AUGMENTATIONS if p != "none"]
 
@@ -97,7 +97,7 @@ def test_dermoscopy_zoom_out_fills_the_gaps_by_reflection_not_black():
 
 
 def test_saturation_keeps_grey_grey_stays_in_0_255_and_changes_colour():
-    from skinlab.augment import RandomSaturation
+    from skinlab.model.augment import RandomSaturation
 
     grey = np.repeat(_images()[..., :1], 3, axis=-1)
     layer = RandomSaturation(0.2, seed=3)

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from skinlab.augment import augmentation_layers
-from skinlab.backbones import (
+from skinlab.model.augment import augmentation_layers
+from skinlab.model.backbones import (
     BACKBONES,
     CaffePreprocess,
     backbone_submodel,
@@ -13,7 +13,7 @@ from skinlab.backbones import (
     gradcam_target,
     set_backbone_trainable,
 )
-from skinlab.weights import WeightsUnavailableError, imagenet_weights_filename
+from skinlab.model.weights import WeightsUnavailableError, imagenet_weights_filename
 
 SCRATCH = [name for name, b in BACKBONES.items() if b.kind == "scratch"]
 TRANSFER = [name for name, b in BACKBONES.items() if b.kind == "transfer"]

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from skinlab.calibration import (
+from skinlab.evaluate.calibration import (
     T_MAX,
     T_MIN,
     calibration_report,
@@ -17,7 +17,7 @@ from skinlab.calibration import (
     reliability_table,
     separation_note,
 )
-from skinlab.evaluation import softmax
+from skinlab.evaluate.evaluation import softmax
 
 
 def _calibrated_model(n: int = 4000, classes: int = 5, seed: int = 0):

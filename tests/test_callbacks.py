@@ -1,4 +1,4 @@
-"""Tests of skinlab.callbacks.RunMonitor on a tiny Dense model and random data."""
+"""Tests of skinlab.train.callbacks.RunMonitor on a tiny Dense model and random data."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import keras
 import numpy as np
 import pytest
 
-from skinlab.callbacks import RunMonitor
-from skinlab.checkpoint import BestWeights
-from skinlab.runs import HISTORY_COLUMNS, RunPaths, RunStatus, read_history, read_status
-from skinlab.runs import write_status as write_run_status
+from skinlab.core.runs import HISTORY_COLUMNS, RunPaths, RunStatus, read_history, read_status
+from skinlab.core.runs import write_status as write_run_status
+from skinlab.train.callbacks import RunMonitor
+from skinlab.train.checkpoint import BestWeights
 
 BATCH = 8
 STEPS = 4  # 32 samples / 8
@@ -177,7 +177,7 @@ def test_a_stop_mid_epoch_keeps_the_whole_epochs_before_it(paths: RunPaths) -> N
 def test_the_eta_ignores_the_first_epochs_tracing_time(monkeypatch, paths: RunPaths) -> None:
     import time as real_time
 
-    from skinlab import callbacks
+    from skinlab.train import callbacks
 
     class Clock:  # the monitor's clock: 10 s for the first (traced) batch, 0.1 s for others
         now = 0.0
@@ -265,8 +265,8 @@ class _Clock:
 
 
 def _ticking_clock(monkeypatch, seconds_per_batch: float) -> keras.callbacks.Callback:
-    """Give :mod:`skinlab.budget` a fake clock; the returned callback moves it per batch."""
-    from skinlab import budget as budget_module
+    """Give :mod:`skinlab.train.budget` a fake clock; the returned callback moves it per batch."""
+    from skinlab.train import budget as budget_module
 
     clock = _Clock()
     monkeypatch.setattr(budget_module, "time", clock)
@@ -281,7 +281,7 @@ def _ticking_clock(monkeypatch, seconds_per_batch: float) -> keras.callbacks.Cal
 def test_the_time_budget_stops_at_the_epoch_boundary_the_next_epoch_would_not_fit(
     monkeypatch, paths: RunPaths
 ) -> None:
-    from skinlab.budget import TimeBudget
+    from skinlab.train.budget import TimeBudget
 
     tick = _ticking_clock(monkeypatch, 1.0)
 
@@ -296,7 +296,7 @@ def test_the_time_budget_stops_at_the_epoch_boundary_the_next_epoch_would_not_fi
 
 
 def test_the_time_budget_never_cuts_the_first_epoch(monkeypatch, paths: RunPaths) -> None:
-    from skinlab.budget import TimeBudget
+    from skinlab.train.budget import TimeBudget
 
     tick = _ticking_clock(monkeypatch, 100.0)  # every batch alone outruns the budget
 
@@ -309,8 +309,8 @@ def test_the_time_budget_never_cuts_the_first_epoch(monkeypatch, paths: RunPaths
 def test_the_time_budget_fits_the_one_cycle_schedule_to_the_epochs_that_fit(
     monkeypatch, paths: RunPaths
 ) -> None:
-    from skinlab.budget import TimeBudget
-    from skinlab.schedules import OneCycle
+    from skinlab.train.budget import TimeBudget
+    from skinlab.train.schedules import OneCycle
 
     tick = _ticking_clock(monkeypatch, 1.0)
 
@@ -341,8 +341,8 @@ def test_the_time_budget_fits_the_one_cycle_schedule_to_the_epochs_that_fit(
 
 
 def test_the_plan_never_goes_past_the_configured_epochs(monkeypatch, paths: RunPaths) -> None:
-    from skinlab.budget import TimeBudget
-    from skinlab.schedules import OneCycle
+    from skinlab.train.budget import TimeBudget
+    from skinlab.train.schedules import OneCycle
 
     tick = _ticking_clock(monkeypatch, 1.0)
     schedule = OneCycle(0.01, total_steps=3 * STEPS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from skinlab import charts
+from skinlab.app import charts
 
 
 def test_size_histograms_keep_the_largest_value_inside_a_bar_with_room_to_the_right() -> None:

@@ -7,7 +7,7 @@ import hashlib
 import keras
 import numpy as np
 
-from skinlab.checkpoint import BestWeights
+from skinlab.train.checkpoint import BestWeights
 
 
 def _model() -> keras.Model:

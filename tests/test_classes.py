@@ -1,6 +1,6 @@
 """The class list: nine ISIC classes, their tiers, and graceful unknown classes."""
 
-from skinlab.classes import (
+from skinlab.core.classes import (
     BENIGN,
     ISIC_CLASS_NAMES,
     MALIGNANT,

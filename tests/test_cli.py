@@ -88,7 +88,7 @@ def test_data_import_then_list_shows_the_new_dataset(tmp_path, capsys) -> None:
 
 
 def test_a_failed_start_is_one_sentence_and_leaves_no_run_behind(tmp_path, capsys) -> None:
-    from skinlab import runs
+    from skinlab.core import runs
 
     before = runs.list_runs()
     (tmp_path / "empty").mkdir()
@@ -104,7 +104,7 @@ def test_every_preset_takes_every_run_flag_including_a_name(tmp_path) -> None:
     from dataclasses import fields
 
     from skinlab.cli import _config_from_args, build_parser
-    from skinlab.config import PRESETS, RunConfig
+    from skinlab.core.config import PRESETS, RunConfig
 
     defaults = RunConfig()
     for name in PRESETS:
@@ -130,8 +130,8 @@ def test_a_bad_number_is_blamed_on_its_own_flag(tmp_path, capsys) -> None:
 
 
 def test_an_import_error_starts_on_a_line_of_its_own(tmp_path, capsys, monkeypatch) -> None:
-    from skinlab import importer
-    from skinlab.errors import SkinlabError
+    from skinlab.core.errors import SkinlabError
+    from skinlab.data import importer
 
     def fails_halfway(source, name=None, progress=None):
         progress(0.4, "copying images")
@@ -193,7 +193,7 @@ def test_train_help_explains_every_run_option() -> None:
 def test_evaluate_offers_every_test_time_view_and_no_more() -> None:
     # The parser writes the count out so that parsing needs no NumPy; it must stay true.
     from skinlab.cli import build_parser
-    from skinlab.views import MAX_TTA
+    from skinlab.model.views import MAX_TTA
 
     parser = build_parser()
     evaluate = parser._subparsers._group_actions[0].choices["evaluate"]

@@ -1,4 +1,4 @@
-"""Unit tests of skinlab.compare on hand-written run folders (no training)."""
+"""Unit tests of skinlab.app.compare on hand-written run folders (no training)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 from helpers import image_bytes
 
-from skinlab import compare, runs
-from skinlab.atomic import RunFileError, write_json
-from skinlab.config import RunConfig
+from skinlab.app import compare
+from skinlab.core import runs
+from skinlab.core.atomic import RunFileError, write_json
+from skinlab.core.config import RunConfig
 
 CLASSES = ["melanoma", "nevus"]
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from skinlab.config import PRESETS, RunConfig, preset
+from skinlab.core.config import PRESETS, RunConfig, preset
 
 
 def test_config_round_trips_through_json() -> None:

@@ -10,12 +10,12 @@ import pytest
 from helpers import image_bytes
 from streamlit.testing.v1 import AppTest
 
-from skinlab import runs
-from skinlab.config import RunConfig
-from skinlab.confine import allowed_roots, confine, confine_run, within
-from skinlab.errors import PathNotAllowedError
-from skinlab.predict_view import predictor_for
-from skinlab.train_monitor import load_run
+from skinlab.app.predict_view import predictor_for
+from skinlab.app.train_monitor import load_run
+from skinlab.core import runs
+from skinlab.core.config import RunConfig
+from skinlab.core.confine import allowed_roots, confine, confine_run, within
+from skinlab.core.errors import PathNotAllowedError
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
@@ -165,7 +165,7 @@ def test_run_query_parameter_with_dot_dot_shows_no_foreign_run(home) -> None:
 def test_runs_gallery_never_opens_images_outside_the_allowed_folders(home) -> None:
     import pandas as pd
 
-    from skinlab import compare
+    from skinlab.app import compare
 
     inside = _dataset(home["data"] / "mine")
     outside = _dataset(home["outside"] / "ds")
@@ -202,7 +202,7 @@ def test_rename_through_a_linked_run_folder_is_refused_and_its_config_untouched(
 
 
 def test_dataset_dropdown_leaves_out_a_link_leading_outside(home) -> None:
-    from skinlab.catalog import available_datasets
+    from skinlab.app.catalog import available_datasets
 
     _dataset(home["outside"] / "ds")
     _dataset(home["data"] / "mine")

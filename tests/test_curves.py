@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from skinlab.curves import (
+from skinlab.app.curves import (
     best_epoch,
     compare_curves_figure,
     learning_curve_figure,
@@ -63,8 +63,8 @@ def test_a_long_run_keeps_plotlys_tick_spacing_in_whole_numbers() -> None:
 
 
 def test_a_live_epoch_is_one_hollow_marker_from_its_first_batch_and_gone_when_the_run_ends():
-    from skinlab.curves import in_progress_point, learning_curve_figure
-    from skinlab.runs import RunStatus
+    from skinlab.app.curves import in_progress_point, learning_curve_figure
+    from skinlab.core.runs import RunStatus
 
     running = RunStatus(
         "running", epoch=1, total_epochs=6, batch=1, total_batches=10, running_loss=2.1

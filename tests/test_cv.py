@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from helpers import open_app_page
 
-from skinlab import cv, runs
-from skinlab.config import RunConfig, preset
-from skinlab.splits import fold_assignment, fold_split
+from skinlab.core import runs
+from skinlab.core.config import RunConfig, preset
+from skinlab.data.splits import fold_assignment, fold_split
+from skinlab.train import cv
 
 
 def _table(class_sizes: dict[str, int], duplicate_every: int = 4) -> pd.DataFrame:
@@ -63,7 +64,7 @@ def test_a_fold_outside_the_folds_is_rejected_by_the_config() -> None:
 @pytest.fixture(scope="module")
 def demo_with_corrupt_test(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo at scale 0.3 whose Test images are all replaced by garbage bytes."""
-    from skinlab.demo import generate_demo_dataset
+    from skinlab.data.demo import generate_demo_dataset
 
     source = generate_demo_dataset(tmp_path_factory.mktemp("cv") / "demo", scale=0.3)
     root = tmp_path_factory.mktemp("cv-corrupt") / "demo"

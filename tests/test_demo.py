@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skinlab import demo
-from skinlab.audit import audit_dataset
-from skinlab.classes import ISIC_CLASS_NAMES
-from skinlab.demo import (
+from skinlab.core.classes import ISIC_CLASS_NAMES
+from skinlab.data import demo
+from skinlab.data.audit import audit_dataset
+from skinlab.data.demo import (
     DEMO_DIRNAME,
     DEMO_LABEL,
     MARKER_NAME,
@@ -25,8 +25,8 @@ from skinlab.demo import (
     is_demo_dataset,
     planted_problems,
 )
-from skinlab.discovery import discover
-from skinlab.images import decode_image, load_rgb_array
+from skinlab.data.discovery import discover
+from skinlab.data.images import decode_image, load_rgb_array
 
 
 @pytest.fixture(scope="module")

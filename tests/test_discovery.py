@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from helpers import SHARED_ISIC, image_bytes
 
-from skinlab.classes import ISIC_CLASS_NAMES
-from skinlab.discovery import COLUMNS, discover, fingerprint, resolve_root
-from skinlab.errors import DatasetLayoutError
+from skinlab.core.classes import ISIC_CLASS_NAMES
+from skinlab.core.errors import DatasetLayoutError
+from skinlab.data.discovery import COLUMNS, discover, fingerprint, resolve_root
 
 
 def test_table_has_one_row_per_image_with_every_column(make_dataset_folder) -> None:

@@ -1,4 +1,4 @@
-"""Tests of skinlab.evaluation: every metric checked against a hand-computed small case."""
+"""Tests of skinlab.evaluate.evaluation: every metric checked against a hand-computed small case."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from skinlab.classes import ISIC_CLASS_NAMES
-from skinlab.evaluation import (
+from skinlab.core.classes import ISIC_CLASS_NAMES
+from skinlab.evaluate.evaluation import (
     classification_metrics,
     clean_subset_mask,
     predictions_frame,

@@ -11,8 +11,8 @@ import pytest
 from helpers import image_bytes
 from streamlit.testing.v1 import AppTest
 
-from skinlab.catalog import available_datasets
-from skinlab.discovery import discover
+from skinlab.app.catalog import available_datasets
+from skinlab.data.discovery import discover
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 

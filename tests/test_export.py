@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from skinlab import atomic, runs
-from skinlab.config import RunConfig
-from skinlab.discovery import discover
-from skinlab.evaluation import softmax
-from skinlab.export import FORMATS, MODEL_FILES, ExportError, export_run, tflite_predict
-from skinlab.images import load_rgb_array
-from skinlab.modelio import ModelFileError, load_run_model
-from skinlab.training import train
+from skinlab.core import atomic, runs
+from skinlab.core.config import RunConfig
+from skinlab.data.discovery import discover
+from skinlab.data.images import load_rgb_array
+from skinlab.evaluate.evaluation import softmax
+from skinlab.model.modelio import ModelFileError, load_run_model
+from skinlab.predict.export import FORMATS, MODEL_FILES, ExportError, export_run, tflite_predict
+from skinlab.train.training import train
 
 SIZE = 48
 #: Largest difference allowed between the Keras and the exported model's probabilities.
@@ -29,7 +29,7 @@ PROB_TOLERANCE = 1e-4
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> runs.RunPaths:
-    from skinlab.demo import generate_demo_dataset
+    from skinlab.data.demo import generate_demo_dataset
 
     base = tmp_path_factory.mktemp("export")
     demo = generate_demo_dataset(base / "demo", scale=0.3)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skinlab.familiarity import (
+from skinlab.evaluate.familiarity import (
     Detector,
     FamiliarityFileError,
     FamiliarityGate,
@@ -139,7 +139,7 @@ def test_a_gate_of_other_weights_or_a_damaged_file_is_refused_with_the_remedy(tm
 
 
 def test_a_gate_archive_that_would_unpack_too_large_is_refused(tmp_path, monkeypatch) -> None:
-    import skinlab.familiarity as familiarity
+    import skinlab.evaluate.familiarity as familiarity
 
     path = tmp_path / "familiarity.npz"
     save_gate(path, _gate())

@@ -14,10 +14,9 @@ import pytest
 from helpers import train_quick_run
 from PIL import Image
 
-from skinlab import atomic, runs
-from skinlab.backbones import build_model
-from skinlab.familiarity import FILE, load_gate, save_gate
-from skinlab.familiarity_fit import (
+from skinlab.core import atomic, runs
+from skinlab.evaluate.familiarity import FILE, load_gate, save_gate
+from skinlab.evaluate.familiarity_fit import (
     METRICS_KEY,
     checks_flag,
     feature_model,
@@ -25,8 +24,9 @@ from skinlab.familiarity_fit import (
     fit_run,
     held_out_false_alarm,
 )
-from skinlab.modelio import load_run_model
-from skinlab.predict import Predictor, load_predictor
+from skinlab.model.backbones import build_model
+from skinlab.model.modelio import load_run_model
+from skinlab.predict.predictor import Predictor, load_predictor
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 checkpoint. Whatever happens, a run ends ``failed`` with a sentence or can be resumed, every
 file of its folder parses, and the best weights it saved still load.
 
-The kill test runs the real ``python -m skinlab.worker`` processes with ``tests/faults`` on
+The kill test runs the real ``python -m skinlab.jobs.worker`` processes with ``tests/faults`` on
 their ``PYTHONPATH``: its ``sitecustomize`` makes every weights checkpoint leave a marker and
 pause before it is moved into place (so do the evaluation's outputs), so kills can be
 aimed *during a checkpoint write* and *during the evaluation* on any machine.
@@ -30,9 +30,11 @@ import pandas as pd
 import pytest
 from helpers import kill_run_processes, wait_for_run
 
-from skinlab import familiarity, manager, runs
-from skinlab.config import RunConfig
-from skinlab.modelio import build_for_config, load_run_model
+from skinlab.core import runs
+from skinlab.core.config import RunConfig
+from skinlab.evaluate import familiarity
+from skinlab.jobs import manager
+from skinlab.model.modelio import build_for_config, load_run_model
 
 ROOT = Path(__file__).resolve().parents[1]
 FAULTS = Path(__file__).resolve().parent / "faults"
@@ -51,7 +53,7 @@ TERMINAL = ("stopped", "finished", "failed")
 
 @pytest.fixture(scope="module")
 def demo_root(tmp_path_factory) -> Path:
-    from skinlab.demo import generate_demo_dataset
+    from skinlab.data.demo import generate_demo_dataset
 
     return generate_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", scale=0.5)
 
@@ -266,8 +268,8 @@ def test_a_real_full_disk_during_a_checkpoint_keeps_the_previous_weights_and_say
     demo_root, tmp_path, monkeypatch
 ) -> None:
     """A real filesystem runs out of space while epoch 2's weights are written."""
-    from skinlab import checkpoint
-    from skinlab.training import TrainingFailed, train
+    from skinlab.train import checkpoint
+    from skinlab.train.training import TrainingFailed, train
 
     real_atomic_path = checkpoint.atomic_path
     before: dict[str, str] = {}
@@ -326,7 +328,7 @@ def test_a_resumed_run_does_not_show_the_killed_attempts_progress_while_it_loads
 ) -> None:
     from dataclasses import replace
 
-    from skinlab import training
+    from skinlab.train import training
 
     monkeypatch.setenv("SKINLAB_MODELS_DIR", str(tmp_path / "models"))
     config = _config(demo_root, epochs=1)

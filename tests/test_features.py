@@ -15,15 +15,16 @@ import pytest
 import tensorflow as tf
 from helpers import offline_keras_home, seed_keras_cache
 
-from skinlab import features, runs
-from skinlab.augment import augmentation_layers
-from skinlab.backbones import backbone_submodel, build_model
-from skinlab.checkpoint import BestWeights
-from skinlab.config import RunConfig
-from skinlab.modelio import build_for_config, load_run_model
-from skinlab.pipeline import label_indices
-from skinlab.scoring import predict_logits
-from skinlab.training import prepare_data, train
+from skinlab.core import runs
+from skinlab.core.config import RunConfig
+from skinlab.data.pipeline import label_indices
+from skinlab.evaluate.scoring import predict_logits
+from skinlab.model.augment import augmentation_layers
+from skinlab.model.backbones import backbone_submodel, build_model
+from skinlab.model.modelio import build_for_config, load_run_model
+from skinlab.train import features
+from skinlab.train.checkpoint import BestWeights
+from skinlab.train.training import prepare_data, train
 
 SIZE = 32
 # Keras loads its 224 px weights file for 32 px, and says so for every model.
@@ -43,7 +44,7 @@ def offline(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def demo_root(offline) -> Path:
-    from skinlab.demo import generate_demo_dataset
+    from skinlab.data.demo import generate_demo_dataset
 
     return generate_demo_dataset(offline / "demo", scale=0.2)
 
@@ -173,7 +174,7 @@ def test_each_epoch_draws_one_of_the_cached_views_of_every_image() -> None:
 
 
 def test_balanced_draws_of_cached_features_pick_each_class_about_equally() -> None:
-    from skinlab.imbalance import balanced_probabilities
+    from skinlab.train.imbalance import balanced_probabilities
 
     labels = np.array([0] * 40 + [1] * 8 + [2] * 2, "int32")
     table = np.arange(50, dtype="float32").reshape(1, 50, 1)  # feature = image number
@@ -274,7 +275,8 @@ def test_best_weights_of_a_cached_run_load_and_reproduce_its_validation_accuracy
 def test_a_stop_request_on_the_cached_path_keeps_whole_epochs_and_resume_finishes(
     demo_root, monkeypatch
 ) -> None:
-    from skinlab import manager, training
+    from skinlab.jobs import manager
+    from skinlab.train import training
 
     config = _config(demo_root, epochs=3)
     paths = runs.new_run(config)
@@ -339,7 +341,7 @@ def test_progress_of_the_feature_pass_is_in_the_run_status(demo_root, monkeypatc
 
 
 def test_the_run_panel_says_the_features_are_being_computed() -> None:
-    from skinlab.train_monitor import progress_lines
+    from skinlab.app.train_monitor import progress_lines
 
     status = runs.RunStatus("running", phase=features.FEATURES_PHASE, batch=3, total_batches=6)
     [(fraction, text)] = progress_lines(status)

@@ -11,10 +11,10 @@ import pytest
 from helpers import image_bytes
 from PIL import Image
 
-from skinlab import charts, colours, gallery
-from skinlab.audit import audit_dataset
-from skinlab.discovery import discover
-from skinlab.errors import InvalidImageError
+from skinlab.app import charts, colours, gallery
+from skinlab.core.errors import InvalidImageError
+from skinlab.data.audit import audit_dataset
+from skinlab.data.discovery import discover
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from skinlab.geometry import RandomGeometry
+from skinlab.model.geometry import RandomGeometry
 
 
 def _images(n: int = 16, size: int = 24) -> np.ndarray:

@@ -9,9 +9,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from skinlab.augment import augmentation_layers
-from skinlab.backbones import BACKBONES, build_model
-from skinlab.gradcam import colormap, feature_forward, gradcam, overlay
+from skinlab.model.augment import augmentation_layers
+from skinlab.model.backbones import BACKBONES, build_model
+from skinlab.predict.gradcam import colormap, feature_forward, gradcam, overlay
 
 SIZE = 64
 

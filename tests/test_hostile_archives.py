@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from helpers import image_bytes
 
-from skinlab import importer, uploads
-from skinlab.errors import ArchiveError
+from skinlab.app import uploads
+from skinlab.core.errors import ArchiveError
+from skinlab.data import importer
 
 
 def _layout() -> dict[str, bytes]:

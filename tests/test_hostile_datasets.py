@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from skinlab import importer
-from skinlab.audit import audit_dataset
-from skinlab.discovery import discover
-from skinlab.errors import ArchiveError, DatasetLayoutError, InvalidImageError
-from skinlab.images import decode_image
+from skinlab.core.errors import ArchiveError, DatasetLayoutError, InvalidImageError
+from skinlab.data import importer
+from skinlab.data.audit import audit_dataset
+from skinlab.data.discovery import discover
+from skinlab.data.images import decode_image
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 LAYOUT = {"Train": {"melanoma": 3, "nevus": 2}, "Test": {"melanoma": 1, "nevus": 1}}

@@ -20,10 +20,10 @@ from helpers import train_quick_run
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from skinlab.errors import InvalidImageError
-from skinlab.images import decode_image
-from skinlab.ood import check_quality
-from skinlab.predict import Prediction, load_predictor
+from skinlab.core.errors import InvalidImageError
+from skinlab.data.images import decode_image
+from skinlab.evaluate.ood import check_quality
+from skinlab.predict.predictor import Prediction, load_predictor
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "streamlit_app.py")

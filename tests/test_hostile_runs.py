@@ -17,11 +17,13 @@ import pytest
 from helpers import image_bytes, train_quick_run
 from streamlit.testing.v1 import AppTest
 
-from skinlab import manager, runs, ui
-from skinlab.atomic import RunFileError
-from skinlab.errors import SkinlabError
-from skinlab.modelio import ModelFileError, load_run_model
-from skinlab.predict import load_predictor
+from skinlab.app import ui
+from skinlab.core import runs
+from skinlab.core.atomic import RunFileError
+from skinlab.core.errors import SkinlabError
+from skinlab.jobs import manager
+from skinlab.model.modelio import ModelFileError, load_run_model
+from skinlab.predict.predictor import load_predictor
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "streamlit_app.py")

@@ -11,9 +11,10 @@ from helpers import open_app_page
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
-from skinlab import runs, ui
+from skinlab.app import ui
 from skinlab.bench.workspace import environ
-from skinlab.config import RunConfig
+from skinlab.core import runs
+from skinlab.core.config import RunConfig
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 IMAGE_NAME = "![x](http://example.invalid/a.png)"
@@ -44,8 +45,8 @@ def test_server_paths_are_shortened_in_error_sentences(monkeypatch, tmp_path) ->
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, session_dirs) -> tuple[runs.RunPaths, Path]:
-    from skinlab.demo import generate_demo_dataset
-    from skinlab.training import train
+    from skinlab.data.demo import generate_demo_dataset
+    from skinlab.train.training import train
 
     demo = generate_demo_dataset(tmp_path_factory.mktemp("text-demo") / "demo", scale=0.3)
     config = RunConfig(data_root=str(demo), backbone="custom", image_size=32, epochs=1)

@@ -11,9 +11,9 @@ import pytest
 from helpers import image_bytes
 from PIL import Image
 
-from skinlab import images
-from skinlab.errors import InvalidImageError
-from skinlab.images import decode_image, load_rgb_array, probe_image
+from skinlab.core.errors import InvalidImageError
+from skinlab.data import images
+from skinlab.data.images import decode_image, load_rgb_array, probe_image
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Tests of skinlab.imbalance on small synthetic label arrays and tables."""
+"""Tests of skinlab.train.imbalance on small synthetic label arrays and tables."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skinlab.imbalance import (
+from skinlab.data.pipeline import label_indices
+from skinlab.data.splits import train_val_split
+from skinlab.train.imbalance import (
     balanced_probabilities,
     class_weights,
     counts_after,
     oversample_indices,
 )
-from skinlab.pipeline import label_indices
-from skinlab.splits import train_val_split
 
 LABELS = np.array([0] * 6 + [1] * 3 + [2] * 1)  # counts 6, 3, 1
 

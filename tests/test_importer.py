@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from helpers import SHARED_ISIC, image_bytes
 
-from skinlab import importer
-from skinlab.classes import ISIC_CLASS_NAMES
-from skinlab.discovery import discover
-from skinlab.errors import ArchiveError, DownloadError
-from skinlab.importer import download_isic, import_dataset, sanitize_name
+from skinlab.core.classes import ISIC_CLASS_NAMES
+from skinlab.core.errors import ArchiveError, DownloadError
+from skinlab.data import importer
+from skinlab.data.discovery import discover
+from skinlab.data.importer import download_isic, import_dataset, sanitize_name
 
 KAGGLE_TOP = "Skin cancer ISIC The International Skin Imaging Collaboration"
 CLASSES = ("melanoma", "nevus")

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skinlab.evaluation import classification_metrics
-from skinlab.intervals import (
+from skinlab.evaluate.evaluation import classification_metrics
+from skinlab.evaluate.intervals import (
     bootstrap_intervals,
     intervals_from_predictions,
     mcnemar_p,

@@ -9,9 +9,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from skinlab.demo import generate_demo_dataset
-from skinlab.discovery import discover
-from skinlab.linked_views import (
+from skinlab.app.linked_views import (
     BRIGHTNESS,
     CLASSES,
     SIZE,
@@ -20,6 +18,8 @@ from skinlab.linked_views import (
     linked_chart,
     selected,
 )
+from skinlab.data.demo import generate_demo_dataset
+from skinlab.data.discovery import discover
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 

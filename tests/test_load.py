@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skinlab import runs
-from skinlab.config import RunConfig
-from skinlab.predict import Prediction, load_predictor
+from skinlab.core import runs
+from skinlab.core.config import RunConfig
+from skinlab.predict.predictor import Prediction, load_predictor
 
 SESSIONS = 6
 ROUNDS = 15
@@ -24,8 +24,8 @@ RSS_GROWTH_LIMIT_MB = 150
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[runs.RunPaths, list[Path]]:
-    from skinlab.demo import generate_demo_dataset
-    from skinlab.training import train
+    from skinlab.data.demo import generate_demo_dataset
+    from skinlab.train.training import train
 
     demo = generate_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", scale=0.5)
     os.environ["SKINLAB_MODELS_DIR"] = str(tmp_path_factory.mktemp("models"))

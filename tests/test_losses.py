@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from skinlab.losses import SmoothedCrossentropy
+from skinlab.train.losses import SmoothedCrossentropy
 
 
 def _loss(loss: keras.losses.Loss, labels, logits) -> float:

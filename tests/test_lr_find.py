@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from helpers import open_app_page
 
-from skinlab.lr_find import lr_schedule, range_test, suggest
+from skinlab.train.lr_find import lr_schedule, range_test, suggest
 
 
 def test_the_schedule_spans_the_range_geometrically() -> None:
@@ -56,7 +56,7 @@ def test_the_suggestion_is_the_steepest_descent_or_a_tenth_of_the_minimum() -> N
 
 @pytest.fixture(scope="module")
 def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from skinlab.demo import generate_demo_dataset
+    from skinlab.data.demo import generate_demo_dataset
 
     return generate_demo_dataset(tmp_path_factory.mktemp("lr") / "demo", scale=0.3)
 
@@ -83,7 +83,7 @@ def test_on_a_tiny_real_model_the_cli_suggests_a_rate_inside_the_range_below_div
 def test_the_train_page_button_draws_the_curve_and_use_puts_the_rate_in_the_form(
     tiny_demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from skinlab.train_lr_find import form_rate
+    from skinlab.app.train_lr_find import form_rate
 
     # A models folder of its own: a failed run another test left in the shared one would
     # show its error on the page (as it should) and be taken for the range test's.

@@ -13,17 +13,18 @@ from pathlib import Path
 import pytest
 from helpers import kill_run_processes, wait_for_run
 
-from skinlab import manager, runs
-from skinlab.config import RunConfig
-from skinlab.errors import SkinlabError
-from skinlab.modelio import load_run_model
+from skinlab.core import runs
+from skinlab.core.config import RunConfig
+from skinlab.core.errors import SkinlabError
+from skinlab.jobs import manager
+from skinlab.model.modelio import load_run_model
 
 TERMINAL = ("stopped", "finished", "failed")
 
 
 @pytest.fixture(scope="module")
 def demo_root(tmp_path_factory) -> Path:
-    from skinlab.demo import generate_demo_dataset
+    from skinlab.data.demo import generate_demo_dataset
 
     return generate_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", scale=1.0)
 
@@ -184,9 +185,9 @@ def test_disk_full_mid_run_marks_it_failed_saying_so_and_keeps_the_saved_weights
     models, demo_root, monkeypatch, writer
 ) -> None:
     """The disk fills up in epoch 2, while writing the history row or the weights."""
-    from skinlab import callbacks, checkpoint
-    from skinlab.modelio import build_for_config
-    from skinlab.training import TrainingFailed, train
+    from skinlab.model.modelio import build_for_config
+    from skinlab.train import callbacks, checkpoint
+    from skinlab.train.training import TrainingFailed, train
 
     calls = {"n": 0}
     saved: dict[str, str] = {}

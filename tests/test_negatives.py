@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from skinlab.negatives import (
+from skinlab.data.negatives import (
     FAMILIES,
     PHOTOS,
     SIDE_PX,

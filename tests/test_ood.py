@@ -15,9 +15,9 @@ import pytest
 from helpers import SHARED_ISIC
 from PIL import Image, ImageFilter
 
-from skinlab.demo_drawing import draw_lesion
-from skinlab.images import decode_image, load_rgb_array
-from skinlab.ood import (
+from skinlab.data.demo_drawing import draw_lesion
+from skinlab.data.images import decode_image, load_rgb_array
+from skinlab.evaluate.ood import (
     DEFAULT_QUANTILE,
     OODResult,
     assess,
@@ -216,11 +216,11 @@ def test_assess_refuses_the_logits_of_several_images() -> None:
 @pytest.fixture(scope="module")
 def demo_model(tmp_path_factory: pytest.TempPathFactory):
     """A small CNN trained on the demo data, its energy threshold, and the demo dataset."""
-    from skinlab.config import RunConfig
-    from skinlab.demo import generate_demo_dataset
-    from skinlab.modelio import load_run_model
-    from skinlab.scoring import predict_logits
-    from skinlab.training import prepare_data, train
+    from skinlab.core.config import RunConfig
+    from skinlab.data.demo import generate_demo_dataset
+    from skinlab.evaluate.scoring import predict_logits
+    from skinlab.model.modelio import load_run_model
+    from skinlab.train.training import prepare_data, train
 
     base = tmp_path_factory.mktemp("ood")
     root = generate_demo_dataset(base / "demo", scale=0.8)

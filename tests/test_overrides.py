@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from helpers import image_bytes
 
-from skinlab import overrides
-from skinlab.overrides import (
+from skinlab.data import overrides
+from skinlab.data.overrides import (
     RAW,
     OverridesError,
     current,
@@ -134,8 +134,8 @@ def test_a_read_only_dataset_refuses_with_a_sentence(root: Path, monkeypatch) ->
 
 
 def test_training_data_of_a_version_has_its_relabels_and_lacks_its_exclusions(root: Path) -> None:
-    from skinlab.config import RunConfig
-    from skinlab.training import prepare_data
+    from skinlab.core.config import RunConfig
+    from skinlab.train.training import prepare_data
 
     record(root, "Train/nevus/n0.jpg", "relabel", label="melanoma")
     record(root, "Train/melanoma/m1.jpg", "exclude")

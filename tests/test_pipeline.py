@@ -14,10 +14,10 @@ import tensorflow as tf
 from helpers import image_bytes
 from PIL import Image
 
-from skinlab.discovery import discover
-from skinlab.errors import InvalidImageError
-from skinlab.images import load_rgb_array
-from skinlab.pipeline import PipelineSpec, decode_table, label_indices, make_dataset
+from skinlab.core.errors import InvalidImageError
+from skinlab.data.discovery import discover
+from skinlab.data.images import load_rgb_array
+from skinlab.data.pipeline import PipelineSpec, decode_table, label_indices, make_dataset
 
 SIZE = 8
 
@@ -198,7 +198,7 @@ def test_sample_weights_skip_unreadable_rows_and_must_match_the_table(
 def test_balanced_draws_pick_classes_evenly_afresh_each_epoch_in_as_many_steps(
     numbered: pd.DataFrame,
 ) -> None:
-    from skinlab.imbalance import balanced_probabilities
+    from skinlab.train.imbalance import balanced_probabilities
 
     table = numbered.assign(label=["nevus"] * 20 + ["melanoma"] * 3 + ["vascular lesion"])
     names = ["melanoma", "nevus", "vascular lesion"]

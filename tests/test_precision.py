@@ -8,10 +8,10 @@ import keras
 import numpy as np
 import pytest
 
-from skinlab import precision
-from skinlab.config import RunConfig
-from skinlab.modelio import load_run_model
-from skinlab.precision import Decision, choose_precision, dtype_policy
+from skinlab.core.config import RunConfig
+from skinlab.model import precision
+from skinlab.model.modelio import load_run_model
+from skinlab.model.precision import Decision, choose_precision, dtype_policy
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_the_real_probe_times_both_policies_of_a_real_model(tmp_path, monkeypatc
     built = []
 
     def build():
-        from skinlab.backbones import build_model
+        from skinlab.model.backbones import build_model
 
         model = build_model("skinlab_cnn", num_classes=3, image_size=32)
         built.append(model.dtype_policy.name)
@@ -114,7 +114,7 @@ def test_dtype_policy_scope_restores_the_previous_policy_even_on_error():
 
 
 def test_logits_stay_float32_under_mixed_precision():
-    from skinlab.backbones import build_model
+    from skinlab.model.backbones import build_model
 
     with dtype_policy("mixed_bfloat16"):
         model = build_model("custom", num_classes=3, image_size=32)
@@ -125,14 +125,14 @@ def test_logits_stay_float32_under_mixed_precision():
 
 @pytest.fixture(scope="module")
 def demo_root(tmp_path_factory) -> Path:
-    from skinlab.demo import generate_demo_dataset
+    from skinlab.data.demo import generate_demo_dataset
 
     return generate_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", scale=0.5)
 
 
 @pytest.mark.slow
 def test_a_mixed_precision_run_learns_as_well_and_is_evaluated_and_exported_in_float32(demo_root):
-    from skinlab.training import train
+    from skinlab.train.training import train
 
     base = RunConfig(
         data_root=str(demo_root),

@@ -14,18 +14,18 @@ import pandas as pd
 import pytest
 from helpers import image_bytes
 
-from skinlab import runs
-from skinlab.classes import MALIGNANT, risk_tier
-from skinlab.config import RunConfig
-from skinlab.predict import Prediction, PredictionError, load_predictor
+from skinlab.core import runs
+from skinlab.core.classes import MALIGNANT, risk_tier
+from skinlab.core.config import RunConfig
+from skinlab.predict.predictor import Prediction, PredictionError, load_predictor
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, session_dirs):
-    from skinlab.demo import generate_demo_dataset
-    from skinlab.training import train
+    from skinlab.data.demo import generate_demo_dataset
+    from skinlab.train.training import train
 
     demo = generate_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", scale=0.5)
     # The session's models folder, so run ids resolve inside the tests too.
@@ -167,7 +167,7 @@ def test_cli_export_writes_a_bundle_with_labels_and_model_card(trained, tmp_path
 
 
 def test_huge_upload_is_predicted_small_and_its_gradcam_has_display_size(trained) -> None:
-    from skinlab.explain import DISPLAY_PX, explain
+    from skinlab.predict.explain import DISPLAY_PX, explain
 
     paths, _ = trained
     predictor = load_predictor(paths)

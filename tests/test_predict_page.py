@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from skinlab import NOT_A_MEDICAL_DEVICE, runs
-from skinlab import predict_view as pv
+from skinlab import NOT_A_MEDICAL_DEVICE
+from skinlab.app import predict_view as pv
 from skinlab.bench.workspace import environ
-from skinlab.config import RunConfig
-from skinlab.predict import Prediction, PredictionError, load_predictor
+from skinlab.core import runs
+from skinlab.core.config import RunConfig
+from skinlab.predict.predictor import Prediction, PredictionError, load_predictor
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 PAGE = "pages/predict.py"
@@ -22,8 +23,8 @@ PAGE = "pages/predict.py"
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, session_dirs) -> tuple[runs.RunPaths, Path]:
     """A real run (custom CNN, 32 px, 2 epochs) on a small demo, in the session's models dir."""
-    from skinlab.demo import generate_demo_dataset
-    from skinlab.training import train
+    from skinlab.data.demo import generate_demo_dataset
+    from skinlab.train.training import train
 
     demo = generate_demo_dataset(tmp_path_factory.mktemp("predict-demo") / "demo", scale=0.3)
     config = RunConfig(
@@ -132,7 +133,7 @@ def test_without_runs_the_page_offers_a_quick_model_that_becomes_active(
         return runs.RunPaths(shutil.copytree(paths.root, empty / "20990101-000000-quick-abc123"))
 
     monkeypatch.setattr(pv.catalog, "default_dataset_root", lambda: demo)
-    monkeypatch.setattr("skinlab.manager.start_run", fake_start_run)
+    monkeypatch.setattr("skinlab.jobs.manager.start_run", fake_start_run)
     at.button(key="predict_quick_start").click().run()
     assert not at.exception, at.exception
     assert started[0].backbone == "skinlab_cnn" and started[0].data_root == str(demo)

@@ -7,14 +7,14 @@ import io
 import pandas as pd
 import pytest
 
-from skinlab import predict_view as pv
-from skinlab import prediction_report as report
-from skinlab import quick_model
-from skinlab.classes import ISIC_CLASS_NAMES, TIER_COLOURS, risk_tier
-from skinlab.discovery import discover
-from skinlab.predict import Prediction, PredictionError
-from skinlab.probability import format_probability
-from skinlab.runs import RunStatus
+from skinlab.app import predict_view as pv
+from skinlab.app import prediction_report as report
+from skinlab.app import quick_model
+from skinlab.core.classes import ISIC_CLASS_NAMES, TIER_COLOURS, risk_tier
+from skinlab.core.probability import format_probability
+from skinlab.core.runs import RunStatus
+from skinlab.data.discovery import discover
+from skinlab.predict.predictor import Prediction, PredictionError
 
 
 def make_prediction(top: str = "melanoma", p: float = 0.6, **changes) -> Prediction:

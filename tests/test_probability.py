@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from skinlab.probability import format_probability
+from skinlab.core.probability import format_probability
 
 
 @pytest.mark.parametrize(

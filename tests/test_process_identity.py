@@ -3,7 +3,7 @@ it (pid, start time, command line, session), never by a pid read from ``status.j
 
 The stand-ins are cheap: a "decoy" is any process whose command line holds "skinlab"; an
 "impostor" is a sleeping process with exactly the command line of a run's supervisor (a fake
-``skinlab.worker`` module), so the real stop path runs in milliseconds, without Keras.
+``skinlab.jobs.worker`` module), so the real stop path runs in milliseconds, without Keras.
 """
 
 from __future__ import annotations
@@ -18,21 +18,22 @@ from pathlib import Path
 
 import pytest
 
-from skinlab import manager, runs, worker
-from skinlab.atomic import write_json
-from skinlab.config import RunConfig
-from skinlab.processes import start_time
+from skinlab.core import runs
+from skinlab.core.atomic import write_json
+from skinlab.core.config import RunConfig
+from skinlab.core.processes import start_time
+from skinlab.jobs import manager, worker
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: A fake ``skinlab.worker``: "supervise" starts a "train" child (printing its pid), as the
+#: A fake ``skinlab.jobs.worker``: "supervise" starts a "train" child (printing its pid), as the
 #: real supervisor does, and a "standby" a "standby-train" child; all then sleep instead of
 #: training.
 _FAKE_WORKER = """\
 import subprocess, sys, time
 child_role = {"supervise": "train", "standby": "standby-train"}.get(sys.argv[1])
 if child_role:
-    child = subprocess.Popen([sys.executable, "-m", "skinlab.worker", child_role, sys.argv[2]])
+    child = subprocess.Popen([sys.executable, "-m", "skinlab.jobs.worker", child_role, sys.argv[2]])
     print(child.pid, flush=True)
 time.sleep(60)
 """
@@ -220,7 +221,7 @@ def test_a_foreground_trainer_is_alive_by_the_identity_it_wrote_itself(run) -> N
 def test_a_standby_handed_the_run_is_its_supervisor_and_force_stop_kills_its_group(
     run, impostor
 ) -> None:
-    # A warm standby (skinlab.standby) of the run's models folder became its supervisor.
+    # A warm standby (skinlab.jobs.standby) of the run's models folder became its supervisor.
     proc = _launched(run, impostor, worker.command("standby", run.root.parent))
     assert manager.refresh(run).state == "running"
     proc.kill()

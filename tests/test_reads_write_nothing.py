@@ -1,9 +1,9 @@
 """One writer per file (issue 16): reading a run from a page writes nothing to its folder.
 
 A run marked running whose process is gone (a kill, a reboot) shows as failed on every
-page, computed on the read (:func:`skinlab.manager.observe`); only an explicit step records
+page, computed on the read (:func:`skinlab.jobs.manager.observe`); only an explicit step records
 it in ``status.json`` and sweeps the half-written files its writer left
-(:func:`skinlab.manager.refresh`: the scheduler, stop, resume, ``runs list``).
+(:func:`skinlab.jobs.manager.refresh`: the scheduler, stop, resume, ``runs list``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 from helpers import open_app_page, train_quick_run
 
-from skinlab import manager, runs, train_monitor
-from skinlab.processes import start_time
+from skinlab.app import train_monitor
+from skinlab.core import runs
+from skinlab.core.processes import start_time
+from skinlab.jobs import manager
 
 DEAD_PID = 2**22 - 7  # above any pid this machine hands out (pid_max is 4194304 at most)
 

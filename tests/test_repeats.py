@@ -10,9 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from skinlab import curves, repeats, runs
-from skinlab.config import RunConfig
-from skinlab.errors import SkinlabError
+from skinlab.app import curves
+from skinlab.core import runs
+from skinlab.core.config import RunConfig
+from skinlab.core.errors import SkinlabError
+from skinlab.jobs import repeats
 
 
 def test_repeats_share_one_group_and_differ_only_in_seed_and_name() -> None:
@@ -100,7 +102,7 @@ def test_groups_and_the_group_table_come_from_the_run_folders_alone(tmp_path, mo
     monkeypatch.setenv("SKINLAB_MODELS_DIR", str(tmp_path / "models"))
     members = fake_group(2)
     runs.new_run(RunConfig(backbone="custom"))  # a run on its own is in no group
-    from skinlab import manager
+    from skinlab.jobs import manager
 
     summaries = manager.list_summaries()
     assert repeats.groups(summaries) == {"g-test": [p.run_id for p in members]}
@@ -132,8 +134,8 @@ def test_cli_train_repeats_trains_each_seed_and_prints_every_run_and_the_spread(
 def test_cli_runs_start_repeats_queues_one_run_per_seed_and_refuses_a_bad_count(
     make_dataset_folder, tmp_path, monkeypatch, capsys
 ) -> None:
-    from skinlab import manager
     from skinlab.cli import main
+    from skinlab.jobs import manager
 
     monkeypatch.setenv("SKINLAB_MODELS_DIR", str(tmp_path / "models"))
     started: list[RunConfig] = []

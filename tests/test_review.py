@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from helpers import SHARED_ISIC
 
-from skinlab import cv
 from skinlab.cli import main
-from skinlab.demo import generate_demo_dataset, planted_problems
-from skinlab.discovery import discover
-from skinlab.near_duplicates import near_duplicate_pairs
-from skinlab.out_of_fold import from_cross_validation
-from skinlab.review import REASONS, review_dataset
+from skinlab.data.demo import generate_demo_dataset, planted_problems
+from skinlab.data.discovery import discover
+from skinlab.data.near_duplicates import near_duplicate_pairs
+from skinlab.evaluate.out_of_fold import from_cross_validation
+from skinlab.evaluate.review import REASONS, review_dataset
+from skinlab.train import cv
 
 SCALE = 0.5
 

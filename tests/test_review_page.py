@@ -9,9 +9,10 @@ import pytest
 from helpers import kill_run_processes, open_app_page, wait_for_run
 from streamlit.testing.v1 import AppTest
 
-from skinlab import overrides, runs
-from skinlab.demo import generate_demo_dataset, planted_problems
-from skinlab.review_view import VERSION_KEY, _key
+from skinlab.app.review_view import VERSION_KEY, _key
+from skinlab.core import runs
+from skinlab.data import overrides
+from skinlab.data.demo import generate_demo_dataset, planted_problems
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 SCALE = 0.3

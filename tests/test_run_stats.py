@@ -7,17 +7,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skinlab import runs
-from skinlab.compare import RunRecord
-from skinlab.familiarity import GateValidation, Rates
-from skinlab.ood_report import far_warning, rates_text, score_figure, similar_images, summary_text
-from skinlab.run_stats import (
+from skinlab.app.compare import RunRecord
+from skinlab.app.run_stats import (
     PairingError,
     intervals_table,
     paired_runs,
     paired_table,
     recall_intervals_figure,
     run_intervals,
+)
+from skinlab.core import runs
+from skinlab.evaluate.familiarity import GateValidation, Rates
+from skinlab.predict.ood_report import (
+    far_warning,
+    rates_text,
+    score_figure,
+    similar_images,
+    summary_text,
 )
 
 CLASSES = ["melanoma", "nevus"]

@@ -1,4 +1,4 @@
-"""Tests of skinlab.runs: the run-folder layout, its readers and writers."""
+"""Tests of skinlab.core.runs: the run-folder layout, its readers and writers."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from skinlab.atomic import RunFileError, write_json
-from skinlab.config import RunConfig
-from skinlab.runs import (
+from skinlab.core.atomic import RunFileError, write_json
+from skinlab.core.config import RunConfig
+from skinlab.core.runs import (
     HISTORY_COLUMNS,
     RunNotFoundError,
     RunPaths,
@@ -264,7 +264,7 @@ def test_a_killed_writer_leaves_every_file_parseable(tmp_path: Path) -> None:
     paths = RunPaths(tmp_path / "run")
     script = (
         "import itertools, sys\n"
-        "from skinlab.runs import RunPaths, RunStatus, append_history, write_status\n"
+        "from skinlab.core.runs import RunPaths, RunStatus, append_history, write_status\n"
         "paths = RunPaths(sys.argv[1])\n"
         "for i in itertools.count(1):\n"
         "    write_status(paths, RunStatus('running', epoch=i))\n"

@@ -15,10 +15,11 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from skinlab import compare, runs
-from skinlab.config import RunConfig
-from skinlab.demo import generate_demo_dataset
-from skinlab.processes import start_time
+from skinlab.app import compare
+from skinlab.core import runs
+from skinlab.core.config import RunConfig
+from skinlab.core.processes import start_time
+from skinlab.data.demo import generate_demo_dataset
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
@@ -34,7 +35,7 @@ def trained(
         # Module fixtures run outside the autouse per-test fixture, so point at its folders.
         env.setenv("SKINLAB_MODELS_DIR", str(session_dirs["models"]))
         env.setenv("SKINLAB_DATA_DIR", str(session_dirs["data"]))
-        from skinlab.training import train
+        from skinlab.train.training import train
 
         root = generate_demo_dataset(tmp_path_factory.mktemp("runs-page") / "demo", scale=0.3)
         ids = [
@@ -124,8 +125,8 @@ def test_misclassified_gallery_shows_the_images_of_a_filter(trained: dict) -> No
 
 
 def test_a_misclassified_image_is_relabelled_from_the_gallery_and_undone(trained: dict) -> None:
-    from skinlab import overrides
-    from skinlab.review_view import _key
+    from skinlab.app.review_view import _key
+    from skinlab.data import overrides
 
     run_id = trained["ids"][1]
     predictions = pd.read_csv(trained["models"] / run_id / runs.PREDICTIONS)
@@ -203,7 +204,7 @@ def test_broken_run_is_listed_with_its_reason(trained: dict) -> None:
 def test_running_run_shows_its_curves_and_refuses_deletion(trained: dict) -> None:
     files = (runs.CONFIG, runs.HISTORY, runs.STATUS)
     live = _copy(trained, trained["ids"][1], "20200101-000000-custom-a1a1a1", files)
-    # A foreground trainer counts as alive by its pid and start time (skinlab.processes).
+    # A foreground trainer counts as alive by its pid and start time (skinlab.core.processes).
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     status = json.loads((live / runs.STATUS).read_text())
     status.update(state="running", pid=worker.pid, pid_start=start_time(worker.pid), phase="train")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from skinlab.schedules import OneCycle
+from skinlab.train.schedules import OneCycle
 
 
 def _lr(schedule: OneCycle, step: int) -> float:

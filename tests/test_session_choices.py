@@ -8,7 +8,7 @@ from pathlib import Path
 from helpers import image_bytes
 from streamlit.testing.v1 import AppTest
 
-from skinlab import settings
+from skinlab.app import settings
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 CUSTOM = "A folder on this machine…"

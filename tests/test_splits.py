@@ -1,4 +1,4 @@
-"""Tests of skinlab.splits on small synthetic tables (no image files needed)."""
+"""Tests of skinlab.data.splits on small synthetic tables (no image files needed)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from skinlab.splits import train_val_split
+from skinlab.data.splits import train_val_split
 
 
 def _table(class_sizes: dict[str, int], prefix: str = "Train") -> pd.DataFrame:

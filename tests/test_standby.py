@@ -1,4 +1,4 @@
-"""The warm standby (skinlab.standby): started before the click, handed the next run, and
+"""The warm standby (skinlab.jobs.standby): started before the click, handed the next run, and
 gone when it is not wanted. Real processes; every wait is on a condition with a generous
 deadline."""
 
@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from helpers import kill_run_processes, wait_for_run
 
-from skinlab import atomic, manager, runs, standby
-from skinlab.config import RunConfig
-from skinlab.processes import start_time
+from skinlab.core import atomic, runs
+from skinlab.core.config import RunConfig
+from skinlab.core.processes import start_time
+from skinlab.jobs import manager, standby
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ import dataclasses
 
 import pytest
 
-from skinlab import train_form
-from skinlab.backbones import BACKBONES
-from skinlab.config import PRESETS, RunConfig, preset
-from skinlab.train_fields import FIELDS, FIELDS_BY_NAME, SECTIONS
-from skinlab.train_form import FormError, config_from_form, form_values
+from skinlab.app import train_form
+from skinlab.app.train_fields import FIELDS, FIELDS_BY_NAME, SECTIONS
+from skinlab.app.train_form import FormError, config_from_form, form_values
+from skinlab.core.config import PRESETS, RunConfig, preset
+from skinlab.model.backbones import BACKBONES
 
 
 def test_every_run_option_except_the_dataset_has_a_field() -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from skinlab import atomic, runs, train_monitor, weights
-from skinlab.config import RunConfig
-from skinlab.discovery import discover
-from skinlab.errors import DatasetLayoutError
-from skinlab.runs import RunStatus
-from skinlab.weights import WeightsUnavailableError
+from skinlab.app import train_monitor
+from skinlab.core import atomic, runs
+from skinlab.core.config import RunConfig
+from skinlab.core.errors import DatasetLayoutError
+from skinlab.core.runs import RunStatus
+from skinlab.data.discovery import discover
+from skinlab.model import weights
+from skinlab.model.weights import WeightsUnavailableError
 
 
 def _summary(run_id: str, state: str) -> dict:

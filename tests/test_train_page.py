@@ -17,11 +17,14 @@ import pytest
 from helpers import open_app_page
 from streamlit.testing.v1 import AppTest
 
-from skinlab import atomic, manager, run_panel, runs, train_form, train_monitor, weights
-from skinlab.config import PRESETS, RunConfig
-from skinlab.processes import is_alive
-from skinlab.train_fields import FIELDS
-from skinlab.weights import WeightsUnavailableError
+from skinlab.app import run_panel, train_form, train_monitor
+from skinlab.app.train_fields import FIELDS
+from skinlab.core import atomic, runs
+from skinlab.core.config import PRESETS, RunConfig
+from skinlab.core.processes import is_alive
+from skinlab.jobs import manager
+from skinlab.model import weights
+from skinlab.model.weights import WeightsUnavailableError
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 PAGE = "pages/train.py"
@@ -30,7 +33,7 @@ WIDGET_KINDS = ("selectbox", "number_input", "radio", "slider", "toggle", "text_
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from skinlab.demo import generate_demo_dataset
+    from skinlab.data.demo import generate_demo_dataset
 
     return generate_demo_dataset(tmp_path_factory.mktemp("train-page") / "demo", scale=0.3)
 
@@ -315,7 +318,7 @@ def test_a_run_stopped_before_its_first_whole_epoch_offers_no_resume_button(
 def test_the_issue_14_recipe_controls_reach_the_run_config(
     demo: Path, models: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from skinlab.errors import SkinlabError
+    from skinlab.core.errors import SkinlabError
 
     started: list[RunConfig] = []
 

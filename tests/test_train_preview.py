@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skinlab import train_preview
-from skinlab.discovery import discover
+from skinlab.app import train_preview
+from skinlab.data.discovery import discover
 
 
 @pytest.fixture

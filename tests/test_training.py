@@ -13,18 +13,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skinlab import runs
-from skinlab.config import RunConfig
-from skinlab.errors import SkinlabError
-from skinlab.modelio import ModelFileError, load_run_model
-from skinlab.training import TrainingFailed, prepare_data, train
+from skinlab.core import runs
+from skinlab.core.config import RunConfig
+from skinlab.core.errors import SkinlabError
+from skinlab.model.modelio import ModelFileError, load_run_model
+from skinlab.train.training import TrainingFailed, prepare_data, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def demo_root(tmp_path_factory) -> Path:
-    from skinlab.demo import generate_demo_dataset
+    from skinlab.data.demo import generate_demo_dataset
 
     return generate_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", scale=0.5)
 
@@ -139,7 +139,7 @@ def test_evaluate_cli_prints_the_documented_json(finished_run, demo_root) -> Non
 def test_a_run_with_tta_scores_validation_and_test_on_that_many_views(
     demo_root, monkeypatch
 ) -> None:
-    from skinlab import scoring
+    from skinlab.evaluate import scoring
 
     views: list[int] = []
     real = scoring.tta_batch
@@ -169,8 +169,8 @@ def test_evaluate_on_validation_scores_the_runs_own_validation_images(
 def test_evaluate_with_tta_averages_eight_views_and_reports_the_same_keys_plus_tta(
     finished_run, demo_root, monkeypatch, capsys
 ) -> None:
-    from skinlab import scoring
     from skinlab.cli import main
+    from skinlab.evaluate import scoring
 
     views: list[int] = []
     real = scoring.tta_batch
@@ -218,7 +218,7 @@ def test_offline_imagenet_weights_fail_before_training_naming_the_file(
     demo_root, tmp_path, monkeypatch
 ) -> None:
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
-    from skinlab import weights
+    from skinlab.model import weights
 
     def offline(*args, **kwargs):
         raise OSError("network is unreachable")
@@ -237,9 +237,9 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from skinlab.config import RunConfig
-from skinlab.training import train
-from skinlab.distribute import make_strategy
+from skinlab.core.config import RunConfig
+from skinlab.train.training import train
+from skinlab.model.distribute import make_strategy
 assert make_strategy("mirrored").num_replicas_in_sync == 2
 result = train(RunConfig(data_root=sys.argv[1], backbone="custom", image_size=32, batch_size=16, epochs=1, strategy="mirrored"))
 print(json.dumps({"state": result.state}))
@@ -269,8 +269,8 @@ def test_time_budget_ends_a_long_run_early_and_keeps_its_best_weights(demo_root)
 
 
 def test_a_timed_one_cycle_run_fits_its_schedule_to_the_budget(demo_root, monkeypatch) -> None:
-    from skinlab.budget import TimeBudget
-    from skinlab.schedules import OneCycle
+    from skinlab.train.budget import TimeBudget
+    from skinlab.train.schedules import OneCycle
 
     planned: list[tuple] = []
     plan = TimeBudget.plan
@@ -291,7 +291,7 @@ def test_a_timed_one_cycle_run_fits_its_schedule_to_the_budget(demo_root, monkey
 
 
 def test_a_stop_in_the_first_epoch_ends_stopped_with_nothing_to_resume(demo_root) -> None:
-    from skinlab import manager
+    from skinlab.jobs import manager
 
     config = _config(demo_root, epochs=3)
     paths = runs.new_run(config)
@@ -305,7 +305,7 @@ def test_a_stop_in_the_first_epoch_ends_stopped_with_nothing_to_resume(demo_root
 
 
 def test_a_start_that_cannot_train_leaves_no_run_folder(tmp_path, make_dataset_folder) -> None:
-    from skinlab.errors import DatasetLayoutError
+    from skinlab.core.errors import DatasetLayoutError
 
     before = runs.list_runs()
     one_class = make_dataset_folder({"Train": {"nevus": 3}})
@@ -316,7 +316,7 @@ def test_a_start_that_cannot_train_leaves_no_run_folder(tmp_path, make_dataset_f
 
 
 def test_weight_decay_shrinks_weights_that_no_gradient_moves() -> None:
-    from skinlab.training import _optimizer
+    from skinlab.train.training import _optimizer
 
     def after_steps(**changes) -> float:
         weights = keras.Variable(np.ones(4, "float32"))
@@ -331,8 +331,8 @@ def test_weight_decay_shrinks_weights_that_no_gradient_moves() -> None:
 
 
 def test_one_cycle_schedule_spans_the_phase_steps() -> None:
-    from skinlab.schedules import OneCycle
-    from skinlab.training import _optimizer, _schedule
+    from skinlab.train.schedules import OneCycle
+    from skinlab.train.training import _optimizer, _schedule
 
     config = RunConfig(schedule="one_cycle")
     optimizer = _optimizer(config, _schedule(config, learning_rate=3e-3, total_steps=200))
@@ -381,8 +381,8 @@ def test_the_issue_14_recipe_trains_saves_and_reloads(demo_root) -> None:
 def test_ema_saves_and_validates_the_averaged_weights_not_the_raw_ones(
     demo_root, monkeypatch
 ) -> None:
-    from skinlab import training
-    from skinlab.modelio import build_for_config
+    from skinlab.model.modelio import build_for_config
+    from skinlab.train import training
 
     seen: list[dict[str, list[np.ndarray]]] = []
 
@@ -409,9 +409,9 @@ def test_ema_saves_and_validates_the_averaged_weights_not_the_raw_ones(
 
 
 def test_fit_traces_its_first_step_once_and_the_built_state_leaves_no_trace_in_the_scores() -> None:
-    from skinlab.config import preset
-    from skinlab.modelio import build_for_config
-    from skinlab.training import _compile
+    from skinlab.core.config import preset
+    from skinlab.model.modelio import build_for_config
+    from skinlab.train.training import _compile
 
     config = preset("quick", data_root="unused", image_size=32)
     model = build_for_config(config, 3)

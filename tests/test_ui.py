@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from skinlab import ui
+from skinlab.app import ui
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from helpers import image_bytes
 
-from skinlab.catalog import available_datasets
-from skinlab.errors import ArchiveError
-from skinlab.uploads import import_upload
+from skinlab.app.catalog import available_datasets
+from skinlab.app.uploads import import_upload
+from skinlab.core.errors import ArchiveError
 
 
 def dataset_zip(members: dict[str, bytes]) -> bytes:

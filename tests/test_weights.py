@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from helpers import offline_keras_home, seed_keras_cache
 
-from skinlab import weights
-from skinlab.backbones import backbone_submodel, build_model
-from skinlab.errors import SkinlabError
-from skinlab.weights import (
+from skinlab.core.errors import SkinlabError
+from skinlab.model import weights
+from skinlab.model.backbones import backbone_submodel, build_model
+from skinlab.model.weights import (
     WeightsUnavailableError,
     ensure_imagenet_weights,
     imagenet_weights_filename,

@@ -73,7 +73,7 @@ def run_bench(
         raise ValueError(f"Unknown benchmark sections {unknown}; choose from {list(SECTIONS)}.")
     chosen = [name for name in SECTIONS if only is None or name in only]
     if data_root is None:
-        from skinlab.catalog import default_dataset_root
+        from skinlab.app.catalog import default_dataset_root
 
         data_root = default_dataset_root()
     data_root = Path(data_root).resolve()
@@ -141,8 +141,8 @@ def machine_info() -> dict[str, Any]:
 
 def data_info(root: Path) -> dict[str, Any]:
     """The dataset benchmarked: its root, how many image files it holds, and whether it is the demo."""
-    from skinlab.demo import is_demo_dataset
-    from skinlab.images import IMAGE_SUFFIXES
+    from skinlab.data.demo import is_demo_dataset
+    from skinlab.data.images import IMAGE_SUFFIXES
 
     images = sum(
         1

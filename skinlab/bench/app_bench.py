@@ -1,7 +1,7 @@
 """Benchmark section "app": what the Streamlit caches save, and the app's peak memory.
 
-* Scan + audit: cold (caches cleared: :func:`~skinlab.discovery.discover` and
-  :func:`~skinlab.audit.audit_dataset` run) vs cached (:func:`skinlab.ui.load_scan` again:
+* Scan + audit: cold (caches cleared: :func:`~skinlab.data.discovery.discover` and
+  :func:`~skinlab.data.audit.audit_dataset` run) vs cached (:func:`skinlab.app.ui.load_scan` again:
   only the fingerprint, one ``stat`` per file).
 * The Explore page, run by ``AppTest`` on ``streamlit_app.py`` with the dataset given as
   ``?dataset=`` (as ``tests/test_explore_page.py`` does): cold (caches cleared, a fresh
@@ -30,7 +30,7 @@ from unittest.mock import patch
 
 from skinlab.bench.core import BenchContext, Row, Section, repeat_seconds, timed
 from skinlab.bench.workspace import environ
-from skinlab.paths import PROJECT_ROOT
+from skinlab.core.paths import PROJECT_ROOT
 
 APP = PROJECT_ROOT / "streamlit_app.py"
 PAGES = ("pages/train.py", "pages/predict.py", "pages/runs.py")
@@ -77,7 +77,7 @@ print("tensorflow:", "tensorflow" in sys.modules)
 def run(ctx: BenchContext) -> Section:
     import streamlit as st
 
-    from skinlab import ui
+    from skinlab.app import ui
 
     root = str(ctx.data_root)
 
@@ -137,7 +137,7 @@ def _environment(ctx: BenchContext) -> dict[str, str | Path]:
         "SKINLAB_SETTINGS_FILE": ctx.workdir / "settings.json",
         "SKINLAB_MODELS_DIR": ctx.workdir / "models",
         "SKINLAB_EXTRA_DIRS": str(ctx.data_root),
-        # The Train page readies a warm standby (skinlab.standby) when drawn: a trainer
+        # The Train page readies a warm standby (skinlab.jobs.standby) when drawn: a trainer
         # importing TensorFlow beside these timings, outliving the bench. Not here.
         "SKINLAB_STANDBY": "0",
     }

@@ -1,9 +1,9 @@
 """Section "frozen": a frozen MobileNetV2 head trained on cached features against the backbone
-run every epoch (:mod:`skinlab.features`), through :func:`skinlab.training.train` both ways.
+run every epoch (:mod:`skinlab.train.features`), through :func:`skinlab.train.training.train` both ways.
 
 Both runs have the same seed, epochs and data, with no augmentation, so they train the same
 head on the same batches: validation accuracy must agree within noise. Epoch times come from
-the runs' histories (the time :class:`~skinlab.callbacks.RunMonitor` records, checkpointing
+the runs' histories (the time :class:`~skinlab.train.callbacks.RunMonitor` records, checkpointing
 included); the cached run's first epoch also pays for the feature pass (from its
 ``metrics.json``). One more pair with "light" augmentation compares cached augmented views
 with fresh augmentation every epoch.
@@ -21,12 +21,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from skinlab import atomic, runs
 from skinlab.bench.core import BenchContext, Row, Section
 from skinlab.bench.workspace import environ, link_images, train_rows
-from skinlab.config import RunConfig
-from skinlab.training import train
-from skinlab.weights import imagenet_weights_filename, keras_cache_dir, write_stand_in_weights
+from skinlab.core import atomic, runs
+from skinlab.core.config import RunConfig
+from skinlab.model.weights import imagenet_weights_filename, keras_cache_dir, write_stand_in_weights
+from skinlab.train.training import train
 
 BACKBONE = "mobilenetv2"
 

@@ -1,8 +1,8 @@
 """Benchmark section "load": several app sessions predicting at once on one cached model.
 
 Streamlit runs each session's script in its own thread of one server process, and every
-session gets the same :class:`~skinlab.predict.Predictor` from
-:func:`~skinlab.predict.load_predictor`. This section trains the "quick" preset for one
+session gets the same :class:`~skinlab.predict.predictor.Predictor` from
+:func:`~skinlab.predict.predictor.load_predictor`. This section trains the "quick" preset for one
 epoch in its work folder, then lets 1, 4 and 8 sessions (threads) predict Test images end
 to end, the Predict page's way (bytes -> decode -> calibrated prediction with OOD and
 quality checks), all at the same moment. It reports, per concurrency, predictions per
@@ -28,8 +28,8 @@ TRAIN_IMAGES, QUICK_TRAIN_IMAGES = 600, 200
 
 
 def run(ctx: BenchContext) -> Section:
-    from skinlab.config import preset
-    from skinlab.predict import load_predictor
+    from skinlab.core.config import preset
+    from skinlab.predict.predictor import load_predictor
 
     train = train_rows(ctx.data_root, QUICK_TRAIN_IMAGES if ctx.quick else TRAIN_IMAGES)
     data_root = link_images(train, ctx.workdir / "data")

@@ -22,8 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402 - after quieting TensorFlow's start-up log
 
-from skinlab.backbones import build_model  # noqa: E402
-from skinlab.config import PRESETS  # noqa: E402
+from skinlab.core.config import PRESETS  # noqa: E402
+from skinlab.model.backbones import build_model  # noqa: E402
 
 
 class _EpochTimer(keras.callbacks.Callback):

@@ -1,6 +1,6 @@
 """Benchmark section "pipeline": images per second the input pipeline delivers.
 
-skinlab: :func:`~skinlab.pipeline.make_dataset` with its default memory cache (every image
+skinlab: :func:`~skinlab.data.pipeline.make_dataset` with its default memory cache (every image
 decoded once, up front, then gathered from one ``uint8`` array), shuffled, 180 px, batch 32.
 Baseline: the seed notebook's ``keras.utils.image_dataset_from_directory`` on the same
 folder, same size, batch and shuffle, with no ``.cache()`` (so every epoch decodes again)
@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from skinlab.bench.core import BenchContext, Row, Section
 from skinlab.bench.workspace import link_images, train_rows
-from skinlab.pipeline import PipelineSpec, make_dataset
+from skinlab.data.pipeline import PipelineSpec, make_dataset
 
 SIZE = 180
 BATCH = 32

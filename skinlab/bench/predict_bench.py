@@ -8,7 +8,7 @@ irrelevant, its architecture is what costs time. Then, with the model warm:
   :meth:`Predictor.predict_images` on a decoded image (resize, calibrated softmax, OOD and
   quality checks), each against ``model.predict(x, verbose=0)`` on the same image;
 * a batch of 32: images per second of both;
-* the TFLite export (:mod:`skinlab.export`) with a warm interpreter, one image;
+* the TFLite export (:mod:`skinlab.predict.export`) with a warm interpreter, one image;
 * the peak memory one 79 MP upload adds to the idle app (:mod:`~skinlab.bench.upload_memory`).
 """
 
@@ -22,10 +22,10 @@ import numpy as np
 from skinlab.bench.core import BenchContext, Row, Section, percentile, repeat_seconds, timed
 from skinlab.bench.upload_memory import TARGET_MB, upload_peak_mb
 from skinlab.bench.workspace import link_images, sample_rows, train_in, train_rows
-from skinlab.config import RunConfig
-from skinlab.export import _interpreter, export_run
-from skinlab.images import decode_image, load_rgb_array
-from skinlab.predict import load_predictor
+from skinlab.core.config import RunConfig
+from skinlab.data.images import decode_image, load_rgb_array
+from skinlab.predict.export import _interpreter, export_run
+from skinlab.predict.predictor import load_predictor
 
 SIZE = 180
 BATCH = 32

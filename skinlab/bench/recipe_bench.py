@@ -7,7 +7,7 @@ reports for each: training images per second (all epochs' images over the traini
 epochs reached, validation balanced accuracy, and balanced accuracy per training minute.
 
 :data:`BASELINE` is ``cpu-best`` as it was on 2026-11-27 (0.415 accuracy, 0.461 balanced on
-the held-out ISIC images); the current preset comes from :data:`skinlab.config.PRESETS`. While
+the held-out ISIC images); the current preset comes from :data:`skinlab.core.config.PRESETS`. While
 the two are the same recipe the ratios are ~1, which says the section measures noise only.
 One split is no way to choose a recipe (``python -m skinlab cv`` is): this section is about
 speed, with accuracy beside it so speed is never bought with it.
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import time
 
-from skinlab import runs
-from skinlab.atomic import read_json
 from skinlab.bench.core import BenchContext, Row, Section
 from skinlab.bench.workspace import train_in
-from skinlab.config import PRESETS, RunConfig
+from skinlab.core import runs
+from skinlab.core.atomic import read_json
+from skinlab.core.config import PRESETS, RunConfig
 
 #: ``cpu-best`` before issue 14.
 BASELINE = {

@@ -1,6 +1,6 @@
 """Benchmark section "scaling": does scan + audit stay linear as a dataset grows?
 
-Times :func:`~skinlab.discovery.discover` + :func:`~skinlab.audit.audit_dataset` on 1x, 4x
+Times :func:`~skinlab.data.discovery.discover` + :func:`~skinlab.data.audit.audit_dataset` on 1x, 4x
 and 16x copies of the Train split (quick: 1x, 2x, 4x of at most 500 images; each the median
 of rounds that visit every size in turn), and fits the exponent ``k`` of
 ``time ~ images ** k`` as the least-squares slope of log time against log images. Linear is 1;
@@ -17,10 +17,10 @@ import statistics
 from functools import partial
 from pathlib import Path
 
-from skinlab.audit import AuditReport, audit_dataset
 from skinlab.bench.core import BenchContext, Row, Section, timed
 from skinlab.bench.workspace import link_images, train_rows
-from skinlab.discovery import discover
+from skinlab.data.audit import AuditReport, audit_dataset
+from skinlab.data.discovery import discover
 
 FACTORS = (1, 4, 16)
 QUICK_FACTORS = (1, 2, 4)

@@ -1,16 +1,16 @@
 """Benchmark section "start": how long a new user waits for a run to show life.
 
 What the Train page does: drawn with no run going, it starts a warm standby
-(:func:`skinlab.manager.ensure_standby`: TensorFlow is imported while the user picks the
+(:func:`skinlab.jobs.manager.ensure_standby`: TensorFlow is imported while the user picks the
 settings); "Start training" with the "quick" preset (the one-minute demo model) calls
-:func:`skinlab.manager.start_run`; then the page's live panel looks at the run every
-:func:`skinlab.train_monitor.refresh_seconds` and draws the first batch's running loss as the
+:func:`skinlab.jobs.manager.start_run`; then the page's live panel looks at the run every
+:func:`skinlab.app.train_monitor.refresh_seconds` and draws the first batch's running loss as the
 epoch in progress. Timed from the call, each the median of a few starts in a fresh models
 folder:
 
 * the first live curve point *as the page shows it*: the bench looks at the run on the
   page's own rhythm (a look at the click, then one per refresh interval), reading it as the
-  panel does (:func:`skinlab.train_monitor.load_run`, the figure built), so what is measured
+  panel does (:func:`skinlab.app.train_monitor.load_run`, the figure built), so what is measured
   includes the wait for the page's next look (the browser's drawing, tens of ms, is not);
 * the same with standbys off (``SKINLAB_STANDBY=0``), which is also what a click in the
   first seconds after the page opened gets (the standby is not ready yet);
@@ -20,7 +20,7 @@ folder:
 Each start trains in its own background processes, as the page's do, and is force-stopped
 once its first epoch is in; the first start on a machine also fills the OS file cache.
 Before these figures, a first run on a new machine spent ~13 s probing mixed precision
-before its first batch (now skipped for short runs, :data:`skinlab.precision.MIN_PROBE_STEPS`).
+before its first batch (now skipped for short runs, :data:`skinlab.model.precision.MIN_PROBE_STEPS`).
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from skinlab import curves, manager, runs, standby, train_monitor
+from skinlab.app import curves, train_monitor
 from skinlab.bench.core import BenchContext, Row, Section
 from skinlab.bench.workspace import environ
-from skinlab.config import preset
+from skinlab.core import runs
+from skinlab.core.config import preset
+from skinlab.jobs import manager, standby
 
 #: What the first live curve point should take at most (issue 12), in seconds.
 TARGET_S = 5.0

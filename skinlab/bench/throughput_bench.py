@@ -46,8 +46,8 @@ def images_per_second(
     import numpy as np
     import tensorflow as tf
 
-    from skinlab.augment import augmentation_layers
-    from skinlab.backbones import build_model
+    from skinlab.model.augment import augmentation_layers
+    from skinlab.model.backbones import build_model
 
     previous = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(policy)

@@ -21,9 +21,9 @@ import statistics
 import sys
 from pathlib import Path
 
-from skinlab import atomic, runs
 from skinlab.bench.core import BenchContext, Row, Section, run_measured
 from skinlab.bench.workspace import link_images, train_rows
+from skinlab.core import atomic, runs
 
 #: Images per class in the subsets (the seed CNN in --quick, MobileNetV2 always).
 QUICK_PER_CLASS = 40

@@ -1,5 +1,5 @@
 """The peak memory one huge upload costs: predicting and explaining a 79 MP PNG (just under
-:data:`skinlab.images.MAX_PIXELS`), measured in a fresh child process.
+:data:`skinlab.data.images.MAX_PIXELS`), measured in a fresh child process.
 
 The child loads the run and warms it on a small image first; its ``VmHWM`` then is the idle
 app's. It predicts and explains the huge upload as the Predict page does (decode, predict,
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from skinlab.paths import PROJECT_ROOT
+from skinlab.core.paths import PROJECT_ROOT
 
 #: 8900 x 8900 = 79.2 MP, the size the attack used.
 SIDE = 8900
@@ -29,8 +29,8 @@ TARGET_MB = 1536
 
 _SCRIPT = """
 import re, sys
-from skinlab.explain import explain
-from skinlab.predict import load_predictor
+from skinlab.predict.explain import explain
+from skinlab.predict.predictor import load_predictor
 
 def hwm_kb():
     with open("/proc/self/status") as status:

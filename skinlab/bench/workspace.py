@@ -18,7 +18,7 @@ import pandas as pd
 
 def train_rows(data_root: Path, limit: int | None = None) -> pd.DataFrame:
     """The readable Train images of ``data_root`` (a random :func:`subset` of ``limit``)."""
-    from skinlab.discovery import discover
+    from skinlab.data.discovery import discover
 
     table = discover(data_root).images("Train")
     table = table[table["error"].isna()]
@@ -27,7 +27,7 @@ def train_rows(data_root: Path, limit: int | None = None) -> pd.DataFrame:
 
 def sample_rows(data_root: Path, fallback: pd.DataFrame) -> pd.DataFrame:
     """Images to predict: the Test split of ``data_root`` when it has one, else ``fallback``."""
-    from skinlab.discovery import discover
+    from skinlab.data.discovery import discover
 
     dataset = discover(data_root)
     return dataset.images("Test") if "Test" in dataset.splits else fallback
@@ -35,7 +35,7 @@ def sample_rows(data_root: Path, fallback: pd.DataFrame) -> pd.DataFrame:
 
 def train_in(workdir: Path, config):
     """Train ``config`` into ``workdir/models`` (not the user's models folder); its RunPaths."""
-    from skinlab.training import train
+    from skinlab.train.training import train
 
     with environ(SKINLAB_MODELS_DIR=workdir / "models"):
         return train(config).paths

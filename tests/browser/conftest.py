@@ -30,12 +30,12 @@ def app_env(app_home) -> dict[str, str]:
     return {
         "SKINLAB_DATA_DIR": str(app_home["data"]),
         "SKINLAB_MODELS_DIR": str(app_home["models"]),
-        # Journeys may open temporary folders and the shared ISIC images (skinlab.confine).
+        # Journeys may open temporary folders and the shared ISIC images (skinlab.core.confine).
         "SKINLAB_EXTRA_DIRS": os.pathsep.join(
             [str(app_home["data"].parent.parent), str(ROOT.parent / "shared" / "datasets")]
         ),
         "TF_CPP_MIN_LOG_LEVEL": "3",
-        # No warm standby (skinlab.standby): it would outlive the server by minutes. Its
+        # No warm standby (skinlab.jobs.standby): it would outlive the server by minutes. Its
         # hand-over is tested with real processes in tests/test_standby.py.
         "SKINLAB_STANDBY": "0",
     }
@@ -79,10 +79,10 @@ def page(browser):
 @pytest.fixture(scope="session")
 def trained_run(server, app_home) -> str:
     """A tiny real run in the app's models folder (trained in-process: fast and certain)."""
-    from skinlab import runs
-    from skinlab.config import RunConfig
-    from skinlab.demo import ensure_demo_dataset
-    from skinlab.training import train
+    from skinlab.core import runs
+    from skinlab.core.config import RunConfig
+    from skinlab.data.demo import ensure_demo_dataset
+    from skinlab.train.training import train
 
     saved = {k: os.environ.get(k) for k in ("SKINLAB_DATA_DIR", "SKINLAB_MODELS_DIR")}
     os.environ["SKINLAB_DATA_DIR"] = str(app_home["data"])

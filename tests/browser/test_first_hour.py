@@ -50,8 +50,8 @@ def _wait(condition, timeout: float = 300.0) -> None:
 def test_the_first_hour_has_no_partial_epoch_no_false_certainty_no_junk_no_raw_names(
     page, server, app_home, app_env, tmp_path
 ) -> None:
-    from skinlab import runs
-    from skinlab.demo import draw_lesion
+    from skinlab.core import runs
+    from skinlab.data.demo import draw_lesion
 
     models = app_home["models"]
     before = {p.run_id for p in runs.list_runs(models)}

@@ -23,7 +23,7 @@ def test_predict_an_uploaded_image_shows_the_probability_chart(
 ) -> None:
     import numpy as np
 
-    from skinlab.demo import draw_lesion
+    from skinlab.data.demo import draw_lesion
 
     lesion = tmp_path / "lesion.png"
     draw_lesion("melanoma", np.random.default_rng(3), (160, 140)).save(lesion)
@@ -82,7 +82,7 @@ def test_train_a_one_epoch_run_streams_its_curves_until_it_finishes(page, server
 
 
 def test_train_stop_ends_a_longer_run_as_stopped(page, server, app_home) -> None:
-    from skinlab import runs
+    from skinlab.core import runs
 
     open_page(page, server, "Train")
     _set_number(page, "Epochs", 300)
@@ -113,7 +113,7 @@ def test_predict_shows_similar_training_cases_and_a_movable_threshold(
 ) -> None:
     import numpy as np
 
-    from skinlab.demo import draw_lesion
+    from skinlab.data.demo import draw_lesion
 
     lesion = tmp_path / "lesion.png"
     draw_lesion("nevus", np.random.default_rng(5), (160, 140)).save(lesion)

@@ -14,9 +14,9 @@ import numpy as np
 from browser_helpers import open_page, start_app, wait_idle
 from helpers import kill_run_processes, wait_for_run
 
-from skinlab import runs
-from skinlab.probability import format_probability
-from skinlab.processes import is_alive
+from skinlab.core import runs
+from skinlab.core.probability import format_probability
+from skinlab.core.processes import is_alive
 
 EPOCHS = 300  # far more than the test waits for: the run is still going at the end
 LESIONS = ("melanoma", "nevus", "vascular lesion", "dermatofibroma")
@@ -96,9 +96,9 @@ def test_a_background_run_survives_an_app_restart_and_the_new_app_shows_it_live(
 def test_sessions_predicting_at_the_same_moment_each_show_their_own_image(
     browser, server, trained_run, app_home, tmp_path
 ) -> None:
-    from skinlab.demo import draw_lesion
-    from skinlab.predict import load_predictor
-    from skinlab.prediction_report import display_name
+    from skinlab.app.prediction_report import display_name
+    from skinlab.data.demo import draw_lesion
+    from skinlab.predict.predictor import load_predictor
 
     predictor = load_predictor(runs.RunPaths(Path(app_home["models"]) / trained_run))
     # Every new session predicts with the default model: make it this one, as the sidebar's

@@ -52,8 +52,10 @@ def _choose(page, widget_label: str, option: str) -> None:
 def test_relabel_then_retrain_on_the_new_version_then_compare_paired(
     page, server, app_home, trained_run
 ) -> None:
-    from skinlab import compare, overrides, runs
-    from skinlab.demo import DEMO_DIRNAME
+    from skinlab.app import compare
+    from skinlab.core import runs
+    from skinlab.data import overrides
+    from skinlab.data.demo import DEMO_DIRNAME
 
     root = app_home["data"] / DEMO_DIRNAME
     page.goto(f"{server}/?explore_tab=Review")

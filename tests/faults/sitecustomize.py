@@ -1,7 +1,7 @@
 """Test-only fault injection for the kill -9 tests (tests/test_faults.py).
 
 Python imports ``sitecustomize`` at start-up from ``sys.path``; the tests put this folder on
-``PYTHONPATH`` of a background run, so the real ``python -m skinlab.worker`` processes run
+``PYTHONPATH`` of a background run, so the real ``python -m skinlab.jobs.worker`` processes run
 with one change: every weights checkpoint, and every output of the final evaluation, writes
 a marker file and then pauses before it is moved into place, so a test can kill the trainer
 *during a checkpoint write* or *during the evaluation* on purpose, however fast the machine.
@@ -20,7 +20,7 @@ if _MARKERS:
     import time
     from pathlib import Path
 
-    from skinlab import atomic
+    from skinlab.core import atomic
 
     _real_atomic_path = atomic.atomic_path
     _pause = float(os.environ.get("SKINLAB_FAULT_PAUSE", "0.5"))

@@ -1,0 +1,253 @@
+"""Streamlit glue shared by every page: the sidebar, the active dataset, cached scans and
+errors shown as one sentence.
+
+Pages import from here instead of touching files, Pillow or Keras themselves, so each
+page stays a short function that reads widgets, calls the library and renders.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import re
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+from skinlab import NOT_A_MEDICAL_DEVICE
+from skinlab.app import catalog, settings
+from skinlab.core import runs
+from skinlab.core.confine import confine
+from skinlab.core.errors import PathNotAllowedError, SkinlabError
+from skinlab.core.paths import data_dir, models_dir
+from skinlab.data.audit import AuditReport, audit_dataset
+from skinlab.data.discovery import Dataset, discover, fingerprint
+
+_CUSTOM = "A folder on this machine…"
+_ROOT_KEY = "dataset_root"
+_MODEL_KEY = "model_run"
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _scan(root: str, token: str) -> Dataset:
+    # `token` is the dataset's fingerprint: a changed folder is a new cache key.
+    del token
+    return discover(root)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _audit(root: str, token: str) -> AuditReport:
+    return audit_dataset(_scan(root, token))
+
+
+def require_router() -> None:
+    """Hand a page that Streamlit ran by itself back to the router (``streamlit_app.py``).
+
+    Streamlit's first multipage design runs a file of a ``pages/`` folder on its own until
+    some visit has run ``st.navigation``; so the first visit of a fresh server to a page's own
+    address (a bookmark, a reload, a tab reconnecting after a restart) would get that page
+    without the router's navigation and sidebar. The router clears Streamlit's flag for that
+    design (``PagesManager.uses_pages_directory``) when it calls ``st.navigation``; a page
+    that still finds it set on a session's first run was not run by the router, clears it
+    the same way and reruns, and the router then serves the page the address names. Called
+    first by every page.
+
+    Only on a session's first run (no state yet), so no click is ever lost to the rerun:
+    Streamlit's ``AppTest`` sets the flag again before each of its runs, and there a page
+    after the first run keeps running by itself, as it always did in tests.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory and not st.session_state:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def load_dataset(root: str | Path) -> Dataset:
+    """Scan ``root`` once per content change (cached across reruns and sessions)."""
+    return _scan(str(root), fingerprint(root))
+
+
+def load_scan(root: str | Path) -> tuple[Dataset, AuditReport]:
+    """The scan and the audit of ``root``, each once per content change (cached across
+    reruns and sessions); ``root`` is fingerprinted once, which on a warm rerun (one ``stat``
+    per file) is most of the cost."""
+    token = fingerprint(root)
+    return _scan(str(root), token), _audit(str(root), token)
+
+
+_modules_frozen = 0
+
+
+def settle_heap() -> None:
+    """Keep Streamlit's garbage collection after every run cheap; call at the end of a run.
+
+    Streamlit runs a full ``gc.collect(2)`` after each script run, and its cost grows with
+    every object alive: with TensorFlow imported (~400,000 objects) it took ~0.4 s on 2 cores,
+    on every rerun of every page, far more than a warm Explore rerun itself. Whenever a run
+    imported new modules, this collects once and freezes what survives (:func:`gc.freeze`),
+    so later collections look only at objects made since. What is frozen is mostly modules
+    and cached models that live as long as the process; an object frozen by chance that later
+    dies in a reference cycle is not reclaimed, a bounded cost paid once per new import.
+    """
+    global _modules_frozen
+    if len(sys.modules) > _modules_frozen:
+        _modules_frozen = len(sys.modules)
+        gc.collect()
+        gc.freeze()
+
+
+def dataset_sidebar() -> None:
+    """Render the dataset and model pickers and the not-a-medical-device notice.
+
+    Choices live in the session: one visitor's pick (or ``?dataset=/path`` link) never
+    becomes another's. A new session starts on the shared default of
+    :mod:`skinlab.app.settings`, which changes only through the sidebar's "Make default" button.
+    A typed or linked folder is used only inside the folders
+    :func:`skinlab.core.confine.allowed_roots` names; otherwise the sidebar says why and no
+    dataset is active.
+    """
+    remembered = settings.load()
+    requested = st.query_params.get("dataset") or (
+        remembered.get("dataset_path") if remembered.get("dataset_choice") == _CUSTOM else None
+    )
+    if requested and "dataset_choice" not in st.session_state:
+        st.session_state["dataset_choice"] = _CUSTOM
+        st.session_state["dataset_path"] = requested
+    with st.sidebar:
+        entries = catalog.available_datasets()
+        labels = [e.label for e in entries] + [_CUSTOM]
+        if "dataset_choice" not in st.session_state and remembered.get("dataset_choice") in labels:
+            st.session_state["dataset_choice"] = remembered["dataset_choice"]
+        choice = st.selectbox("Dataset", labels, key="dataset_choice")
+        if choice == _CUSTOM:
+            typed = st.text_input(
+                "Dataset folder",
+                key="dataset_path",
+                placeholder="/path/to/Skin cancer ISIC…",
+                help="A folder holding Train/<class>/ and Test/<class>/ (or a folder wrapping it).",
+            )
+            st.session_state[_ROOT_KEY] = _allowed_folder(typed.strip())
+        else:
+            entry = entries[labels.index(choice)]
+            if entry.is_demo and not entry.root.exists():
+                with st.spinner("Generating the synthetic demo data (first run only)…"):
+                    catalog.default_dataset_root()
+            st.session_state[_ROOT_KEY] = str(entry.root)
+        _model_picker(remembered)
+        _default_button(remembered)
+        st.caption(NOT_A_MEDICAL_DEVICE)
+
+
+def _choices() -> dict:
+    """This session's dataset and model, as :mod:`skinlab.app.settings` stores them."""
+    state = st.session_state
+    path = state.get("dataset_path") if state.get("dataset_choice") == _CUSTOM else None
+    chosen = {"dataset_choice": state.get("dataset_choice"), "dataset_path": path}
+    if state.get(_MODEL_KEY):
+        chosen["active_model"] = state[_MODEL_KEY]
+    return chosen
+
+
+def _default_button(remembered: dict) -> None:
+    chosen = _choices()
+    if all(remembered.get(key) == value for key, value in chosen.items()):
+        return  # already the default: no button to wonder about
+    st.button(
+        "Make default",
+        key="make_default",
+        icon=":material/bookmark:",
+        help="Open new sessions on this dataset and model; your choices otherwise stay yours.",
+        on_click=settings.update,
+        kwargs=chosen,
+    )
+
+
+def _allowed_folder(typed: str) -> str | None:
+    """The typed folder, resolved, or ``None`` (and the reason shown) outside allowed folders."""
+    if not typed:
+        return None
+    try:
+        return str(confine(typed, "The dataset folder"))
+    except PathNotAllowedError as exc:
+        show_error(exc)
+        return None
+
+
+def usable_runs() -> list[dict]:
+    """Summaries of runs that can predict (finished or stopped, with weights), newest first."""
+    out = []
+    for paths in runs.list_runs():
+        summary = runs.run_summary(paths)
+        if summary["state"] in ("finished", "stopped") and paths.manifest.exists():
+            out.append(summary)
+    return out
+
+
+def _model_picker(remembered: dict) -> None:
+    options = [s["run_id"] for s in usable_runs()]
+    if not options:
+        st.session_state[_MODEL_KEY] = None
+        st.caption("No trained model yet: train one on the Train page.")
+        return
+    if st.session_state.get("active_model") not in options:
+        saved = remembered.get("active_model")
+        st.session_state["active_model"] = saved if saved in options else options[0]
+    chosen = st.selectbox("Model for predictions", options, key="active_model")
+    st.session_state[_MODEL_KEY] = chosen
+
+
+def active_model() -> str | None:
+    """The run id picked for predictions, or ``None`` when no run can predict yet."""
+    return st.session_state.get(_MODEL_KEY)
+
+
+def set_active_model(run_id: str) -> None:
+    """Make ``run_id`` this session's model for predictions (the sidebar's "Make default"
+    button makes it every new session's)."""
+    st.session_state["active_model"] = run_id
+    st.session_state[_MODEL_KEY] = run_id
+
+
+def active_dataset_root() -> str | None:
+    """The dataset root picked in the sidebar, or ``None`` when none is typed yet."""
+    return st.session_state.get(_ROOT_KEY)
+
+
+def show_error(error: SkinlabError) -> None:
+    """Show a library error as the one sentence it is (never a traceback), as :func:`literal`
+    text: it names files and folders, which an uploader or an archive chose."""
+    st.error(literal(str(error)), icon=":material/error:")
+
+
+# Markdown that could fetch or link elsewhere, or restyle the page: links and images need
+# brackets, HTML and autolinks angle brackets, Streamlit directives (:red[...]) brackets
+# too, math a dollar. Underscores stay: file names are full of them (ISIC_0024306.jpg) and
+# inside a word they never start emphasis. Backticks stay: a code span shows its content
+# as typed, and messages use them for commands.
+_MARKDOWN = re.compile(r"([\\*\[\]<>$|#~]|:(?=//)|@|(?<=www)\.)", re.IGNORECASE)
+
+
+def literal(text: str) -> str:
+    """``text`` from files, file names or run folders, made safe for any element that renders
+    markdown (``st.markdown``, ``st.error``, captions): shown as the characters it is, on one
+    line, with server paths shortened to ``data/...`` and ``models/...``.
+
+    GitHub-style autolinks (``http://``, ``www.``, e-mail addresses) are broken by escaping
+    too, so ``[click](http://evil.invalid)`` shows as typed and is no link.
+    """
+    text = " ".join(str(text).split("\n"))
+    for folder, short in _server_folders():
+        # Not inside a longer name: data-old/ or data.bak stay as they are.
+        text = re.sub(re.escape(folder) + r"(?![\w-]|\.\w)", short, text)
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def _server_folders() -> list[tuple[str, str]]:
+    """``(absolute folder, short name)``, longest first, resolved spellings included."""
+    pairs = {}
+    for folder, short in ((data_dir(), "data"), (models_dir(), "models")):
+        for spelling in (str(folder), os.path.realpath(folder)):
+            pairs[spelling.rstrip("/")] = short
+    return sorted(pairs.items(), key=lambda pair: -len(pair[0]))

@@ -1,0 +1,135 @@
+"""Facts about OS processes that the run manager needs: is it alive, is it ours, how did
+it end, and how to stop a whole process group.
+
+Kept apart from :mod:`skinlab.jobs.manager` so the rules (zombies count as dead, a reused pid
+that is not a skinlab process counts as dead) live in one place.
+
+A pid alone names no process for long: after it ends (or after a reboot) the number goes
+to whatever starts next, and ``status.json`` can be edited by hand. So a process skinlab
+started is named by its identity (:func:`matches`): the pid, its start time, its command
+line and its session, all recorded or derived when skinlab launched it. Nothing is signalled
+unless all of them still hold (:func:`terminate_group`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def is_alive(pid: int | None) -> bool:
+    """True when ``pid`` is a running (not zombie) skinlab process on this machine."""
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    proc = Path(f"/proc/{pid}")
+    try:
+        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state in ("Z", "X"):
+            return False
+        # After a reboot the pid may belong to an unrelated program.
+        return b"skinlab" in (proc / "cmdline").read_bytes()
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): trust kill(0)
+
+
+def describe_exit(returncode: int) -> str:
+    """``-9`` -> ``"killed by signal SIGKILL (9)"``, ``3`` -> ``"exited with code 3"``."""
+    if returncode < 0:
+        number = -returncode
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        return f"killed by signal {name} ({number})"
+    return f"exited with code {returncode}"
+
+
+def terminate(pid: int, grace: float = 5.0) -> None:
+    """SIGTERM ``pid``, then SIGKILL after ``grace`` seconds; for a child of the caller that
+    it has not reaped yet (so the pid cannot have gone to another process)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if not is_alive(pid):
+                return
+            time.sleep(0.1)
+
+
+def start_time(pid: int | None) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (field 22 of ``/proc/<pid>/stat``);
+    ``None`` when no such live (non-zombie) process exists or there is no ``/proc``."""
+    if not isinstance(pid, int) or pid <= 0:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        # After the ")" that ends the command name, field 3 (state) is at index 0.
+        return None if fields[0] in ("Z", "X") else int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def matches(
+    pid: int | None,
+    start: int | None,
+    argv: Sequence[str] | None = None,
+    session: int | None = None,
+) -> bool:
+    """True when ``pid`` is still the process skinlab recorded: it is alive, started at
+    ``start`` (:func:`start_time`) and, when given, runs with the arguments ``argv`` after
+    its interpreter and belongs to ``session``.
+
+    A missing identity (``start`` is ``None``, as in status files of older versions) never
+    matches: such a process cannot be told from one that reuses its pid.
+    """
+    if start is None or pid is None or start_time(pid) != start:
+        return False
+    try:
+        if session is not None and os.getsid(pid) != session:
+            return False
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+    except OSError:
+        return False
+    return argv is None or [arg.decode(errors="replace") for arg in cmdline[1:]] == list(argv)
+
+
+def terminate_group(pid: int, start: int, argv: Sequence[str], grace: float = 5.0) -> bool:
+    """SIGTERM, then after ``grace`` seconds SIGKILL, the process group that ``pid`` leads,
+    but only while ``pid`` is the process described by ``start`` and ``argv`` and leads its
+    own session and group (as a process started with ``start_new_session=True`` does).
+
+    Returns whether a signal was sent. The identity is checked again before each signal; a
+    pid reused in the microseconds between a check and its signal is the one race left.
+    """
+    sent = False
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not (matches(pid, start, argv, session=pid) and _leads_group(pid)):
+            return sent
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return sent
+        sent = True
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and matches(pid, start, argv):
+            time.sleep(0.1)
+    return sent
+
+
+def _leads_group(pid: int) -> bool:
+    try:
+        return os.getpgid(pid) == pid
+    except OSError:
+        return False

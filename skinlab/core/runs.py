@@ -1,0 +1,459 @@
+"""The run directory: the one place that knows what a training run writes, and where.
+
+Each run is a folder ``models_dir()/<run_id>`` written by one training process and read,
+while it is being written, by any number of app sessions. Every write goes through
+:mod:`skinlab.core.atomic`, so readers never see a partial file and a killed run leaves every
+file parseable. ``status.json`` has exactly one writer: the training process.
+
+Example::
+
+    paths = new_run(RunConfig(backbone="custom"))     # state "queued"
+    write_status(paths, RunStatus("running", epoch=1, total_epochs=20))
+    append_history(paths, {"epoch": 1, "loss": 0.9, "phase": "train"})
+    run_summary(paths)["state"]                        # 'running'
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import os
+import re
+import reprlib
+import secrets
+import time
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import pandas as pd
+
+from skinlab.core.atomic import (
+    RunFileError,
+    open_regular,
+    read_bounded,
+    read_json,
+    write_json,
+    write_text,
+)
+from skinlab.core.config import RunConfig
+from skinlab.core.errors import SkinlabError
+from skinlab.core.paths import models_dir
+
+CONFIG = "config.json"
+STATUS = "status.json"
+HISTORY = "history.csv"
+WEIGHTS = "best.weights.h5"
+LAST_WEIGHTS = "last.weights.h5"
+REQUEST = "request.json"
+MANIFEST = "manifest.json"
+METRICS = "metrics.json"
+PREDICTIONS = "predictions.csv"
+EXPORT = "model.keras"
+LOG = "train.log"
+TENSORBOARD = "tensorboard"
+STOP_REQUEST = "STOP"
+
+HISTORY_COLUMNS = (
+    "epoch",
+    "loss",
+    "accuracy",
+    "val_loss",
+    "val_accuracy",
+    "learning_rate",
+    "epoch_time",
+    "phase",
+)
+STATES = ("queued", "running", "stopping", "stopped", "finished", "failed")
+
+#: Largest ``history.csv`` read (about 100 bytes an epoch: room for 100,000 epochs).
+MAX_HISTORY_BYTES = 16 * 2**20
+#: Largest ``predictions.csv`` read (about 200 bytes an image: room for 300,000 images).
+MAX_PREDICTIONS_BYTES = 64 * 2**20
+
+_ID_TIME = "%Y%m%d-%H%M%S"
+
+
+class RunNotFoundError(SkinlabError):
+    """A run reference (id, id prefix or folder) does not name exactly one run."""
+
+
+def _file(name: str) -> property:
+    return property(lambda self: self.root / name, doc=f"``<run folder>/{name}``")
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """The files of the run folder ``root``; only paths, nothing is read or created."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def run_id(self) -> str:
+        return self.root.name
+
+    config = _file(CONFIG)
+    status = _file(STATUS)
+    history = _file(HISTORY)
+    weights = _file(WEIGHTS)
+    manifest = _file(MANIFEST)
+    metrics = _file(METRICS)
+    predictions = _file(PREDICTIONS)
+    export = _file(EXPORT)
+    log = _file(LOG)
+    tensorboard = _file(TENSORBOARD)
+    stop_request = _file(STOP_REQUEST)
+    last_weights = _file(LAST_WEIGHTS)
+    request = _file(REQUEST)
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """A run's live state, as saved in ``status.json``.
+
+    Attributes:
+        state: one of :data:`STATES`.
+        epoch: current epoch, 1-based and counted across phases (0 before the first).
+        total_epochs: epochs of all phases together.
+        batch, total_batches: progress within the current epoch.
+        images_per_second: training throughput, when measured.
+        eta_seconds: estimated time to the end of training, when known.
+        heartbeat: ``time.time()`` of the last write; a stale heartbeat means a dead writer.
+        started, finished: ``time.time()`` when training started and ended.
+        error: one sentence for a failed run.
+        pid: process id of the training process.
+        supervisor_pid: process id of the supervisor that waits on it (background runs),
+            which records how the training process ended.
+        phase: name of the training phase (``"train"`` for the first).
+        pid_start, supervisor_start: start times of those processes
+            (:func:`skinlab.core.processes.start_time`); with them a pid names one process, not
+            whatever reuses the number later. ``None`` (older files) counts as not ours.
+        running_loss, running_accuracy: training loss and accuracy averaged over the
+            batches of the current epoch so far (``None`` between epochs): the live curve
+            shows them as the epoch in progress from its first batch on, never as an epoch.
+    """
+
+    state: str
+    epoch: int = 0
+    total_epochs: int = 0
+    batch: int = 0
+    total_batches: int = 0
+    images_per_second: float | None = None
+    eta_seconds: float | None = None
+    heartbeat: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    error: str | None = None
+    pid: int | None = None
+    supervisor_pid: int | None = None
+    phase: str = "train"
+    pid_start: int | None = None
+    supervisor_start: int | None = None
+    running_loss: float | None = None
+    running_accuracy: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in STATES:
+            raise ValueError(f"state must be one of {', '.join(STATES)}; got '{self.state}'.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunStatus:
+        """Build from a dict, ignoring unknown keys (files written by newer versions).
+
+        Raises:
+            ValueError: a known key holds a value of the wrong type (``"pid": "abc"``) or
+                ``state`` is not one of :data:`STATES`.
+        """
+        # Strings, not types: this module has ``from __future__ import annotations``.
+        types = {f.name: cast(str, f.type) for f in fields(cls)}
+        return cls(**{k: _typed(k, types[k], v) for k, v in data.items() if k in types})
+
+
+def new_run(config: RunConfig, *, root: Path | None = None) -> RunPaths:
+    """Create a run folder for ``config`` with status ``queued`` and return its paths.
+
+    The id is ``<UTC yyyymmdd-HHMMSS>-<backbone>-<6 hex>``; folders are created
+    exclusively, so runs started in the same second by different processes never share one.
+    """
+    parent = Path(root) if root is not None else models_dir()
+    parent.mkdir(parents=True, exist_ok=True)
+    backbone = re.sub(r"[^A-Za-z0-9_]+", "_", config.backbone) or "model"
+    stamp = datetime.now(UTC).strftime(_ID_TIME)
+    for _ in range(100):
+        folder = parent / f"{stamp}-{backbone}-{secrets.token_hex(3)}"
+        try:
+            os.mkdir(folder)
+        except FileExistsError:
+            continue
+        paths = RunPaths(folder)
+        # Status first: list_runs only shows folders that have a config, so a listed run
+        # always has a status too.
+        write_status(paths, RunStatus("queued", total_epochs=config.total_epochs))
+        write_text(paths.config, config.to_json() + "\n")
+        return paths
+    raise FileExistsError(f"Could not create a unique run folder in {parent}; try again.")
+
+
+def _typed(name: str, annotation: str, value: Any) -> Any:
+    """``value`` checked against a :class:`RunStatus` annotation (``"int | None"``)."""
+    kind, optional = annotation.removesuffix(" | None"), annotation.endswith(" | None")
+    if value is None and optional:
+        return None
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "int" and number and isinstance(value, int):
+        return value
+    if kind == "float" and number:
+        return float(value)
+    if kind == "str" and isinstance(value, str):
+        return value
+    wanted = {"int": "a whole number", "float": "a number", "str": "text"}[kind]
+    raise ValueError(f"its {name} is {reprlib.repr(value)}, not {wanted}")
+
+
+def write_status(paths: RunPaths, status: RunStatus) -> None:
+    """Atomically replace the run's ``status.json``.
+
+    The writer also records the start time of the processes it can vouch for when the
+    status names them without one: itself as ``pid`` and its parent as ``supervisor_pid``.
+    That is how the training process of a background run, which knows only the pids, keeps
+    the identity :mod:`skinlab.jobs.manager` checks before it trusts or signals one.
+    """
+    from skinlab.core.processes import start_time
+
+    if status.pid_start is None and status.pid == os.getpid():
+        status = dataclasses.replace(status, pid_start=start_time(status.pid))
+    if status.supervisor_start is None and status.supervisor_pid == os.getppid():
+        status = dataclasses.replace(status, supervisor_start=start_time(status.supervisor_pid))
+    write_json(paths.status, status.to_dict())
+
+
+def read_status(paths: RunPaths) -> RunStatus:
+    """The run's status.
+
+    Raises:
+        RunFileError: ``status.json`` is missing or malformed.
+    """
+    data = _read_required(paths, paths.status)
+    try:
+        return RunStatus.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise RunFileError(
+            f"{paths.status} does not hold a valid run status ({str(exc).rstrip('.')}); "
+            "delete the run or restore the file."
+        ) from exc
+
+
+def read_config(paths: RunPaths) -> RunConfig:
+    """The run's configuration.
+
+    Raises:
+        RunFileError: ``config.json`` is missing, malformed or holds invalid values.
+    """
+    data = _read_required(paths, paths.config)
+    try:
+        return RunConfig.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise RunFileError(f"{paths.config} does not hold a valid run config ({exc}).") from exc
+
+
+def append_history(paths: RunPaths, row: dict[str, Any]) -> None:
+    """Add one epoch to ``history.csv``, rewriting the whole file atomically.
+
+    Keys outside :data:`HISTORY_COLUMNS` are dropped and missing ones left empty. Rows
+    already in the file are kept (re-aligned to the current columns).
+    """
+    try:
+        text = read_bounded(paths.history, MAX_HISTORY_BYTES).decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        text = ""
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, HISTORY_COLUMNS, restval="", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows([*rows, {k: "" if v is None else v for k, v in row.items()}])
+    write_text(paths.history, out.getvalue())
+
+
+def read_history(paths: RunPaths) -> pd.DataFrame:
+    """``history.csv`` as a frame with exactly :data:`HISTORY_COLUMNS` (empty when missing).
+
+    Raises:
+        RunFileError: the file cannot be parsed as CSV.
+    """
+    try:
+        frame = pd.read_csv(io.BytesIO(read_bounded(paths.history, MAX_HISTORY_BYTES)))
+    except FileNotFoundError:
+        frame = pd.DataFrame(columns=list(HISTORY_COLUMNS))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise RunFileError(f"{paths.history} is not a valid history table ({exc}).") from exc
+    frame = frame.reindex(columns=list(HISTORY_COLUMNS))
+    for column in HISTORY_COLUMNS[:-1]:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    frame["phase"] = frame["phase"].astype("string")
+    return frame
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of the file at ``path`` (read in 1 MiB chunks).
+
+    Raises:
+        RunFileError: ``path`` is not a regular file (a FIFO or a link to a device would
+            never end).
+    """
+    digest = hashlib.sha256()
+    with open_regular(path) as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(paths: RunPaths, manifest: dict[str, Any]) -> None:
+    """Atomically write ``manifest.json`` (what travels with the weights)."""
+    write_json(paths.manifest, manifest)
+
+
+def read_manifest(paths: RunPaths) -> dict[str, Any]:
+    """The run's manifest.
+
+    Raises:
+        RunFileError: ``manifest.json`` is missing (the run has not saved a model) or
+            malformed.
+    """
+    return _read_required(paths, paths.manifest)
+
+
+def request_stop(paths: RunPaths) -> None:
+    """Ask the training process of ``paths`` to stop after its current batch."""
+    write_text(paths.stop_request, "")
+
+
+def list_runs(root: Path | None = None) -> list[RunPaths]:
+    """Run folders under ``root`` (default :func:`models_dir`), newest first.
+
+    Hidden folders (temporary ones included) and folders without ``config.json`` are skipped.
+    """
+    parent = Path(root) if root is not None else models_dir()
+    if not parent.is_dir():
+        return []
+    runs = [
+        RunPaths(folder)
+        for folder in parent.iterdir()
+        if not folder.name.startswith(".") and (folder / CONFIG).is_file()
+    ]
+    # Ids have one-second resolution; the config's mtime orders runs made in the same second.
+    return sorted(runs, key=lambda p: (_created(p) or 0.0, _mtime(p.config) or 0.0), reverse=True)
+
+
+def run_summary(paths: RunPaths) -> dict[str, Any]:
+    """One row for a runs table; never raises.
+
+    Returns a dict with ``run_id``, ``name``, ``backbone``, ``state``, ``epoch``,
+    ``total_epochs``, ``best_val_accuracy``, ``balanced_accuracy`` (from the validation
+    section of ``metrics.json``), ``created`` (``time.time()`` style) and ``error``. A run
+    whose files are missing or malformed gets state ``"broken"`` and the reason in ``error``.
+    """
+    summary: dict[str, Any] = {
+        "run_id": paths.run_id,
+        "name": None,
+        "backbone": None,
+        "state": "broken",
+        "epoch": None,
+        "total_epochs": None,
+        "best_val_accuracy": None,
+        "balanced_accuracy": None,
+        "created": _created(paths),
+        "error": None,
+    }
+    try:
+        config = read_config(paths)
+        summary.update(name=config.name or paths.run_id, backbone=config.backbone)
+        status = read_status(paths)
+        summary.update(
+            state=status.state,
+            epoch=status.epoch,
+            total_epochs=status.total_epochs,
+            error=status.error,
+        )
+        val_accuracy = read_history(paths)["val_accuracy"].max()
+        summary["best_val_accuracy"] = None if pd.isna(val_accuracy) else float(val_accuracy)
+        metrics = read_json(paths.metrics, default={})
+        validation = metrics.get("validation") if isinstance(metrics, dict) else None
+        if isinstance(validation, dict):
+            summary["balanced_accuracy"] = validation.get("balanced_accuracy")
+        if paths.manifest.exists():
+            read_manifest(paths)  # a run whose model cannot even be described is broken
+    except SkinlabError as exc:
+        summary.update(state="broken", error=str(exc))
+    except Exception as exc:  # a runs table must list every folder, however broken
+        detail = " ".join(str(exc).split()).rstrip(".")
+        summary.update(
+            state="broken",
+            error=f"Run {paths.run_id} could not be read ({type(exc).__name__}: {detail}); "
+            "delete the run or restore its files.",
+        )
+    return summary
+
+
+def resolve_run(ref: str | Path, *, root: Path | None = None) -> RunPaths:
+    """The run named by ``ref``: a run folder path, a run id, or a unique id prefix.
+
+    Ids and prefixes are looked up under ``root`` (default :func:`models_dir`).
+
+    Raises:
+        RunNotFoundError: no run, or more than one, matches ``ref``.
+    """
+    text = str(ref).strip()
+    if not text:
+        raise RunNotFoundError("No run was given; pass a run id, an id prefix or a run folder.")
+    as_path = Path(text).expanduser()
+    if isinstance(ref, Path) or as_path.is_absolute() or len(as_path.parts) > 1:
+        if (as_path / CONFIG).is_file():
+            return RunPaths(as_path)
+        raise RunNotFoundError(f"{as_path} is not a run folder (it has no {CONFIG}).")
+    parent = Path(root) if root is not None else models_dir()
+    if (parent / text / CONFIG).is_file():
+        return RunPaths(parent / text)
+    matches = [p for p in list_runs(parent) if p.run_id.startswith(text)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise RunNotFoundError(f"No run in {parent} matches '{text}'; list runs to see their ids.")
+    shown = ", ".join(p.run_id for p in matches[:3]) + (", ..." if len(matches) > 3 else "")
+    raise RunNotFoundError(
+        f"'{text}' matches {len(matches)} runs ({shown}); give more of the run id."
+    )
+
+
+def _read_required(paths: RunPaths, path: Path) -> dict[str, Any]:
+    data = read_json(path)
+    if data is None:
+        raise RunFileError(
+            f"Run {paths.run_id} has no {path.name} yet; wait for it or pick another run."
+        )
+    if not isinstance(data, dict):
+        raise RunFileError(f"{path} does not hold a JSON object; delete the run or restore it.")
+    return data
+
+
+def _created(paths: RunPaths) -> float | None:
+    """Creation time from the run id, else the config's modification time."""
+    try:
+        return datetime.strptime(paths.run_id[:15], _ID_TIME).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return _mtime(paths.config)
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None

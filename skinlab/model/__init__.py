@@ -1,0 +1,11 @@
+"""Networks: the backbone registry, augmentation, weights and model I/O.
+
+* :mod:`skinlab.model.backbones`: the backbone registry and the one factory
+* :mod:`skinlab.model.augment`: augmentation layers and presets
+* :mod:`skinlab.model.geometry`: geometric augmentation layers
+* :mod:`skinlab.model.views`: test-time views (flips and quarter turns)
+* :mod:`skinlab.model.weights`: ImageNet weights: where they come from, whether they are cached
+* :mod:`skinlab.model.modelio`: saving and loading a run's model
+* :mod:`skinlab.model.precision`: choosing float32 or mixed precision by measurement
+* :mod:`skinlab.model.distribute`: the distribution strategy
+"""
