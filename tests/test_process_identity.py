@@ -72,9 +72,10 @@ def impostor(spawn, tmp_path: Path, run: runs.RunPaths) -> Callable[..., subproc
     """``impostor(**popen_args)``: a fake supervisor of ``run`` with the real command line;
     its fake trainer's pid is in ``.trainer``."""
     package = tmp_path / "fake" / "skinlab"
-    package.mkdir(parents=True)
+    (package / "jobs").mkdir(parents=True)
     (package / "__init__.py").write_text("")
-    (package / "worker.py").write_text(_FAKE_WORKER)
+    (package / "jobs" / "__init__.py").write_text("")
+    (package / "jobs" / "worker.py").write_text(_FAKE_WORKER)
 
     def _impostor(argv: list[str] | None = None, **kwargs) -> subprocess.Popen:
         # ``-m`` imports from the working directory first: the fake package, not skinlab.
