@@ -83,7 +83,13 @@ def _run(
         },
     )
     write_json(
-        paths.manifest, {"image_size": 64, "class_names": CLASSES, "data_root": str(data_root)}
+        paths.manifest,
+        {
+            "backbone": "custom",
+            "image_size": 64,
+            "class_names": CLASSES,
+            "data_root": str(data_root),
+        },
     )
     pd.DataFrame(
         {
@@ -162,7 +168,7 @@ def test_malformed_files_become_problems_not_exceptions(models: Path) -> None:
     record = compare.load_run(paths.root)
     assert len(record.problems) == 2
     assert any("does not hold a JSON object" in p for p in record.problems)
-    assert record.manifest == {} and record.history.empty
+    assert record.manifest is None and record.history.empty
     assert compare.metrics_table([record], "Test")["Balanced accuracy"].iloc[0] == pytest.approx(
         0.6
     )
@@ -270,7 +276,7 @@ def test_reliability_line_breaks_at_empty_bins_instead_of_crossing_them() -> Non
         summary={"run_id": "20250101-000000-custom-aaaaaa"},
         history=pd.DataFrame({"epoch": []}),
         metrics={"calibration": {"reliability_after": table}},
-        manifest={},
+        manifest=None,
     )
     trace = compare.reliability_figure([record]).data[1]
     assert trace.x == (0.35, None, 0.72, 0.81) and trace.connectgaps is False

@@ -81,7 +81,7 @@ def test_bundle_holds_model_labels_manifest_and_model_card(fmt, run, bundles) ->
     assert len(labels) == 9 and labels == manifest["class_names"]
     assert manifest["format"] == fmt and manifest["model_file"] == MODEL_FILES[fmt]
     assert manifest["image_size"] == SIZE and manifest["output"] == "logits"
-    assert manifest["temperature"] == runs.read_manifest(run)["temperature"]
+    assert manifest["temperature"] == runs.read_manifest(run).temperature
     assert "ood_threshold" in manifest and "weights_file" not in manifest
     card = (bundle / "MODEL_CARD.md").read_text()
     top = "\n".join(card.splitlines()[:5])

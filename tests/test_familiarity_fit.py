@@ -75,7 +75,7 @@ def test_checks_flag_a_grey_photo_but_not_a_skin_coloured_patch() -> None:
 def test_training_saves_the_gate_and_its_validated_rates(trained) -> None:
     paths, _ = trained
     summary = atomic.read_json(paths.metrics)[METRICS_KEY]
-    gate = load_gate(paths.root / FILE, runs.read_manifest(paths)["weights_sha256"])
+    gate = load_gate(paths.root / FILE, runs.read_manifest(paths).weights_sha256)
     assert summary["threshold"] == pytest.approx(gate.threshold)
     for rate in ("held_out_false_alarm", "detection", "false_alarm_in_sample"):
         assert 0.0 <= summary[rate] <= 1.0

@@ -230,7 +230,7 @@ def test_kill_9_at_random_moments_always_leaves_a_failed_or_resumable_run_that_l
     _check_every_file_parses(short_run)
     assert json.loads(short_run.metrics.read_text())["best_epoch"] == 1
     loaded = load_run_model(short_run)
-    assert loaded.manifest["best_epoch"] == 1
+    assert loaded.manifest.best_epoch == 1
 
     hits = [r for r in records if r["hit"]]
     assert len(hits) >= 0.9 * len(records), records
@@ -308,7 +308,7 @@ def test_a_real_full_disk_during_a_checkpoint_keeps_the_previous_weights_and_say
         (disk / "filler").unlink()
         monkeypatch.setattr(checkpoint, "atomic_path", real_atomic_path)
         assert train(config, paths=paths, resume=True).state == "finished"
-        assert load_run_model(paths).manifest["best_epoch"] in (1, 2)
+        assert load_run_model(paths).manifest.best_epoch in (1, 2)
 
 
 def test_a_dead_run_on_a_full_disk_is_still_reported_failed(tmp_path, monkeypatch) -> None:

@@ -237,9 +237,9 @@ def test_best_weights_of_a_head_fit_hold_the_whole_model_and_the_backbone_is_sav
 def test_a_cached_run_computes_features_once_and_writes_every_run_file(cached_run, passes) -> None:
     assert cached_run.state == "finished"
     manifest = runs.read_manifest(cached_run.paths)
-    n_train = sum(manifest["train_counts"].values())
+    n_train, n_val = manifest.train_images, manifest.val_count
     # One pass over the training images and one over validation, for three epochs.
-    assert passes == [(n_train, (1, n_train)), (manifest["val_count"], (1, manifest["val_count"]))]
+    assert passes == [(n_train, (1, n_train)), (n_val, (1, n_val))]
     history = runs.read_history(cached_run.paths)
     assert list(history["epoch"]) == [1, 2, 3] and set(history["phase"]) == {"train"}
     assert history[["loss", "val_loss", "accuracy", "val_accuracy"]].notna().all().all()

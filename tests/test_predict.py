@@ -59,7 +59,7 @@ def test_probabilities_sum_to_one_and_follow_manifest_order(trained, images) -> 
     assert len(results) == 5
     for r in results:
         assert isinstance(r, Prediction)
-        assert list(r.probabilities) == manifest["class_names"]
+        assert tuple(r.probabilities) == manifest.class_names
         assert sum(r.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
         assert r.top_class == max(r.probabilities, key=r.probabilities.get)
         malignant = sum(p for c, p in r.probabilities.items() if risk_tier(c) == MALIGNANT)
@@ -71,7 +71,7 @@ def test_probabilities_sum_to_one_and_follow_manifest_order(trained, images) -> 
 def test_run_manifest_carries_calibration_and_ood_threshold(trained) -> None:
     paths, _ = trained
     manifest = runs.read_manifest(paths)
-    assert manifest["temperature"] > 0 and manifest["ood_threshold"] is not None
+    assert manifest.temperature > 0 and manifest.ood_threshold is not None
     calibration = json.loads(paths.metrics.read_text())["calibration"]
     assert {"ece_before", "ece_after", "reliability_after"} <= set(calibration)
 

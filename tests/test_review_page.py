@@ -107,6 +107,6 @@ def test_train_page_trains_on_the_picked_version_and_the_run_records_it(demo, mo
         assert runs.read_config(paths).data_version == version
         wait_for_run(paths, lambda s: s.state == "finished", timeout=300)
         manifest = runs.read_manifest(paths)
-        assert manifest["data_version"] == version
+        assert manifest.data_version == version
     finally:
         overrides.undo_last(demo, relpath)

@@ -17,6 +17,7 @@ from skinlab.app.run_stats import (
     run_intervals,
 )
 from skinlab.core import runs
+from skinlab.core.manifest import Manifest
 from skinlab.evaluate.familiarity import GateValidation, Rates
 from skinlab.predict.ood_report import (
     far_warning,
@@ -50,7 +51,7 @@ def _record(tmp_path, run_id: str, right: float, seed: int = 0, split: str = "Te
         summary={"run_id": run_id, "name": None},
         history=pd.DataFrame(),
         metrics={},
-        manifest={"class_names": CLASSES},
+        manifest=Manifest("custom", tuple(CLASSES), 64),
     )
 
 

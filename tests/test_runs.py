@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,8 +14,10 @@ import pytest
 
 from skinlab.core.atomic import RunFileError, write_json
 from skinlab.core.config import RunConfig
+from skinlab.core.manifest import Manifest
 from skinlab.core.runs import (
     HISTORY_COLUMNS,
+    ManifestError,
     RunNotFoundError,
     RunPaths,
     RunStatus,
@@ -167,10 +170,50 @@ def test_manifest_round_trips_and_missing_manifest_is_a_clear_error(tmp_path: Pa
     with pytest.raises(RunFileError, match="manifest.json"):
         read_manifest(paths)
     paths.weights.write_bytes(b"abc")
-    write_manifest(paths, {"weights_sha256": file_sha256(paths.weights)})
-    assert read_manifest(paths) == {
-        "weights_sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    }
+    manifest = Manifest(
+        "skinlab_cnn", ("nevus", "melanoma"), 64, weights_sha256=file_sha256(paths.weights)
+    )
+    write_manifest(paths, manifest)
+    assert read_manifest(paths) == manifest
+    assert manifest.weights_sha256 == (
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    )
+    # The file is the JSON object it always was: the field names are its keys.
+    saved = json.loads(paths.manifest.read_text())
+    assert saved["class_names"] == ["nevus", "melanoma"] and saved["data_version"] == "raw"
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        ({"backbone": None}, "names no backbone"),
+        ({"class_names": ["a", "a"]}, "two or more distinct class names"),
+        ({"image_size": "64"}, "image size '64'"),
+        ({"image_size": True}, "image size True"),
+        ({"temperature": 0}, "temperature 0"),
+        ({"temperature": "hot"}, "temperature 'hot'"),
+    ],
+)
+def test_a_manifest_that_describes_no_model_is_refused_in_one_sentence(
+    tmp_path: Path, edit: dict, words: str
+) -> None:
+    paths = RunPaths(tmp_path / "20260101-000000-custom-abcdef")
+    paths.root.mkdir()
+    good = Manifest("custom", ("nevus", "melanoma"), 64).to_dict()
+    paths.manifest.write_text(json.dumps({**good, **edit}))
+    with pytest.raises(ManifestError, match=words) as info:
+        read_manifest(paths)
+    assert paths.run_id in str(info.value) and str(info.value).count(". ") == 0
+
+
+def test_manifest_of_an_older_skinlab_reads_with_defaults(tmp_path: Path) -> None:
+    paths = RunPaths(tmp_path)
+    paths.manifest.write_text(
+        json.dumps({"backbone": "custom", "class_names": ["a", "b"], "image_size": 32, "x": 1})
+    )
+    manifest = read_manifest(paths)
+    assert manifest.temperature == 1.0 and manifest.ood_threshold is None
+    assert manifest.data_version == "raw" and manifest.train_images == 0
 
 
 def test_list_runs_is_newest_first_and_skips_junk(models: Path) -> None:

@@ -21,6 +21,7 @@ from skinlab.app import run_panel, train_form, train_monitor
 from skinlab.app.train_fields import FIELDS
 from skinlab.core import atomic, runs
 from skinlab.core.config import PRESETS, RunConfig
+from skinlab.core.manifest import Manifest
 from skinlab.core.processes import is_alive
 from skinlab.jobs import manager
 from skinlab.model import weights
@@ -247,7 +248,7 @@ def fake_run(state: str, error: str | None = None, *, usable: bool = False) -> r
         atomic.write_json(
             paths.metrics, {"validation": {"balanced_accuracy": 0.3, "macro_f1": 0.2}}
         )
-        runs.write_manifest(paths, {"class_names": ["a", "b"], "image_size": 32})
+        runs.write_manifest(paths, Manifest("custom", ("a", "b"), 32))
     time.sleep(1.01)  # run ids have one-second resolution: keep the order certain
     return paths
 

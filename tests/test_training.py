@@ -71,16 +71,16 @@ def test_two_epoch_run_writes_every_file_with_consistent_contents(finished_run) 
     status = runs.read_status(paths)
     assert status.state == "finished" and status.epoch == 2
     manifest = runs.read_manifest(paths)
-    assert len(manifest["class_names"]) == 9 and manifest["image_size"] == 48
-    assert manifest["weights_sha256"] == runs.file_sha256(paths.weights)
-    assert sum(manifest["train_counts"].values()) + manifest["val_count"] > 0
+    assert len(manifest.class_names) == 9 and manifest.image_size == 48
+    assert manifest.weights_sha256 == runs.file_sha256(paths.weights)
+    assert manifest.train_images + (manifest.val_count or 0) > 0
     metrics = json.loads(paths.metrics.read_text())
     for split in ("validation", "test"):
         for key in ("accuracy", "balanced_accuracy", "macro_f1", "per_class", "confusion_matrix"):
             assert key in metrics[split]
     predictions = pd.read_csv(paths.predictions)
     assert set(predictions["split"]) == {"Val", "Test"}
-    assert len(predictions[predictions["split"] == "Val"]) == manifest["val_count"]
+    assert len(predictions[predictions["split"] == "Val"]) == manifest.val_count
 
 
 def test_run_model_reloads_from_registry_and_predicts_like_training(

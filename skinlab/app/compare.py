@@ -34,6 +34,7 @@ from skinlab.core import runs
 from skinlab.core.atomic import RunFileError, read_bounded, read_json
 from skinlab.core.confine import confine_run, within
 from skinlab.core.errors import InvalidImageError, SkinlabError
+from skinlab.core.manifest import Manifest
 from skinlab.data.images import decode_image
 from skinlab.data.overrides import RAW
 from skinlab.evaluate.calibration import separation_note
@@ -69,7 +70,8 @@ class RunRecord:
         summary: :func:`skinlab.core.runs.run_summary` (state, name, epochs, ...).
         history: ``history.csv`` (empty before the first epoch).
         metrics: ``metrics.json`` (``{}`` until the run is evaluated).
-        manifest: ``manifest.json`` (``{}`` until a model is saved).
+        manifest: ``manifest.json`` (``None`` until a model is saved, or when it cannot be
+            read: then ``problems`` says why).
         problems: one sentence per file that exists but could not be read.
     """
 
@@ -77,7 +79,7 @@ class RunRecord:
     summary: dict[str, Any]
     history: pd.DataFrame
     metrics: dict[str, Any]
-    manifest: dict[str, Any]
+    manifest: Manifest | None
     problems: tuple[str, ...] = ()
 
     @property
@@ -118,6 +120,16 @@ def _read_object(problems: list[str], path: Path) -> dict[str, Any]:
     return value
 
 
+def _read_manifest(problems: list[str], paths: runs.RunPaths) -> Manifest | None:
+    if not paths.manifest.exists():
+        return None
+    try:
+        return runs.read_manifest(paths)
+    except SkinlabError as exc:
+        problems.append(str(exc))
+        return None
+
+
 def load_run(ref: str | Path) -> RunRecord:
     """Read a run (id, prefix or folder) for comparison; unreadable files become problems.
 
@@ -136,7 +148,7 @@ def load_run(ref: str | Path) -> RunRecord:
         summary=runs.run_summary(paths),
         history=history,
         metrics=_read_object(problems, paths.metrics),
-        manifest=_read_object(problems, paths.manifest),
+        manifest=_read_manifest(problems, paths),
     )
     shape = _metrics_problem(record)
     if shape:
@@ -211,9 +223,9 @@ def metrics_table(records: Sequence[RunRecord], split: str) -> pd.DataFrame:
                 "Excluded from clean test": test.get("excluded"),
                 "Best val accuracy": summary.get("best_val_accuracy"),
                 "Backbone": summary.get("backbone"),
-                "Image size": record.manifest.get("image_size"),
+                "Image size": record.manifest.image_size if record.manifest else None,
                 # The dataset version it trained on (issue 17): "raw" is the folder as it is.
-                "Data version": record.manifest.get("data_version") or RAW,
+                "Data version": record.manifest.data_version if record.manifest else RAW,
                 "Epochs": f"{summary.get('epoch') or 0}/{summary.get('total_epochs') or '?'}",
                 "Best epoch": record.metrics.get("best_epoch") or curves.best_epoch(record.history),
             }
@@ -498,7 +510,7 @@ def read_predictions(record: RunRecord) -> pd.DataFrame:
 
 def image_root(record: RunRecord) -> Path | None:
     """The dataset folder the run was evaluated on (where its prediction paths point)."""
-    root = record.manifest.get("data_root")
+    root = record.manifest.data_root if record.manifest else None
     if not root:
         try:
             root = runs.read_config(record.paths).data_root

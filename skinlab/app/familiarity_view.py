@@ -71,7 +71,7 @@ def render_similar(predictor: Predictor, result: Prediction) -> None:
     warning = far_warning(result.similar, gate.far_distance) if gate else None
     if warning:
         st.warning(warning, icon=":material/travel_explore:")
-    root = predictor.loaded.manifest.get("data_root")
+    root = predictor.loaded.manifest.data_root
     files = similar_images(root, result.similar)
     pictures = [thumbnail(f, _THUMB_PX) if f else None for f in files]
     shown = [

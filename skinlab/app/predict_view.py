@@ -105,10 +105,10 @@ def model_caption(predictor: Predictor) -> str:
     manifest = predictor.loaded.manifest
     name = runs.run_summary(predictor.loaded.paths).get("name")
     named = f" ({name})" if name and name != predictor.run_id else ""  # never "run X (X)"
-    data = manifest.get("data_root")
+    data = manifest.data_root
     trained_on = f" · trained on {catalog.describe(data)}" if data else ""
     return (
-        f"Model: run `{predictor.run_id}`{named} · backbone {manifest.get('backbone')} · "
+        f"Model: run `{predictor.run_id}`{named} · backbone {manifest.backbone} · "
         f"{predictor.size} px input · temperature {predictor.temperature:.2f} (probabilities "
         f"calibrated on its validation split){trained_on}"
     )

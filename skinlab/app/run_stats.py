@@ -46,9 +46,9 @@ def run_intervals(record: RunRecord, split: str) -> dict[str, Any] | None:
         return None
     if frame.empty:
         return None
-    names = record.manifest.get("class_names")
+    names = list(record.manifest.class_names) if record.manifest else None
     try:
-        return intervals_from_predictions(frame, names if isinstance(names, list) else None)
+        return intervals_from_predictions(frame, names)
     except ValueError:
         return intervals_from_predictions(frame)  # a manifest that does not fit: its own
 

@@ -167,7 +167,7 @@ def _train(config: RunConfig) -> dict:
         "epoch_seconds": seconds,
         "wall": wall,
         "val_accuracy": float(metrics["validation"]["accuracy"]),
-        "train_images": int(sum(runs.read_manifest(result.paths)["train_counts"].values())),
+        "train_images": runs.read_manifest(result.paths).train_images,
         "feature_cache": metrics.get("feature_cache"),
     }
 

@@ -7,8 +7,7 @@ reports for each: training images per second (all epochs' images over the traini
 epochs reached, validation balanced accuracy, and balanced accuracy per training minute.
 
 :data:`BASELINE` is ``cpu-best`` as it was on 2026-11-27 (0.415 accuracy, 0.461 balanced on
-the held-out ISIC images); the current preset comes from :data:`skinlab.core.config.PRESETS`. While
-the two are the same recipe the ratios are ~1, which says the section measures noise only.
+the held-out ISIC images); the current preset comes from :data:`skinlab.core.config.PRESETS`.
 One split is no way to choose a recipe (``python -m skinlab cv`` is): this section is about
 speed, with accuracy beside it so speed is never bought with it.
 """
@@ -66,8 +65,10 @@ def _train(ctx: BenchContext, name: str, overrides: dict, minutes: float) -> dic
 
 
 def _train_images(paths: runs.RunPaths) -> int:
-    manifest = read_json(paths.manifest, default={}) or {}
-    return int(sum((manifest.get("train_counts_after_rebalancing") or {}).values()))
+    """Images one epoch trains on (after rebalancing); 0 before a model is saved."""
+    if not paths.manifest.exists():
+        return 0
+    return int(sum(runs.read_manifest(paths).train_counts_after_rebalancing.values()))
 
 
 def run(ctx: BenchContext) -> Section:

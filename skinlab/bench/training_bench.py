@@ -113,7 +113,7 @@ def _skinlab(ctx: BenchContext, root: Path, backbone: str, epochs: int) -> dict:
     paths = runs.RunPaths(Path(child.stdout.strip().splitlines()[-1]))
     history = runs.read_history(paths)
     metrics = atomic.read_json(paths.metrics)
-    n_train = int(sum(runs.read_manifest(paths)["train_counts"].values()))
+    n_train = runs.read_manifest(paths).train_images
     epoch_s = statistics.median(history["epoch_time"].iloc[1:])
     return {
         "ips": n_train / epoch_s,

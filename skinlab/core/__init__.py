@@ -7,6 +7,7 @@
 * :mod:`skinlab.core.atomic`: atomic writes (temp file + rename) and JSON reads
 * :mod:`skinlab.core.processes`: process identity (is that pid still the process that wrote it?)
 * :mod:`skinlab.core.confine`: path confinement for user-given names
+* :mod:`skinlab.core.manifest`: ``manifest.json`` as one typed record (what travels with the weights)
 * :mod:`skinlab.core.runs`: the run folder: its files, status, manifest, history and how to find a run
 * :mod:`skinlab.core.probability`: writing probabilities for people
 * :mod:`skinlab.core.quiet`: TensorFlow's start-up noise, hidden

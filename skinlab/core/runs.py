@@ -41,6 +41,7 @@ from skinlab.core.atomic import (
 )
 from skinlab.core.config import RunConfig
 from skinlab.core.errors import SkinlabError
+from skinlab.core.manifest import Manifest
 from skinlab.core.paths import models_dir
 
 CONFIG = "config.json"
@@ -316,19 +317,32 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_manifest(paths: RunPaths, manifest: dict[str, Any]) -> None:
+def write_manifest(paths: RunPaths, manifest: Manifest) -> None:
     """Atomically write ``manifest.json`` (what travels with the weights)."""
-    write_json(paths.manifest, manifest)
+    write_json(paths.manifest, manifest.to_dict())
 
 
-def read_manifest(paths: RunPaths) -> dict[str, Any]:
+class ManifestError(RunFileError):
+    """``manifest.json`` is valid JSON but cannot describe a model (edited by hand, or
+    written by another program)."""
+
+
+def read_manifest(paths: RunPaths) -> Manifest:
     """The run's manifest.
 
     Raises:
         RunFileError: ``manifest.json`` is missing (the run has not saved a model) or
             malformed.
+        ManifestError: it is JSON, but not a manifest a model can be loaded with.
     """
-    return _read_required(paths, paths.manifest)
+    data = _read_required(paths, paths.manifest)
+    try:
+        return Manifest.from_dict(data)
+    except ValueError as exc:
+        raise ManifestError(
+            f"Run {paths.run_id}'s manifest {exc}; it was edited by hand or written by "
+            "another program, so restore it or retrain the run."
+        ) from exc
 
 
 def request_stop(paths: RunPaths) -> None:

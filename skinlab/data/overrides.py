@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from skinlab.data.discovery import Dataset, discover, resolve_root
+from skinlab.core.manifest import RAW_VERSION
 from skinlab.core.errors import SkinlabError
 
 #: The folder skinlab keeps beside a dataset's splits (discovery never reads it as a split).
@@ -39,7 +40,7 @@ OVERRIDES_NAME = "overrides.csv"
 ACTIONS = ("relabel", "exclude", "keep", "undo")
 COLUMNS = ("time", "who", "relpath", "action", "label", "reason")
 #: The id of the folder as it is on disk, with no decision applied.
-RAW = "raw"
+RAW = RAW_VERSION  # the word every run manifest of unreviewed data holds
 _ID_LENGTH = 8
 
 

@@ -11,7 +11,7 @@ Everything is plain numpy and JSON-serialisable as returned.
 Example::
 
     report = calibration_report(val_logits, val_labels)   # after training
-    manifest["temperature"] = report["temperature"]
+    Manifest(..., temperature=report["temperature"])    # written with the weights
     probs = softmax(logits, report["temperature"])        # at prediction time
 """
 

@@ -343,7 +343,7 @@ def fit_run(ref: str | runs.RunPaths, data_root: str | None = None) -> dict[str,
         data.val,
         loaded.class_names,
         loaded.image_size,
-        weights_sha256=str(loaded.manifest.get("weights_sha256", "")),
+        weights_sha256=loaded.manifest.weights_sha256,
     )
     write_gate(loaded.paths, gate, summary)
     return {"run_id": loaded.paths.run_id, **summary}

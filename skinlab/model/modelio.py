@@ -8,13 +8,13 @@ loaded only after its sha256 matches the manifest.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import keras
 
 from skinlab.core import runs
 from skinlab.core.config import RunConfig
 from skinlab.core.errors import SkinlabError
+from skinlab.core.manifest import Manifest
 from skinlab.model.augment import augmentation_layers
 from skinlab.model.backbones import BACKBONES, build_model
 
@@ -28,20 +28,20 @@ class LoadedModel:
     """A model ready for prediction, with the facts that travel with its weights."""
 
     model: keras.Model
-    manifest: dict[str, Any]
+    manifest: Manifest
     paths: runs.RunPaths
 
     @property
     def class_names(self) -> list[str]:
-        return list(self.manifest["class_names"])
+        return list(self.manifest.class_names)
 
     @property
     def image_size(self) -> int:
-        return int(self.manifest["image_size"])
+        return self.manifest.image_size
 
     @property
     def temperature(self) -> float:
-        return float(self.manifest.get("temperature", 1.0))
+        return self.manifest.temperature
 
 
 def build_for_config(
@@ -77,16 +77,19 @@ def load_run_model(ref: str | runs.RunPaths) -> LoadedModel:
             f"Run {paths.run_id} has no saved model yet (it may still be training or it "
             "failed before its first epoch); pick a finished run."
         )
-    manifest = runs.read_manifest(paths)
+    try:
+        manifest = runs.read_manifest(paths)
+    except runs.ManifestError as exc:
+        raise ModelFileError(str(exc)) from exc
     config = runs.read_config(paths)
     _check_manifest(paths, manifest, config)
-    expected = manifest.get("weights_sha256")
+    expected = manifest.weights_sha256
     if not expected or runs.file_sha256(paths.weights) != expected:
         raise ModelFileError(
             f"The weights of run {paths.run_id} do not match the hash in its manifest; the file "
             "was changed after training, so skinlab refuses to load it; retrain the run."
         )
-    class_names = manifest["class_names"]
+    class_names = manifest.class_names
     model = build_for_config(config, len(class_names), weights="none")
     try:
         model.load_weights(paths.weights)
@@ -100,10 +103,11 @@ def load_run_model(ref: str | runs.RunPaths) -> LoadedModel:
     return LoadedModel(model=model, manifest=manifest, paths=paths)
 
 
-def _check_manifest(paths: runs.RunPaths, manifest: dict[str, Any], config: RunConfig) -> None:
-    """Refuse a manifest that could not have come with these weights (hand-edited, foreign)."""
+def _check_manifest(paths: runs.RunPaths, manifest: Manifest, config: RunConfig) -> None:
+    """Refuse a manifest that could not have come with these weights (hand-edited, foreign);
+    :meth:`Manifest.from_dict` already refused one that describes no model at all."""
     run = paths.run_id
-    backbone = manifest.get("backbone")
+    backbone = manifest.backbone
     if backbone not in BACKBONES:
         raise ModelFileError(
             f"Run {run} names an unknown backbone '{backbone}'; it was made by another "
@@ -114,26 +118,8 @@ def _check_manifest(paths: runs.RunPaths, manifest: dict[str, Any], config: RunC
             f"Run {run}'s manifest says backbone '{backbone}' but its config says "
             f"'{config.backbone}'; one of them was edited by hand, so retrain the run."
         )
-    names = manifest.get("class_names")
-    if (
-        not isinstance(names, list)
-        or len(names) < 2
-        or not all(isinstance(n, str) and n for n in names)
-        or len(set(names)) != len(names)
-    ):
+    if manifest.image_size != config.image_size:
         raise ModelFileError(
-            f"Run {run}'s manifest does not list two or more distinct class names; it was "
-            "edited by hand or written by another program, so retrain the run."
-        )
-    size = manifest.get("image_size")
-    if not isinstance(size, int) or isinstance(size, bool) or size != config.image_size:
-        raise ModelFileError(
-            f"Run {run}'s manifest gives image size {size!r} but the model was trained at "
-            f"{config.image_size} px; restore the manifest or retrain the run."
-        )
-    temperature = manifest.get("temperature", 1.0)
-    if not isinstance(temperature, int | float) or not 0 < temperature < float("inf"):
-        raise ModelFileError(
-            f"Run {run}'s manifest gives temperature {temperature!r}, which is not a positive "
-            "number; restore the manifest or retrain the run."
+            f"Run {run}'s manifest gives image size {manifest.image_size!r} but the model was "
+            f"trained at {config.image_size} px; restore the manifest or retrain the run."
         )

@@ -34,6 +34,7 @@ import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -41,6 +42,7 @@ import tensorflow as tf
 
 from skinlab.core import atomic, runs
 from skinlab.core.errors import SkinlabError
+from skinlab.core.manifest import Manifest
 from skinlab.model.modelio import load_run_model
 from skinlab.predict.modelcard import model_card
 
@@ -166,13 +168,12 @@ _WRITERS: dict[str, Callable[[keras.Model, Path], None]] = {
 }
 
 
-def _bundle_manifest(manifest: dict, fmt: str, run_id: str) -> dict:
-    """The run's manifest as it applies to the bundle (the run's weights file is not in it)."""
-    bundle = {key: value for key, value in manifest.items() if key != "weights_file"}
-    temperature = manifest.get("temperature")
-    size = int(manifest["image_size"])
+def _bundle_manifest(manifest: Manifest, fmt: str, run_id: str) -> dict[str, Any]:
+    """The run's manifest as it applies to the bundle (the run's weights file is not in it),
+    with the bundle's own facts: format, model file, input shape, source run, time."""
+    bundle = {key: value for key, value in manifest.to_dict().items() if key != "weights_file"}
+    size = manifest.image_size
     bundle.update(
-        temperature=1.0 if temperature is None else float(temperature),
         format=fmt,
         model_file=MODEL_FILES[fmt],
         input_shape=[1 if fmt == "tflite" else None, size, size, 3],

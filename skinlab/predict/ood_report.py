@@ -32,7 +32,7 @@ def run_gate(paths: runs.RunPaths) -> FamiliarityGate | None:
     read; never raises (the Runs page shows what it can)."""
     try:
         manifest = runs.read_manifest(paths)
-        return load_gate(paths.root / FILE, str(manifest.get("weights_sha256", "")))
+        return load_gate(paths.root / FILE, manifest.weights_sha256)
     except (FileNotFoundError, SkinlabError):
         return None
 

@@ -126,9 +126,7 @@ class Predictor:
         self.size = loaded.image_size
         self.temperature = loaded.temperature
         self.gate, self.gate_problem = _gate(loaded)
-        self.ood_threshold = (
-            self.gate.threshold if self.gate else loaded.manifest.get("ood_threshold")
-        )
+        self.ood_threshold = self.gate.threshold if self.gate else loaded.manifest.ood_threshold
         pooled = feature_model(loaded.model)
         spec = tf.TensorSpec([None, self.size, self.size, 3], tf.float32)
         # One traced graph for any batch size: the warm single-image path is a direct call.
@@ -229,7 +227,7 @@ class Predictor:
             tta_views=len(view_probs),
             tta_spread=float(view_probs[:, top].std()) if len(view_probs) > 1 else None,
             run_id=self.run_id,
-            backbone=str(self.loaded.manifest.get("backbone", "")),
+            backbone=self.loaded.manifest.backbone,
             similar=similar or [],
             flagged_by_checks=verdict.layer in ("quality", "colour"),
         )
@@ -267,7 +265,7 @@ def _gate(loaded: LoadedModel) -> tuple[FamiliarityGate | None, str | None]:
     """The run's familiarity gate and, when its file exists but cannot be used, why."""
     path = loaded.paths.root / FAMILIARITY_FILE
     try:
-        gate = load_gate(path, str(loaded.manifest.get("weights_sha256", "")))
+        gate = load_gate(path, loaded.manifest.weights_sha256)
     except FileNotFoundError:
         return None, None
     except FamiliarityFileError as exc:

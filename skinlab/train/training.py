@@ -29,6 +29,7 @@ from skinlab import __version__
 from skinlab.core import runs
 from skinlab.core.config import RunConfig
 from skinlab.core.errors import DatasetLayoutError, SkinlabError
+from skinlab.core.manifest import Manifest
 from skinlab.data.discovery import Dataset
 from skinlab.data.overrides import RAW, load_version
 from skinlab.data.pipeline import PipelineSpec, label_indices, make_dataset
@@ -638,26 +639,24 @@ def _write_outputs(
     atomic.write_json(paths.metrics, {**metrics, "best_epoch": best.best_epoch})
     runs.write_manifest(
         paths,
-        {
-            "skinlab_version": __version__,
-            "keras_version": keras.__version__,
-            "backbone": config.backbone,
-            "class_names": data.class_names,
-            "image_size": config.image_size,
-            "input": "RGB, float32 or uint8, 0..255, shape (N, size, size, 3)",
-            "preprocessing": BACKBONES[config.backbone].preprocessing,
-            "output": "logits",
-            "temperature": temperature,
-            "ood_threshold": ood_threshold,
-            "weights_file": paths.weights.name,
-            "weights_sha256": runs.file_sha256(paths.weights),
-            "train_counts": data.counts_before,
-            "train_counts_after_rebalancing": data.counts_after,
-            "val_count": len(data.val),
-            "best_epoch": best.best_epoch,
-            "data_root": str(data.dataset.root),
-            "data_version": config.data_version or RAW,
-        },
+        Manifest(
+            backbone=config.backbone,
+            class_names=tuple(data.class_names),
+            image_size=config.image_size,
+            temperature=temperature,
+            ood_threshold=ood_threshold,
+            weights_sha256=runs.file_sha256(paths.weights),
+            weights_file=paths.weights.name,
+            preprocessing=BACKBONES[config.backbone].preprocessing,
+            train_counts=data.counts_before,
+            train_counts_after_rebalancing=data.counts_after,
+            val_count=len(data.val),
+            best_epoch=best.best_epoch,
+            data_root=str(data.dataset.root),
+            data_version=config.data_version or RAW,
+            skinlab_version=__version__,
+            keras_version=keras.__version__,
+        ),
     )
     with atomic.atomic_path(paths.export) as tmp:
         model.save(tmp)

@@ -95,7 +95,7 @@ def test_relabel_then_retrain_on_the_new_version_then_compare_paired(
         while runs.read_status(paths).state != "finished":
             assert time.monotonic() < deadline, "the run on the new version did not finish"
             page.wait_for_timeout(500)
-        assert runs.read_manifest(paths)["data_version"] == version.id
+        assert runs.read_manifest(paths).data_version == version.id
 
         _open(page, server, "Runs")
         raw = compare.run_label(runs.run_summary(runs.RunPaths(app_home["models"] / trained_run)))
