@@ -4,6 +4,10 @@ Each subcommand is a thin wrapper over one library call. Library errors
 (:class:`~skinlab.core.errors.SkinlabError`) are printed as one sentence on stderr with exit
 code 2, never as a traceback. Heavy imports (TensorFlow) happen inside the commands
 that need them so ``--help`` and ``audit`` stay fast.
+
+Why one module: every command is a short function that parses, calls the library and prints;
+they share the progress line, the JSON printing and the run-option flags, and one file is
+where a user of the command line reads what exists. The parser is built by command group.
 """
 
 from __future__ import annotations

@@ -97,3 +97,21 @@ def test_no_function_is_longer_than_60_lines_of_code() -> None:
     assert len(lengths) > 500  # the walk found the package
     too_long = {name: n for name, n in lengths.items() if n > MAX_FUNCTION_LINES}
     assert not too_long, f"split these into named steps: {too_long}"
+
+
+#: Lines a module of skinlab may have before it must say at its top why it is one module.
+MAX_MODULE_LINES = 300
+
+
+def test_a_module_over_300_lines_says_why_it_is_one_module() -> None:
+    import ast
+
+    unexplained = []
+    for path in sorted((ROOT / "skinlab").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) <= MAX_MODULE_LINES:
+            continue
+        docstring = ast.get_docstring(ast.parse(text)) or ""
+        if "Why one module: " not in docstring:
+            unexplained.append(str(path.relative_to(ROOT)))
+    assert not unexplained, f"split these, or say why each is one module: {unexplained}"

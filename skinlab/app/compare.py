@@ -10,6 +10,10 @@ Example::
     metrics_table(records, "Test")                     # one row per run
     confusion_figure(*confusion(records[0], "Test"), normalise=True)
     examples(records[0], "Test", true="melanoma")      # melanomas it got wrong
+
+Why one module: the Runs page's table, figures and example images all read the same
+``RunRecord``, and the shape check of ``load_run`` runs every builder once so a foreign
+``metrics.json`` fails in one place.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ Example::
     items = uploaded_items(st.file_uploader(..., accept_multiple_files=True))
     for item, result in zip(items, predict_items(predictor, items, tta=4)):
         render_result(predictor, item, result, opacity=0.4, gradcam=True)
+
+Why one module: the Predict page's inputs, cached predictions and result widgets share the
+page's session keys.
 """
 
 from __future__ import annotations

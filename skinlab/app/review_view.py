@@ -9,6 +9,9 @@ deciding never recomputes the queue.
 Example (in a page)::
 
     render_review(dataset, thumb=_thumb)
+
+Why one module: every card of the review queue carries the same decisions and undo, bound to
+one overrides file.
 """
 
 from __future__ import annotations

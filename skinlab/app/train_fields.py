@@ -4,6 +4,8 @@
 The page draws one widget per field (widget key :attr:`Field.key`) and never lists the
 options itself, so every option the training engine has is on the form;
 :mod:`skinlab.app.train_form` maps the values to and from a config.
+
+Why one module: it is a declarative table, one ``Field`` per run option.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ Example::
     summaries = manager.list_summaries()
     view = load_run(run_to_show(summaries, chosen=None))
     for fraction, text in progress_lines(view.status): ...
+
+Why one module: which run the Train page watches, its progress text and the runs table are
+read together on every refresh.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ Example::
     cfg = preset("notebook", data_root="data/isic")
     cfg = cfg.replace(epochs=5)
     cfg.to_json()
+
+Why one module: it is one frozen dataclass with the documentation of every run option, and
+the presets table.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Each run is a folder ``models_dir()/<run_id>`` written by one training process and read,
 while it is being written, by any number of app sessions. Every write goes through
 :mod:`skinlab.core.atomic`, so readers never see a partial file and a killed run leaves every
-file parseable. ``status.json`` has exactly one writer: the training process.
+file parseable. Who writes ``status.json``, and which state changes each writer makes, is
+the table in ``docs/architecture.md``; reading a run writes nothing.
 
 Example::
 
@@ -11,6 +12,10 @@ Example::
     write_status(paths, RunStatus("running", epoch=1, total_epochs=20))
     append_history(paths, {"epoch": 1, "loss": 0.9, "phase": "train"})
     run_summary(paths)["state"]                        # 'running'
+
+Why one module: it is the one place that knows the run folder's files: paths, status,
+config, history, manifest, predictions, ids and lookups; a reader of the format finds all of
+it here.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ Example::
     print(report.summary())
     json.dumps(report.to_dict())
     leaked_or_conflicting_paths(report)   # Test images to leave out of a "clean" score
+
+Why one module: each finding (duplicates, conflicts, leaks, unreadable files, statistics) is
+a short function over the same discovery table.
 """
 
 from __future__ import annotations

@@ -25,6 +25,10 @@ Example::
     root = ensure_demo_dataset()        # data/skinlab-demo, generated on first use
     ds = discover(root)                 # 9 classes, ~490 images
     is_demo_dataset(root)               # True: label it DEMO_LABEL in the UI
+
+Why one module: the demo's counts, planted problems and atomic writing belong together: the
+tests assert the exact planted sets, so the plan and the files must come from one place (the
+drawing is apart, in :mod:`skinlab.data.demo_drawing`).
 """
 
 from __future__ import annotations

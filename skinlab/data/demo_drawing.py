@@ -17,6 +17,8 @@ Example::
 
     rng = np.random.default_rng(0)
     img = draw_lesion("melanoma", rng, (224, 168))   # PIL RGB image, 224 wide
+
+Why one module: one painter per class and their shared drawing primitives; each is short.
 """
 
 from __future__ import annotations

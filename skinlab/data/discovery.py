@@ -15,6 +15,9 @@ Example::
     ds = discover("data/isic")
     ds.table.groupby(["split", "label"]).size()
     ds.images("Train")            # readable Train rows only
+
+Why one module: walking a dataset folder, sniffing and hashing each file and the table they
+make are one pass over the disk.
 """
 
 from __future__ import annotations

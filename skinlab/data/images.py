@@ -24,6 +24,9 @@ Example::
     from skinlab.data.images import decode_image
     img = decode_image("lesion.jpg")          # PIL.Image.Image, mode "RGB"
     arr = load_rgb_array("lesion.jpg", 180)  # uint8 array (180, 180, 3)
+
+Why one module: it is the one safe decoder: every limit and format rule in one place, so no
+reader can skip one.
 """
 
 from __future__ import annotations

@@ -27,6 +27,10 @@ Contract:
 Example::
 
     root = import_dataset("~/Downloads/archive.zip", name="isic")  # data/isic/Train/...
+
+Why one module: an import is one transaction (check the archive's members and sizes, unpack
+into a hidden folder, find the dataset root, rename into place), and its safety checks only
+make sense read together.
 """
 
 from __future__ import annotations

@@ -32,6 +32,9 @@ Example::
     ds = discover("data/isic")
     train = make_dataset(ds.images("Train"), ds.class_names, PipelineSpec(shuffle=True))
     model.fit(train, epochs=10)
+
+Why one module: decoding, resizing, the in-memory cache, class-balanced drawing and batching
+are the stages of one ``tf.data`` pipeline and share its spec.
 """
 
 from __future__ import annotations

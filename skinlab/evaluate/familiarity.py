@@ -30,6 +30,10 @@ Example::
     scores = gate.scores(features, np.stack([image_statistics(img) for img in images]))
     unfamiliar = scores > gate.threshold
     index, distance = gate.bank.nearest(features, 5)     # the 5 most similar training images
+
+Why one module: the gate's parts (feature bank, detector, thresholds, the saved file) are
+one object that must be saved and loaded whole; its fitting is apart, in
+:mod:`skinlab.evaluate.familiarity_fit`.
 """
 
 from __future__ import annotations

@@ -22,6 +22,9 @@ Example::
 
     summary = fit_run("20261127-171041-skinlab_cnn-afffcc")
     summary["held_out_false_alarm"], summary["detection"]
+
+Why one module: fitting the gate and measuring its two error rates use the same embeddings
+and negative sets, cached per process.
 """
 
 from __future__ import annotations

@@ -29,6 +29,9 @@ Example::
     result = assess(image, logits, temperature=temperature, threshold=threshold)
     if result.ood:
         st.warning(result.reason)
+
+Why one module: the input-quality checks and the energy score are what a prediction's trust
+note is made of; they are read together.
 """
 
 from __future__ import annotations

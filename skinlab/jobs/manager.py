@@ -16,6 +16,9 @@ Example::
     paths = start_run(preset("cpu-best", data_root="data/isic"))
     observe(paths).state          # "queued", "running", ...
     stop_run(paths.run_id)        # graceful: best weights kept and evaluated
+
+Why one module: start, queue, watch, stop, resume and delete are transitions of the same run
+state and share its locking and process checks (docs/architecture.md has the state machine).
 """
 
 from __future__ import annotations

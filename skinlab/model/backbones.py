@@ -18,6 +18,9 @@ Example::
     keras.utils.set_random_seed(123)
     model = build_model("mobilenetv2", num_classes=9, image_size=224, weights="imagenet")
     set_backbone_trainable(model, 30)     # then compile again
+
+Why one module: it is the registry: each backbone's row, its builder and the custom layers
+its saved models need.
 """
 
 from __future__ import annotations

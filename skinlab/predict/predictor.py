@@ -16,6 +16,10 @@ Example::
     predictor = load_predictor("20261125-101500-skinlab_cnn-1a2b3c")
     for result in predictor.predict_paths(["lesion.jpg", "folder/"], tta=4):
         print(result.to_dict())
+
+Why one module: the ``Predictor`` and the ``Prediction`` it returns are one contract (what,
+how sure, whether to trust it); the checks it calls live in :mod:`skinlab.evaluate.ood` and
+:mod:`skinlab.evaluate.familiarity`.
 """
 
 from __future__ import annotations

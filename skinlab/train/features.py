@@ -26,6 +26,9 @@ Example::
     inputs.model.compile(...)
     inputs.model.fit(inputs.train, validation_data=inputs.validation, epochs=10)
     model.predict(images)            # the head's training shows in the full model
+
+Why one module: computing, caching and training on backbone features share the cache's key
+and the head model built on it.
 """
 
 from __future__ import annotations

@@ -10,6 +10,11 @@ Example::
 
     result = train(preset("notebook", data_root="data/isic", epochs=3))
     result.paths.root, result.metrics["validation"]["balanced_accuracy"]
+
+Why one module: the steps of one run (prepare data, set up the fit, run the phases,
+evaluate, write the files) share the private records ``_Data`` and ``_Fit`` and the run's
+state writes; each step is its own function of under 60 lines, and splitting the module
+would make those records public API.
 """
 
 from __future__ import annotations
