@@ -105,12 +105,17 @@ def seed_keras_cache(backbone: str, size: int, folder: Path, monkeypatch) -> lis
     import keras.src.applications.resnet as keras_resnet
 
     from skinlab.model import weights
+    from skinlab.model.registry import BACKBONES
 
     keras.utils.set_random_seed(42)
     path = weights.write_stand_in_weights(backbone, size, folder)
     md5 = hashlib.md5(path.read_bytes()).hexdigest()
-    source = weights._SOURCES[backbone]
-    monkeypatch.setitem(weights._SOURCES, backbone, dataclasses.replace(source, md5=md5))
+    row = BACKBONES[backbone]
+    source = row.imagenet
+    assert source is not None
+    monkeypatch.setitem(
+        BACKBONES, backbone, dataclasses.replace(row, imagenet=dataclasses.replace(source, md5=md5))
+    )
     if backbone == "efficientnetb0":
         monkeypatch.setitem(keras_efficientnet.WEIGHTS_HASHES, "b0", ("", md5))
     if backbone == "resnet50":

@@ -200,6 +200,34 @@ def test_registry_metadata_is_consistent():
             assert imagenet_weights_filename(name, backbone.default_image_size).endswith(".h5")
 
 
+def test_every_registry_row_is_the_only_table_its_facts_live_in():
+    """One row per backbone: its builder, preprocessing layer and ImageNet network resolve,
+    and the disk check reads the row's weights size."""
+    import subprocess
+    import sys
+
+    from skinlab.core.config import RunConfig
+    from skinlab.jobs.manager import required_free_bytes
+    from skinlab.model import backbones
+
+    for name, row in BACKBONES.items():
+        if row.kind == "scratch":
+            assert row.builder in backbones._SCRATCH_BUILDERS and row.imagenet is None
+        else:
+            assert row.imagenet is not None and hasattr(
+                keras.applications, row.imagenet.application
+            )
+            assert row.preprocess_layer in (None, *backbones._PREPROCESS_LAYERS)
+        need = required_free_bytes(RunConfig(backbone=name))
+        assert need == (3 * row.weights_mb + 100) * 2**20
+    # The registry is read by the pages and the CLI: it must not load Keras.
+    probe = "import sys, skinlab.model.registry; print('keras' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout
+        == "False\n"
+    )
+
+
 def test_plain_cnn_is_the_gpu_studys_all_3x3_network():
     model = build_model("plain_cnn", num_classes=9, image_size=64)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]

@@ -12,8 +12,8 @@ import pytest
 from helpers import offline_keras_home, seed_keras_cache
 
 from skinlab.core.errors import SkinlabError
-from skinlab.model import weights
 from skinlab.model.backbones import backbone_submodel, build_model
+from skinlab.model.registry import BACKBONES
 from skinlab.model.weights import (
     WeightsUnavailableError,
     ensure_imagenet_weights,
@@ -53,8 +53,8 @@ def test_urls_and_hashes_still_match_installed_keras():
         keras_efficientnet.BASE_WEIGHTS_PATH
     )
     assert imagenet_weights_url("resnet50", 96).startswith(keras_resnet.BASE_WEIGHTS_PATH)
-    assert weights._SOURCES["efficientnetb0"].md5 == keras_efficientnet.WEIGHTS_HASHES["b0"][1]
-    assert weights._SOURCES["resnet50"].md5 == keras_resnet.WEIGHTS_HASHES["resnet50"][1]
+    assert BACKBONES["efficientnetb0"].imagenet.md5 == keras_efficientnet.WEIGHTS_HASHES["b0"][1]
+    assert BACKBONES["resnet50"].imagenet.md5 == keras_resnet.WEIGHTS_HASHES["resnet50"][1]
 
 
 def test_cache_dir_is_keras_home_models(keras_home):

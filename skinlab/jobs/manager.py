@@ -41,20 +41,11 @@ from skinlab.core.errors import SkinlabError
 from skinlab.core.paths import PROJECT_ROOT, models_dir
 from skinlab.core.processes import matches, start_time, terminate_group
 from skinlab.jobs import standby, worker
+from skinlab.model.registry import BACKBONES
 
 ACTIVE = ("running", "stopping")
 _LOCK = ".scheduler.lock"
 
-#: Rough size of one weights file per backbone (MB): a run keeps three copies (best, last,
-#: export). Used only to refuse starting on a nearly full disk.
-_WEIGHTS_MB = {
-    "custom": 50,
-    "skinlab_cnn": 5,
-    "plain_cnn": 15,
-    "mobilenetv2": 15,
-    "efficientnetb0": 25,
-    "resnet50": 100,
-}
 _MARGIN_MB = 100
 #: How much of the end of a run's log :func:`read_log` reads for its last lines.
 _LOG_TAIL_BYTES = 256 * 2**10
@@ -94,7 +85,9 @@ def idempotency_key(config: RunConfig) -> str:
 
 def required_free_bytes(config: RunConfig) -> int:
     """A generous estimate of the disk space a run needs."""
-    return (3 * _WEIGHTS_MB.get(config.backbone, 100) + _MARGIN_MB) * 2**20
+    spec = BACKBONES.get(config.backbone)
+    # Three copies of the weights (best, last, export); an unknown backbone fails later.
+    return (3 * (spec.weights_mb if spec else 100) + _MARGIN_MB) * 2**20
 
 
 def check_disk_space(config: RunConfig, root: Path | None = None) -> None:

@@ -1,6 +1,7 @@
 """Networks: the backbone registry, augmentation, weights and model I/O.
 
-* :mod:`skinlab.model.backbones`: the backbone registry and the one factory
+* :mod:`skinlab.model.registry`: one row per backbone: builder, weights source, sizes, preprocessing
+* :mod:`skinlab.model.backbones`: the one factory that builds a registry row
 * :mod:`skinlab.model.augment`: augmentation layers and presets
 * :mod:`skinlab.model.geometry`: geometric augmentation layers
 * :mod:`skinlab.model.views`: test-time views (flips and quarter turns)

@@ -1,5 +1,8 @@
 """Model architectures, registered by name (timm style), and the one factory that builds them.
 
+The registry rows (what each backbone is, its builder, weights source and sizes) are in
+:mod:`skinlab.model.registry`; this module turns a row into a Keras model.
+
 Every model has the same contract: raw RGB ``float32`` in ``0..255`` goes in through an input
 named ``"image"``; augmentation (a block named ``"augmentation"``) and preprocessing are layers
 inside the model; the output is ``num_classes`` **logits** from a ``Dense`` layer named
@@ -26,12 +29,14 @@ its saved models need.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import keras
 from keras import layers, ops
 
+from skinlab.model.registry import BACKBONES, TRANSFER, Backbone
 from skinlab.model.weights import WeightsUnavailableError, ensure_imagenet_weights
+
+__all__ = ["BACKBONES", "Backbone", "build_model", "get_backbone"]
 
 #: Name of the nested ``keras.applications`` sub-model in transfer models.
 BACKBONE_LAYER = "backbone"
@@ -39,90 +44,6 @@ BACKBONE_LAYER = "backbone"
 LOGITS_LAYER = "logits"
 #: Name of the global pooling layer whose output the head classifies (not in "custom").
 POOL_LAYER = "avg_pool"
-
-
-@dataclass(frozen=True)
-class Backbone:
-    """What travels with an architecture's name.
-
-    Attributes:
-        name: registry key, also the Keras model's name.
-        title: short human name.
-        description: one sentence for the UI.
-        kind: ``"scratch"`` (trained from random init) or ``"transfer"`` (``keras.applications``).
-        preprocessing: what the model does to the 0..255 input, for humans and manifests.
-        gradcam_layer: the last convolutional feature map; for transfer models a layer of the
-            nested ``"backbone"`` sub-model.
-        supports_imagenet: ImageNet weights exist for it.
-        default_image_size: the size it is usually trained at.
-    """
-
-    name: str
-    title: str
-    description: str
-    kind: str
-    preprocessing: str
-    gradcam_layer: str
-    supports_imagenet: bool
-    default_image_size: int
-
-
-def _scratch(name: str, title: str, description: str, size: int) -> Backbone:
-    return Backbone(name, title, description, "scratch", "rescale 1/255", "last_conv", False, size)
-
-
-def _transfer(name: str, title: str, description: str, preprocessing: str, gradcam: str):
-    return Backbone(name, title, description, "transfer", preprocessing, gradcam, True, 224)
-
-
-BACKBONES: dict[str, Backbone] = {
-    b.name: b
-    for b in (
-        _scratch(
-            "custom",
-            "Notebook CNN",
-            "The seed notebook's three-convolution network with a large dense layer "
-            "(3.99M parameters at 180 px).",
-            180,
-        ),
-        _scratch(
-            "skinlab_cnn",
-            "skinlab CNN",
-            "A small batch-normalised separable CNN with global average pooling, built for "
-            "small data and a laptop CPU (0.14M parameters at any size).",
-            128,
-        ),
-        _scratch(
-            "plain_cnn",
-            "Plain 3x3 CNN",
-            "Four blocks of two plain 3x3 Conv-BN-ReLU (32 to 256 filters) with global average "
-            "pooling (1.2M parameters): the best from-scratch network of a GPU study on ISIC, "
-            "about 6x the compute of the skinlab CNN per image.",
-            128,
-        ),
-        _transfer(
-            "mobilenetv2",
-            "MobileNetV2",
-            "A light ImageNet network (2.3M parameters); the quickest to fine-tune on a CPU.",
-            "mobilenet_v2: x/127.5-1",
-            "out_relu",
-        ),
-        _transfer(
-            "efficientnetb0",
-            "EfficientNetB0",
-            "An accurate ImageNet network (4.0M parameters) with its normalisation built in.",
-            "efficientnet: built-in (rescale 1/255, ImageNet mean/std)",
-            "top_activation",
-        ),
-        _transfer(
-            "resnet50",
-            "ResNet50",
-            "The classic ImageNet baseline (23.6M parameters); slow on a CPU.",
-            "resnet50: caffe BGR mean subtraction",
-            "conv5_block3_out",
-        ),
-    )
-}
 
 
 @keras.saving.register_keras_serializable(package="skinlab")
@@ -194,10 +115,10 @@ def build_model(
         ensure_imagenet_weights(backbone, image_size)  # fail here with a sentence, not a URL
     inputs = keras.Input(shape=(image_size, image_size, 3), dtype="float32", name="image")
     x = augmentation(inputs) if augmentation is not None else inputs
-    if spec.kind == "transfer":
+    if spec.kind == TRANSFER:
         x = _transfer_features(backbone, x, image_size, weights)
     else:
-        x = _SCRATCH[backbone](x, dropout, seed)
+        x = _SCRATCH_BUILDERS[spec.builder](x, dropout, seed)
     if backbone != "custom":  # the notebook CNN has its dropout earlier, after the conv stack
         x = layers.Dropout(dropout, seed=seed, name="head_dropout")(x)
     # float32 logits under any mixed-precision policy: the loss and calibration need them.
@@ -264,28 +185,27 @@ def _conv_bn(conv, x, width: int, *, name: str, strides: int = 1):
     return layers.ReLU(name=name)(x)
 
 
-_SCRATCH: dict[str, Callable] = {
-    "custom": _notebook_cnn,
+#: The scratch builders by the name a registry row gives (``Backbone.builder``).
+_SCRATCH_BUILDERS: dict[str, Callable] = {
+    "notebook_cnn": _notebook_cnn,
     "skinlab_cnn": _skinlab_cnn,
     "plain_cnn": _plain_cnn,
 }
 
 
-#: keras.applications constructor and preprocessing layer factory of each transfer backbone.
-_APPLICATIONS: dict[str, tuple[Callable, Callable[[], keras.layers.Layer] | None]] = {
-    "mobilenetv2": (
-        keras.applications.MobileNetV2,
-        lambda: layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess"),
-    ),
-    "efficientnetb0": (keras.applications.EfficientNetB0, None),  # expects 0..255 itself
-    "resnet50": (keras.applications.ResNet50, lambda: CaffePreprocess(name="preprocess")),
+#: The layer each ``Backbone.preprocess_layer`` names, put before a transfer network.
+_PREPROCESS_LAYERS: dict[str, Callable[[], keras.layers.Layer]] = {
+    "mobilenet": lambda: layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess"),
+    "caffe": lambda: CaffePreprocess(name="preprocess"),
 }
 
 
 def _transfer_features(backbone: str, x, image_size: int, weights: str):
-    application, preprocess = _APPLICATIONS[backbone]
-    if preprocess is not None:
-        x = preprocess()(x)
+    spec = BACKBONES[backbone]
+    assert spec.imagenet is not None  # every transfer row names its keras.applications network
+    application = getattr(keras.applications, spec.imagenet.application)
+    if spec.preprocess_layer is not None:
+        x = _PREPROCESS_LAYERS[spec.preprocess_layer]()(x)
     base = application(
         include_top=False,
         weights="imagenet" if weights == "imagenet" else None,

@@ -14,51 +14,32 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 
 from skinlab.core.errors import DownloadError
-
-#: Sizes MobileNetV2 has ImageNet weights for; Keras uses the 224 px file for any other size.
-MOBILENET_V2_SIZES = (96, 128, 160, 192, 224)
+from skinlab.model.registry import BACKBONES, ImagenetSource
 
 
 class WeightsUnavailableError(DownloadError):
     """ImageNet weights are neither cached nor downloadable (offline, blocked, corrupt)."""
 
 
-@dataclass(frozen=True)
-class _Source:
-    base_url: str
-    md5: str | None  # the hash keras.applications checks; Keras has none for MobileNetV2
-    application: str  # the keras.applications constructor
-    input_range: tuple[float, float]  # what the constructor's network expects to be given
+def _source(backbone: str) -> ImagenetSource:
+    """Where ``backbone``'s ImageNet weights come from (its registry row).
 
-
-# Copied from keras/src/applications/{mobilenet_v2,efficientnet,resnet}.py (Keras 3.15);
-# tests/test_weights.py checks they still match the installed Keras.
-_SOURCES = {
-    "mobilenetv2": _Source(
-        "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/",
-        None,
-        "MobileNetV2",
-        (-1.0, 1.0),  # skinlab's "preprocess" layer rescales first
-    ),
-    "efficientnetb0": _Source(
-        "https://storage.googleapis.com/keras-applications/",
-        "50bc09e76180e00e4465e1a485ddc09d",
-        "EfficientNetB0",
-        (0.0, 255.0),  # it normalises inside
-    ),
-    "resnet50": _Source(
-        "https://storage.googleapis.com/tensorflow/keras-applications/resnet/",
-        "4d473c1dd8becc155b73f8504c6f6626",
-        "ResNet50",
-        (-124.0, 152.0),  # after the caffe mean subtraction
-    ),
-}
+    Raises:
+        WeightsUnavailableError: it has none (a scratch backbone) or is unknown.
+    """
+    spec = BACKBONES.get(backbone)
+    if spec is None or spec.imagenet is None:
+        names = ", ".join(b.name for b in BACKBONES.values() if b.imagenet is not None)
+        raise WeightsUnavailableError(
+            f"The '{backbone}' backbone has no ImageNet weights; choose random initialisation "
+            f"(weights: none) or one of {names}."
+        )
+    return spec.imagenet
 
 
 def keras_cache_dir() -> Path:
@@ -91,23 +72,13 @@ def imagenet_weights_filename(backbone: str, image_size: int) -> str:
     Raises:
         WeightsUnavailableError: ``backbone`` has no ImageNet weights (a scratch model).
     """
-    if backbone == "mobilenetv2":
-        rows = image_size if image_size in MOBILENET_V2_SIZES else 224
-        return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5"
-    if backbone == "efficientnetb0":
-        return "efficientnetb0_notop.h5"
-    if backbone == "resnet50":
-        return "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
-    raise WeightsUnavailableError(
-        f"The '{backbone}' backbone has no ImageNet weights; choose random initialisation "
-        f"(weights: none) or one of {', '.join(_SOURCES)}."
-    )
+    return _source(backbone).file_for(image_size)
 
 
 def imagenet_weights_url(backbone: str, image_size: int) -> str:
     """Where :func:`imagenet_weights_filename` is downloaded from."""
     filename = imagenet_weights_filename(backbone, image_size)
-    return _SOURCES[backbone].base_url + filename
+    return _source(backbone).base_url + filename
 
 
 def ensure_imagenet_weights(backbone: str, image_size: int) -> Path:
@@ -132,7 +103,7 @@ def ensure_imagenet_weights(backbone: str, image_size: int) -> Path:
             url,
             cache_dir=str(folder.parent),
             cache_subdir=folder.name,
-            file_hash=_SOURCES[backbone].md5,
+            file_hash=_source(backbone).md5,
         )
     except Exception as error:  # urllib, OSError, hash mismatch: all mean "not available"
         raise WeightsUnavailableError(
@@ -160,7 +131,7 @@ def write_stand_in_weights(backbone: str, image_size: int, folder: Path | None =
     from keras.src.legacy.saving import legacy_h5_format
 
     size = (image_size, image_size, 3)
-    donor = getattr(keras.applications, _SOURCES[backbone].application)(
+    donor = getattr(keras.applications, _source(backbone).application)(
         include_top=False, weights=None, input_shape=size
     )
     # Fresh BatchNorm statistics (mean 0, variance 1) shrink the activations layer after layer
@@ -168,7 +139,7 @@ def write_stand_in_weights(backbone: str, image_size: int, folder: Path | None =
     for layer in donor.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = 0.0
-    low, high = _SOURCES[backbone].input_range
+    low, high = _source(backbone).input_range
     donor(keras.random.uniform((8, *size), low, high, seed=0), training=True)
     folder = Path(folder) if folder is not None else keras_cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
