@@ -8,7 +8,6 @@ from skinlab.app import predict_view as pv
 from skinlab.app.familiarity_view import threshold_control
 from skinlab.core.errors import SkinlabError
 from skinlab.model.views import MAX_TTA
-from skinlab.predict.predictor import Prediction
 
 
 def sample_picker() -> list[pv.Item]:
@@ -101,26 +100,9 @@ def page() -> None:
 
     pv.render_batch(predictor, items, results, threshold)
 
-    pairs = enumerate(zip(items, results, strict=True))
-    shown = [(i, item, r) for i, (item, r) in pairs if isinstance(r, Prediction)]
-    if len(shown) > pv.PAGE_SIZE:
-        start = st.selectbox(
-            "Show details for",
-            list(range(0, len(shown), pv.PAGE_SIZE)),
-            format_func=lambda s: f"images {s + 1}–{min(s + pv.PAGE_SIZE, len(shown))}",
-            key="predict_page",
-        )
-        shown = shown[start : start + pv.PAGE_SIZE]
-    for index, item, result in shown:
-        pv.render_result(
-            predictor,
-            item,
-            result,
-            index=index,
-            opacity=opacity,
-            gradcam=gradcam,
-            threshold=threshold,
-        )
+    pv.render_details(
+        predictor, items, results, opacity=opacity, gradcam=gradcam, threshold=threshold
+    )
 
 
 ui.require_router()

@@ -19,7 +19,7 @@ from skinlab.app import (
 )
 from skinlab.core.errors import SkinlabError
 from skinlab.data.discovery import Dataset
-from skinlab.jobs import manager, repeats
+from skinlab.jobs import manager
 
 _RUN = "train_run"  # session key of the chosen run id (also ?run= in the URL)
 _REPEATS = "train_repeats"
@@ -83,16 +83,7 @@ def _new_run(root: str) -> None:
     train_lr_find.lr_finder(root)
     train_widgets.previews(dataset, values)
     review_view.version_picker(root)
-    st.radio(
-        "Seed repeats",
-        repeats.PAGE_CHOICES,
-        format_func=lambda n: "one run" if n == 1 else f"repeat ×{n}",
-        horizontal=True,
-        key=_REPEATS,
-        help="Train the same settings with seeds seed, seed+1, …: the spread of their "
-        "curves and scores (mean ± sd) shows how much of a difference between two runs "
-        "is only noise. The runs queue one after another.",
-    )
+    train_widgets.seed_repeats(_REPEATS)
     st.button(
         "Start training",
         type="primary",
@@ -103,13 +94,6 @@ def _new_run(root: str) -> None:
     )
     if error := st.session_state.pop(_START_ERROR, None):
         ui.show_error(error)
-
-
-def _runs_table() -> None:
-    st.subheader("All runs")
-    summaries = manager.list_summaries()
-    run_panel.runs_table(summaries)
-    run_panel.repeat_groups(summaries)
 
 
 def page() -> None:
@@ -125,7 +109,7 @@ def page() -> None:
     st.fragment(_live_run, run_every=every)(every)
     _new_run(root)
     table_every = max(every, train_monitor.LIVE_REFRESH_SECONDS)
-    st.fragment(_runs_table, run_every=table_every)()
+    st.fragment(run_panel.all_runs, run_every=table_every)()
 
 
 ui.require_router()

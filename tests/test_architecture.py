@@ -115,3 +115,17 @@ def test_a_module_over_300_lines_says_why_it_is_one_module() -> None:
         if "Why one module: " not in docstring:
             unexplained.append(str(path.relative_to(ROOT)))
     assert not unexplained, f"split these, or say why each is one module: {unexplained}"
+
+
+def test_every_streamlit_cache_is_declared_in_skinlab_app_caches() -> None:
+    import re
+
+    declared = re.compile(r"st\.cache_(data|resource)\(|@st\.cache_(data|resource)\b")
+    elsewhere = [
+        str(path.relative_to(ROOT))
+        for path in sorted([*(ROOT / "skinlab").rglob("*.py"), *(ROOT / "pages").glob("*.py")])
+        if path.name != "caches.py"
+        and any(declared.search(line) for line in path.read_text(encoding="utf-8").splitlines())
+    ]
+    assert not elsewhere, f"declare these caches in skinlab/app/caches.py: {elsewhere}"
+    assert declared.search((ROOT / "skinlab" / "app" / "caches.py").read_text(encoding="utf-8"))

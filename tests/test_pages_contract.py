@@ -55,3 +55,10 @@ def test_the_library_may_import_what_pages_may_not() -> None:
 def test_the_pages_obey_the_contract() -> None:
     result = _ruff("pages", "streamlit_app.py")
     assert result.returncode == 0, result.stdout
+
+
+def test_every_page_is_at_most_120_lines_of_layout() -> None:
+    pages = sorted((ROOT / "pages").glob("*.py"))
+    assert len(pages) == 4
+    long = {p.name: n for p in pages if (n := len(p.read_text().splitlines())) > 120}
+    assert not long, f"move logic into skinlab/app: {long}"

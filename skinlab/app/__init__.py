@@ -1,6 +1,7 @@
 """Only the Streamlit pages use these: layout helpers, caches, charts and page logic.
 
-* :mod:`skinlab.app.ui`: the shared page frame, router and cache wrappers
+* :mod:`skinlab.app.ui`: the shared page frame, router, active dataset and model
+* :mod:`skinlab.app.caches`: every Streamlit cache of the app, with its key and why
 * :mod:`skinlab.app.catalog`: the datasets the app can use
 * :mod:`skinlab.app.settings`: the user's settings file
 * :mod:`skinlab.app.charts`: Plotly charts

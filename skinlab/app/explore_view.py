@@ -1,5 +1,5 @@
 """The Explore page's tabs: class distribution, gallery, audit, review queue, linked views,
-sizes and colours, and import, with the page's caches (thumbnails, figures, colour profiles).
+sizes and colours, and import, with their caches in :mod:`skinlab.app.caches`.
 pages/explore.py lays them out; everything here draws with Streamlit and reads through the
 library.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from skinlab.app import charts, colours, gallery, linked_views, review_view, ui, uploads
+from skinlab.app import caches, charts, gallery, linked_views, review_view, ui, uploads
 from skinlab.core.classes import class_info
 from skinlab.core.confine import confine
 from skinlab.core.errors import SkinlabError
@@ -18,40 +18,6 @@ from skinlab.data.importer import import_dataset
 TABS = ("Distribution", "Gallery", "Audit", "Review", "Linked views", "Sizes & colours", "Import")
 GRID = 6  # thumbnails per row at full width
 GROUPS_PER_PAGE = 6
-COLOUR_SAMPLE = 80  # images per class decoded for the colour statistics
-
-
-@st.cache_data(show_spinner=False, max_entries=4096)
-def _thumb(path: str, content_hash: str) -> bytes | None:
-    # The scan's content hash is part of the key, so an edited file gets a fresh thumbnail.
-    try:
-        return gallery.thumbnail(path)
-    except SkinlabError:
-        return None
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _counts_figure(counts: pd.DataFrame, percent: bool):
-    # Plotly Express takes ~50 ms to build this, most of a warm rerun. A resource (shared,
-    # never copied) because unpickling a Figure, as cache_data would, re-validates it; the
-    # figure is only read afterwards (st.plotly_chart serialises a copy).
-    return charts.class_counts_figure(counts, percent=percent)
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _sizes(table: pd.DataFrame) -> tuple:
-    # The figure and the table of common sizes, built once per scan: rebuilding them took
-    # ~60 ms of every visit to the tab. A resource for the same reason as _counts_figure.
-    return charts.image_size_figure(gallery.size_frame(table)), gallery.common_sizes(table)
-
-
-@st.cache_resource(show_spinner="Measuring the colours of each class…", max_entries=8)
-def _colours(table: pd.DataFrame) -> tuple:
-    # The profile with its two figures: the faceted histogram alone is ~0.2 s of Plotly,
-    # which made a warm switch to this tab the slowest of the page (~0.4 s, now ~0.03 s).
-    profile = colours.colour_profile(gallery.sample_per_class(table, COLOUR_SAMPLE))
-    means = charts.mean_colour_figure(profile.means)
-    return profile, means, charts.colour_histogram_figure(profile.histograms)
 
 
 def _grid(
@@ -59,7 +25,7 @@ def _grid(
 ) -> None:
     with st.grid(columns, min_column_width=min_width):
         for path, digest, text in zip(rows["path"], rows["content_hash"], captions, strict=True):
-            if (image := _thumb(path, digest)) is None:
+            if (image := caches.thumbnail(path, digest)) is None:
                 st.caption(f"{text}: this file no longer decodes; rescan the dataset.")
             else:
                 st.image(image, caption=text, width="stretch")
@@ -82,7 +48,7 @@ def summary(dataset, report) -> None:
 def _distribution(dataset, report) -> None:
     percent = st.toggle("Show percentages of each split", key="counts_percent")
     counts = dataset.counts()
-    st.plotly_chart(_counts_figure(counts, percent), width="stretch")
+    st.plotly_chart(caches.counts_figure(counts, percent), width="stretch")
     for sentence in gallery.imbalance_sentences(report):
         st.caption(sentence)
     st.dataframe(charts.class_counts_table(counts, percent=percent), width="stretch")
@@ -159,13 +125,7 @@ def _review(dataset, report) -> None:
         "each decision makes a new dataset version to train on (Train page), never a change "
         "to your files."
     )
-    review_view.render_review(dataset, thumb=_thumb)
-
-
-@st.cache_resource(show_spinner="Measuring the images…", max_entries=8)
-def _linked_frame(table: pd.DataFrame) -> pd.DataFrame:
-    # A thumbnail per image (up to linked_views.PER_CLASS a class), once per scan.
-    return linked_views.image_frame(table)
+    review_view.render_review(dataset, thumb=caches.thumbnail)
 
 
 def _send_to_review(relpaths: list[str]) -> None:
@@ -174,7 +134,7 @@ def _send_to_review(relpaths: list[str]) -> None:
 
 
 def _linked(dataset, report) -> None:
-    frame = _linked_frame(dataset.table)
+    frame = caches.linked_frame(dataset.table)
     st.caption(
         f"Up to {linked_views.PER_CLASS} images of each class. Click a class bar or drag across "
         "a histogram: the other charts and the gallery below follow (double-click clears)."
@@ -214,14 +174,14 @@ def _sizes_and_colours(dataset, report) -> None:
         f"{stats['distinct_sizes']} distinct size(s); modes and formats: {tally}. Every image is "
         "resized to the model's square input, so unusual aspect ratios get squashed."
     )
-    size_figure, common = _sizes(dataset.table)
+    size_figure, common = caches.sizes(dataset.table)
     if stats["distinct_sizes"] > 1:
         st.plotly_chart(size_figure, width="stretch")
     st.dataframe(common, hide_index=True, width=320)
     st.subheader("Colours per class")
-    profile, means_figure, histogram_figure = _colours(dataset.table)
+    profile, means_figure, histogram_figure = caches.colour_profile(dataset.table)
     st.caption(
-        f"From up to {COLOUR_SAMPLE} images per class. A class that differs only in colour or "
+        f"From up to {caches.COLOUR_SAMPLE} images per class. A class that differs only in colour or "
         "brightness invites a model to learn the camera rather than the lesion."
     )
     st.plotly_chart(means_figure, width="stretch")

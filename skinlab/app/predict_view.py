@@ -28,7 +28,7 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from skinlab.app import catalog, ui
+from skinlab.app import caches, catalog, ui
 from skinlab.app.familiarity_view import render_similar
 from skinlab.app.prediction_report import (
     display_name,
@@ -47,13 +47,12 @@ from skinlab.core import runs
 from skinlab.core.confine import confine_run
 from skinlab.data.discovery import Dataset
 from skinlab.data.images import IMAGE_SUFFIXES, ImageSource, decode_image
-from skinlab.predict.explain import DISPLAY_PX, explain
+from skinlab.predict.explain import DISPLAY_PX
 from skinlab.predict.gradcam import overlay
 from skinlab.predict.predictor import (
     Prediction,
     PredictionError,
     Predictor,
-    load_predictor,
     results_frame,
 )
 
@@ -80,12 +79,6 @@ class Item:
 # --- model -------------------------------------------------------------------------------
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _predictor(run_id: str, weights_mtime: float) -> Predictor:
-    del weights_mtime  # part of the key: retrained or replaced weights load afresh
-    return load_predictor(run_id)
-
-
 def predictor_for(run_id: str) -> Predictor:
     """The run's :class:`Predictor`, loaded once per run id and weights file version.
 
@@ -95,7 +88,7 @@ def predictor_for(run_id: str) -> Predictor:
     """
     paths = confine_run(run_id)
     mtime = paths.weights.stat().st_mtime if paths.weights.exists() else 0.0
-    return _predictor(paths.run_id, mtime)
+    return caches.predictor(paths.run_id, mtime)
 
 
 def _run_key(predictor: Predictor) -> tuple[str, float]:
@@ -170,33 +163,15 @@ def pick_random_samples(options: Sequence[str], count_key: str) -> None:
     st.session_state[SAMPLES_KEY] = random.sample(list(options), min(n, len(options)))
 
 
-# A resource cache, not a data cache: results are immutable, so they are shared instead of
-# pickled and copied on every rerun. Keyed on the run and the inputs' content keys, not
-# their bytes, so a rerun caused by the opacity slider costs nothing.
-@st.cache_resource(show_spinner=False, max_entries=32)
-def _predict(
-    run_key: tuple[str, float], keys: tuple, tta: int, _predictor: Predictor, _items
-) -> list[Result]:
-    del run_key, keys
-    return _predictor.predict_sources([(i.name, i.source) for i in _items], tta=tta)
-
-
 def predict_items(predictor: Predictor, items: Sequence[Item], tta: int = 1) -> list[Result]:
     """One result per item, in order; unreadable files become :class:`PredictionError`."""
     keys = tuple((i.name, i.key) for i in items)  # results carry the names too
-    return _predict(_run_key(predictor), keys, int(tta), predictor, list(items))
+    return caches.predictions(_run_key(predictor), keys, int(tta), predictor, list(items))
 
 
 def display_image(item: Item) -> Image.Image:
     """The item decoded (EXIF-rotated, RGB) at most :data:`DISPLAY_PX` across, for the browser."""
     return decode_image(item.source, max_side=DISPLAY_PX)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _heatmap(run_key: tuple[str, float], key: str, class_name: str, _predictor, _source):
-    del run_key, key
-    heatmap, _ = explain(_predictor, _source, class_name)
-    return heatmap
 
 
 def gradcam_image(
@@ -205,7 +180,7 @@ def gradcam_image(
     """The Grad-CAM of ``class_name`` over the display image, and whether the map holds any
     evidence at all (an all-zero map means nothing pushed the model towards that class).
     The heatmap is cached, so moving the opacity slider only re-blends."""
-    heatmap = _heatmap(_run_key(predictor), item.key, class_name, predictor, item.source)
+    heatmap = caches.heatmap(_run_key(predictor), item.key, class_name, predictor, item.source)
     return overlay(display_image(item), heatmap, opacity), bool(heatmap.max() > 0)
 
 
@@ -356,3 +331,35 @@ def render_batch(
         icon=":material/download:",
         key="predict_csv",
     )
+
+
+def render_details(
+    predictor: Predictor,
+    items: Sequence[Item],
+    results: Sequence[Result],
+    *,
+    opacity: float,
+    gradcam: bool,
+    threshold: float | None,
+) -> None:
+    """Each prediction's details (:func:`render_result`), :data:`PAGE_SIZE` images a page."""
+    pairs = enumerate(zip(items, results, strict=True))
+    shown = [(i, item, r) for i, (item, r) in pairs if isinstance(r, Prediction)]
+    if len(shown) > PAGE_SIZE:
+        start = st.selectbox(
+            "Show details for",
+            list(range(0, len(shown), PAGE_SIZE)),
+            format_func=lambda s: f"images {s + 1}–{min(s + PAGE_SIZE, len(shown))}",
+            key="predict_page",
+        )
+        shown = shown[start : start + PAGE_SIZE]
+    for index, item, result in shown:
+        render_result(
+            predictor,
+            item,
+            result,
+            index=index,
+            opacity=opacity,
+            gradcam=gradcam,
+            threshold=threshold,
+        )

@@ -21,12 +21,12 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from skinlab.app import ui
+from skinlab.app import caches, ui
 from skinlab.core.classes import class_info
 from skinlab.core.errors import SkinlabError
 from skinlab.data import overrides
 from skinlab.data.discovery import Dataset, fingerprint
-from skinlab.evaluate.review import REASONS, ReviewCard, ReviewQueue, review_dataset
+from skinlab.evaluate.review import REASONS, ReviewCard, ReviewQueue
 from skinlab.train import cv
 
 CARDS_PER_PAGE = 6
@@ -38,17 +38,10 @@ SELECTED = "selected"  # the reason of a card sent from the charts and in no oth
 Thumb = Callable[[str, str], bytes | None]
 
 
-@st.cache_resource(show_spinner="Ranking the images to doubt (a few seconds)…", max_entries=4)
-def _queue(root: str, token: str, cv_token: str) -> ReviewQueue:
-    # A resource: the queue is frozen and only read; the tokens change when the images or
-    # the cross-validations do.
-    return review_dataset(root)
-
-
 def load_queue(root: str) -> ReviewQueue:
     """The review queue of ``root``, cached on its content and its cross-validations."""
     cv_token = ",".join(r.created for r in cv.load_results())
-    return _queue(str(root), fingerprint(root), cv_token)
+    return caches.review_queue(str(root), fingerprint(root), cv_token)
 
 
 def _key(relpath: str) -> str:

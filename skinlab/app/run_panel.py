@@ -211,3 +211,11 @@ def table_columns(table: pd.DataFrame) -> dict:
     if not table["error"].astype(bool).any():
         config["error"] = None
     return config
+
+
+def all_runs() -> None:
+    """The Train page's "All runs" section: every run, and the seed-repeat groups."""
+    st.subheader("All runs")
+    summaries = manager.list_summaries()
+    runs_table(summaries)
+    repeat_groups(summaries)

@@ -10,30 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import streamlit as st
 
-from skinlab.app import cv_view, train_form, train_preview, ui
+from skinlab.app import caches, cv_view, train_form, train_preview, ui
 from skinlab.app.train_fields import FIELDS_BY_NAME, Field
 from skinlab.core.config import preset
 from skinlab.core.errors import SkinlabError
 from skinlab.data.discovery import Dataset
+from skinlab.jobs import repeats
 from skinlab.train import cv
 
 #: Form sections drawn in each of the three columns.
 LAYOUT = (("Model", "Fine-tuning"), ("Optimisation",), ("Data and regularisation", "Advanced"))
 _DRAW = "train_draw"  # session key: which random draw the augmentation preview shows
 _APPLIED = "train_preset_applied"  # session key: the preset button clicked last
-
-
-@st.cache_data(show_spinner="Decoding a few Train images…", max_entries=8)
-def _originals(paths: tuple[str, ...]) -> np.ndarray:
-    return train_preview.decode_samples(paths)
-
-
-@st.cache_data(show_spinner="Augmenting…", max_entries=32)
-def _views(paths: tuple[str, ...], preset: str, strength: float, seed: int) -> list[np.ndarray]:
-    return train_preview.augmented_views(_originals(paths), preset, strength, seed)
 
 
 def _apply_preset(choice: train_form.PresetChoice) -> None:
@@ -125,8 +115,10 @@ def previews(dataset: Dataset, values: dict[str, Any]) -> None:
         paths, draw = tuple(picks["path"]), st.session_state.get(_DRAW, 0)
         strength = float(values["augmentation_strength"])
         try:
-            originals = _originals(paths)
-            views = _views(paths, values["augmentation"], strength, values["seed"] + draw)
+            originals = caches.preview_originals(paths)
+            views = caches.preview_views(
+                paths, values["augmentation"], strength, values["seed"] + draw
+            )
         except SkinlabError as exc:  # a file changed since the dataset was scanned
             ui.show_error(exc)
             return
@@ -146,3 +138,17 @@ def previews(dataset: Dataset, values: dict[str, Any]) -> None:
         )
         st.plotly_chart(train_preview.balance_figure(counts, strategy), width="stretch")
         st.caption(train_preview.balance_note(strategy))
+
+
+def seed_repeats(key: str) -> None:
+    """The "Seed repeats" choice: one run, or the same settings with N seeds in a row."""
+    st.radio(
+        "Seed repeats",
+        repeats.PAGE_CHOICES,
+        format_func=lambda n: "one run" if n == 1 else f"repeat ×{n}",
+        horizontal=True,
+        key=key,
+        help="Train the same settings with seeds seed, seed+1, …: the spread of their "
+        "curves and scores (mean ± sd) shows how much of a difference between two runs "
+        "is only noise. The runs queue one after another.",
+    )

@@ -16,29 +16,17 @@ from pathlib import Path
 import streamlit as st
 
 from skinlab import NOT_A_MEDICAL_DEVICE
-from skinlab.app import catalog, settings
+from skinlab.app import caches, catalog, settings
 from skinlab.core import runs
 from skinlab.core.confine import confine
 from skinlab.core.errors import PathNotAllowedError, SkinlabError
 from skinlab.core.paths import data_dir, models_dir
-from skinlab.data.audit import AuditReport, audit_dataset
-from skinlab.data.discovery import Dataset, discover, fingerprint
+from skinlab.data.audit import AuditReport
+from skinlab.data.discovery import Dataset, fingerprint
 
 _CUSTOM = "A folder on this machine…"
 _ROOT_KEY = "dataset_root"
 _MODEL_KEY = "model_run"
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _scan(root: str, token: str) -> Dataset:
-    # `token` is the dataset's fingerprint: a changed folder is a new cache key.
-    del token
-    return discover(root)
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _audit(root: str, token: str) -> AuditReport:
-    return audit_dataset(_scan(root, token))
 
 
 def require_router() -> None:
@@ -66,7 +54,7 @@ def require_router() -> None:
 
 def load_dataset(root: str | Path) -> Dataset:
     """Scan ``root`` once per content change (cached across reruns and sessions)."""
-    return _scan(str(root), fingerprint(root))
+    return caches.scan(str(root), fingerprint(root))
 
 
 def load_scan(root: str | Path) -> tuple[Dataset, AuditReport]:
@@ -74,7 +62,7 @@ def load_scan(root: str | Path) -> tuple[Dataset, AuditReport]:
     reruns and sessions); ``root`` is fingerprinted once, which on a warm rerun (one ``stat``
     per file) is most of the cost."""
     token = fingerprint(root)
-    return _scan(str(root), token), _audit(str(root), token)
+    return caches.scan(str(root), token), caches.audit(str(root), token)
 
 
 _modules_frozen = 0
