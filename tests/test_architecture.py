@@ -129,3 +129,39 @@ def test_every_streamlit_cache_is_declared_in_skinlab_app_caches() -> None:
     ]
     assert not elsewhere, f"declare these caches in skinlab/app/caches.py: {elsewhere}"
     assert declared.search((ROOT / "skinlab" / "app" / "caches.py").read_text(encoding="utf-8"))
+
+
+def test_every_cross_reference_in_a_docstring_names_something_that_exists() -> None:
+    """``:func:`skinlab.x.y``` and the like point at a real module, function, class or field,
+    so a move or a rename cannot leave a stale reference behind."""
+    import dataclasses
+    import importlib
+    import re
+
+    reference = re.compile(r":(?:func|class|mod|data|meth|attr|exc):`~?(skinlab(?:\.\w+)+)`")
+    stale = []
+    for path in sorted((ROOT / "skinlab").rglob("*.py")):
+        for ref in sorted(set(reference.findall(path.read_text(encoding="utf-8")))):
+            parts = ref.split(".")
+            for cut in range(len(parts), 0, -1):  # the longest importable prefix
+                try:
+                    target: object = importlib.import_module(".".join(parts[:cut]))
+                except ImportError:
+                    continue
+                break
+            else:
+                stale.append(f"{path.relative_to(ROOT)}: {ref}")
+                continue
+            for name in parts[cut:]:
+                fields = (
+                    {f.name for f in dataclasses.fields(target)}
+                    if (isinstance(target, type) and dataclasses.is_dataclass(target))
+                    else set()
+                )
+                if name in fields:
+                    break
+                if not hasattr(target, name):
+                    stale.append(f"{path.relative_to(ROOT)}: {ref}")
+                    break
+                target = getattr(target, name)
+    assert not stale, stale

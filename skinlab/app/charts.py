@@ -112,7 +112,7 @@ def _bins(values: pd.Series, count: int = 40) -> tuple[float, float, float]:
 
 def mean_colour_figure(means: pd.DataFrame) -> go.Figure:
     """One bar per class, as tall as its mean brightness and painted its mean colour, from
-    :attr:`skinlab.app.gallery.ColourProfile.means`."""
+    :attr:`skinlab.app.colours.ColourProfile.means`."""
     fig = go.Figure(
         go.Bar(
             x=means["display_name"],
@@ -142,7 +142,7 @@ _CHANNEL_COLOURS = {"red": "#c0392b", "green": "#27ae60", "blue": "#2e86c1"}
 
 def colour_histogram_figure(histograms: pd.DataFrame) -> go.Figure:
     """Red, green and blue histograms, one small panel per class, from
-    :attr:`skinlab.app.gallery.ColourProfile.histograms`."""
+    :attr:`skinlab.app.colours.ColourProfile.histograms`."""
     classes = histograms["display_name"].drop_duplicates()
     wrap = 3
     fig = px.line(
