@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from unittest.mock import patch
 
-from skinlab.bench.core import BenchContext, Row, Section, repeat_seconds, timed
+from skinlab.bench.core import BenchContext, Row, Section, median_seconds, timed
 from skinlab.bench.workspace import environ
 from skinlab.core.paths import PROJECT_ROOT
 
@@ -91,10 +91,8 @@ def run(ctx: BenchContext) -> Section:
 
     with environ(**_environment(ctx)):
         ctx.log("[bench] app: scan + audit, cold and cached")
-        scan_cold = statistics.median(repeat_seconds(cold_scan, reps=ctx.reps))
-        scan_warm = statistics.median(
-            repeat_seconds(lambda: ui.load_scan(root), reps=ctx.reps * WARM_FACTOR)
-        )
+        scan_cold = median_seconds(cold_scan, reps=ctx.reps)
+        scan_warm = median_seconds(lambda: ui.load_scan(root), reps=ctx.reps * WARM_FACTOR)
         ctx.log("[bench] app: Explore page through AppTest, cold and warm")
         with _server_like_script_cache():
             page_cold, page_warm = _page_times(root, ctx.reps, clear)
@@ -224,7 +222,7 @@ def _page_times(
         if at.exception:
             raise RuntimeError(f"the Explore page failed: {at.exception[0].value}")
         colds.append(seconds)
-    warm = statistics.median(repeat_seconds(at.run, reps=reps * WARM_FACTOR))
+    warm = median_seconds(at.run, reps=reps * WARM_FACTOR)
     return (statistics.median(colds[1:]) if len(colds) > 1 else None), warm
 
 

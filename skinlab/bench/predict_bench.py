@@ -14,12 +14,11 @@ irrelevant, its architecture is what costs time. Then, with the model warm:
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable
 
 import numpy as np
 
-from skinlab.bench.core import BenchContext, Row, Section, percentile, repeat_seconds, timed
+from skinlab.bench.core import BenchContext, Row, Section, median_seconds, percentile, timed
 from skinlab.bench.upload_memory import TARGET_MB, upload_peak_mb
 from skinlab.bench.workspace import link_images, sample_rows, train_in, train_rows
 from skinlab.core.config import RunConfig
@@ -71,12 +70,8 @@ def run(ctx: BenchContext) -> Section:
     }
     p50 = {k: percentile(v, 50) for k, v in ms.items()}
     p95 = {k: percentile(v, 95) for k, v in ms.items()}
-    ours_batch = BATCH / statistics.median(
-        repeat_seconds(lambda: predictor.logits(batch), reps=ctx.reps * 3)
-    )
-    keras_batch = BATCH / statistics.median(
-        repeat_seconds(lambda: model.predict(batch, verbose=0), reps=ctx.reps * 3)
-    )
+    ours_batch = BATCH / median_seconds(lambda: predictor.logits(batch), reps=ctx.reps * 3)
+    keras_batch = BATCH / median_seconds(lambda: model.predict(batch, verbose=0), reps=ctx.reps * 3)
     drift = float(np.abs(tflite_one() - predictor.logits(x)).max())
     ctx.log("[bench] predict: peak memory of one 79 MP upload, in a child process")
     idle_mb, peak_mb = upload_peak_mb(paths.root, ctx.workdir)
