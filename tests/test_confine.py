@@ -16,6 +16,7 @@ from skinlab.core import runs
 from skinlab.core.config import RunConfig
 from skinlab.core.confine import allowed_roots, confine, confine_run, within
 from skinlab.core.errors import PathNotAllowedError
+from skinlab.core.manifest import Manifest
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
@@ -178,7 +179,7 @@ def test_runs_gallery_never_opens_images_outside_the_allowed_folders(home) -> No
     pd.DataFrame(rows).assign(confidence=0.9).to_csv(run.predictions, index=False)
 
     def record(data_root: Path) -> compare.RunRecord:
-        manifest = {"data_root": str(data_root)}
+        manifest = Manifest("custom", ("nevus", "melanoma"), 64, data_root=str(data_root))
         return compare.RunRecord(run, {}, pd.DataFrame(), {}, manifest)
 
     images, _, unreadable = compare.gallery(compare.examples(record(inside), "Test"))

@@ -79,3 +79,11 @@ def open_page(page, server: str, title: str) -> None:
     wait_idle(page)
     page.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
     wait_idle(page)
+
+
+def stop_button(page):
+    """The Train page's Stop button. Not Streamlit's own toolbar "Stop", which shows beside it
+    whenever a rerun of the page is still running (a loaded machine makes that common)."""
+    return page.get_by_test_id("stMainBlockContainer").get_by_role(
+        "button", name="Stop", exact=True
+    )

@@ -12,7 +12,7 @@ import sys
 import time
 
 import numpy as np
-from browser_helpers import ROOT, open_page, wait_idle
+from browser_helpers import ROOT, open_page, stop_button, wait_idle
 
 #: Column names of the library's tables that a page must never show as they are.
 RAW_NAMES = (
@@ -84,7 +84,7 @@ def test_the_first_hour_has_no_partial_epoch_no_false_certainty_no_junk_no_raw_n
         return whole >= 1 and status.epoch > whole and status.batch > 0
 
     _wait(into_a_later_epoch)
-    page.get_by_role("button", name="Stop", exact=True).click()
+    stop_button(page).click()
     page.get_by_role("button", name="Resume").wait_for(timeout=180_000)
     wait_idle(page)
     status, history = runs.read_status(paths), runs.read_history(paths)

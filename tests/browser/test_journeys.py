@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from browser_helpers import open_page, shot, wait_idle
+from browser_helpers import open_page, shot, stop_button, wait_idle
 
 
 def test_explore_shows_nine_classes_of_the_demo(page, server) -> None:
@@ -102,7 +102,7 @@ def test_train_stop_ends_a_longer_run_as_stopped(page, server, app_home) -> None
         assert time.monotonic() < deadline, "no epoch finished"
         page.wait_for_timeout(200)
     page.get_by_text(run_id).first.wait_for()  # the page watches the new run
-    page.get_by_role("button", name="Stop", exact=True).click()
+    stop_button(page).click()
     page.get_by_role("button", name="Resume").wait_for(timeout=180_000)
     status = runs.read_status(newest)
     assert status.state == "stopped" and status.epoch < 300

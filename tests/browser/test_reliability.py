@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from browser_helpers import open_page, start_app, wait_idle
+from browser_helpers import open_page, start_app, stop_button, wait_idle
 from helpers import kill_run_processes, wait_for_run
 
 from skinlab.core import runs
@@ -66,7 +66,7 @@ def test_a_background_run_survives_an_app_restart_and_the_new_app_shows_it_live(
         _set_number(page, "Epochs", EPOCHS)
         _set_number(page, "Image size (pixels)", 32)
         page.get_by_role("button", name="Start training").click()
-        page.get_by_role("button", name="Stop", exact=True).wait_for(timeout=120_000)
+        stop_button(page).wait_for(timeout=120_000)
         (paths,) = runs.list_runs(models)
         wait_for_run(paths, lambda s: s.epoch >= 1 and s.batch >= 1)
 
