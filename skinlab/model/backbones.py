@@ -21,9 +21,6 @@ Example::
     keras.utils.set_random_seed(123)
     model = build_model("mobilenetv2", num_classes=9, image_size=224, weights="imagenet")
     set_backbone_trainable(model, 30)     # then compile again
-
-Why one module: it is the registry: each backbone's row, its builder and the custom layers
-its saved models need.
 """
 
 from __future__ import annotations
@@ -35,8 +32,6 @@ from keras import layers, ops
 
 from skinlab.model.registry import BACKBONES, TRANSFER, Backbone
 from skinlab.model.weights import WeightsUnavailableError, ensure_imagenet_weights
-
-__all__ = ["BACKBONES", "Backbone", "build_model", "get_backbone"]
 
 #: Name of the nested ``keras.applications`` sub-model in transfer models.
 BACKBONE_LAYER = "backbone"
