@@ -123,7 +123,7 @@ def test_the_first_hour_has_no_partial_epoch_no_false_certainty_no_junk_no_raw_n
 
     # Runs: the stopped run is there, and nothing the failed CLI start could have left.
     open_page(page, server, "Runs")
-    page.get_by_text(run_id).first.wait_for()
+    page.get_by_text(run_id).filter(visible=True).first.wait_for()
     page.locator("[data-testid='stPlotlyChart']").first.wait_for()
     assert "nonexistent" not in main.inner_text()
     _no_raw_names(page)

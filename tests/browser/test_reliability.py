@@ -82,7 +82,7 @@ def test_a_background_run_survives_an_app_restart_and_the_new_app_shows_it_live(
         page = context.new_page()  # the old tab lost its server; a new visit
         page.set_default_timeout(60_000)
         open_page(page, url, "Train")
-        page.get_by_text(paths.run_id).first.wait_for()
+        page.get_by_text(paths.run_id).filter(visible=True).first.wait_for()
         _wait_for_change(lambda: _shown_epoch(page), _shown_epoch(page))
         assert runs.read_status(paths).state == "running"
     finally:
