@@ -87,3 +87,12 @@ def stop_button(page):
     return page.get_by_test_id("stMainBlockContainer").get_by_role(
         "button", name="Stop", exact=True
     )
+
+
+def uploader(page, timeout: float = 300.0):
+    """The page's first file uploader, once it is there. On the Predict page it is drawn after
+    the model has loaded, which on a loaded machine (a cold TensorFlow import in the server)
+    can take longer than Playwright's default wait."""
+    found = page.locator("[data-testid='stFileUploader'] input[type=file]").first
+    found.wait_for(state="attached", timeout=timeout * 1000)
+    return found

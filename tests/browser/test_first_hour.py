@@ -12,7 +12,7 @@ import sys
 import time
 
 import numpy as np
-from browser_helpers import ROOT, open_page, stop_button, wait_idle
+from browser_helpers import ROOT, open_page, stop_button, uploader, wait_idle
 
 #: Column names of the library's tables that a page must never show as they are.
 RAW_NAMES = (
@@ -111,8 +111,8 @@ def test_the_first_hour_has_no_partial_epoch_no_false_certainty_no_junk_no_raw_n
     Image.fromarray(samples.astronaut()).save(photo)
     notes.write_text("these are my notes, not a photo")
     open_page(page, server, "Predict")
-    uploader = page.locator("[data-testid='stFileUploader'] input[type=file]").first
-    uploader.set_input_files([str(lesion), str(photo), str(notes)])
+    files = uploader(page)
+    files.set_input_files([str(lesion), str(photo), str(notes)])
     wait_idle(page)
     page.get_by_text("notes.jpg is a text file, not an image").first.wait_for()
     page.get_by_text("The model's most probable class is").first.wait_for()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from browser_helpers import open_page, shot, stop_button, wait_idle
+from browser_helpers import open_page, shot, stop_button, uploader, wait_idle
 
 
 def test_explore_shows_nine_classes_of_the_demo(page, server) -> None:
@@ -28,9 +28,7 @@ def test_predict_an_uploaded_image_shows_the_probability_chart(
     lesion = tmp_path / "lesion.png"
     draw_lesion("melanoma", np.random.default_rng(3), (160, 140)).save(lesion)
     open_page(page, server, "Predict")
-    page.locator("[data-testid='stFileUploader'] input[type=file]").first.set_input_files(
-        str(lesion)
-    )
+    uploader(page).set_input_files(str(lesion))
     wait_idle(page)
     # The sentence, not the results table's "Most probable class" header (hidden in the grid).
     page.get_by_text("The model's most probable class is").first.wait_for()
@@ -43,7 +41,7 @@ def test_predict_a_non_image_upload_explains_the_error(page, server, trained_run
     fake = tmp_path / "notes.jpg"
     fake.write_text("these are my notes, not a photo")
     open_page(page, server, "Predict")
-    page.locator("[data-testid='stFileUploader'] input[type=file]").first.set_input_files(str(fake))
+    uploader(page).set_input_files(str(fake))
     wait_idle(page)
     page.get_by_text("could not be read").first.wait_for()
     page.get_by_text("notes.jpg is a text file, not an image").first.wait_for()
@@ -118,9 +116,7 @@ def test_predict_shows_similar_training_cases_and_a_movable_threshold(
     lesion = tmp_path / "lesion.png"
     draw_lesion("nevus", np.random.default_rng(5), (160, 140)).save(lesion)
     open_page(page, server, "Predict")
-    page.locator("[data-testid='stFileUploader'] input[type=file]").first.set_input_files(
-        str(lesion)
-    )
+    uploader(page).set_input_files(str(lesion))
     wait_idle(page)
     page.get_by_text("Most similar training images").first.wait_for()
     captions = page.locator("[data-testid='stImageCaption']").filter(has_text="distance")
