@@ -19,12 +19,12 @@ def page() -> None:
     if not summaries:
         st.info("No training runs yet: start one on the Train page.")
         return
-    broken = [s for s in summaries if s["state"] == "broken"]
+    broken = [s for s in summaries if s.state == "broken"]
     if broken:
         with st.expander(f"{len(broken)} runs could not be read", expanded=True):
             for s in broken:
-                st.markdown(f"**{ui.literal(s['run_id'])}**: {ui.literal(s['error'])}")
-    readable = {s["run_id"]: compare.run_label(s) for s in summaries if s["state"] != "broken"}
+                st.markdown(f"**{ui.literal(s.run_id)}**: {ui.literal(s.error or '')}")
+    readable = {s.run_id: s.label for s in summaries if s.state != "broken"}
     rv.keep_known("compare_runs", list(readable))
     st.session_state.setdefault("compare_runs", compare.default_selection(summaries))
     chosen = st.multiselect(
@@ -54,7 +54,7 @@ def page() -> None:
         ]
     )
     evaluated = [r for r in records if compare.confusion(r, split)]
-    calibrated = [r for r in records if r.calibration]
+    calibrated = [r for r in records if r.section("calibration")]
     missing = (
         "Pick runs to compare above."
         if not records

@@ -18,6 +18,7 @@ from skinlab.app import (
     ui,
 )
 from skinlab.core.errors import SkinlabError
+from skinlab.core.runs import RunSummary
 from skinlab.data.discovery import Dataset
 from skinlab.jobs import manager
 
@@ -50,7 +51,7 @@ def _live_run(every: float) -> None:
         st.rerun()  # a run started, showed life or ended: switch the refresh rate
 
 
-def _watched_run(summaries: list[dict]) -> None:
+def _watched_run(summaries: list[RunSummary]) -> None:
     chosen = st.session_state.get(_RUN) or st.query_params.get("run")
     if (run_id := train_monitor.run_to_show(summaries, chosen)) is None:
         return

@@ -320,15 +320,13 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
     summaries = list_summaries(record=True)  # the command line records dead runs as failed
     if args.json:
-        print(json.dumps(summaries, indent=2))
+        print(json.dumps([s.to_dict() for s in summaries], indent=2))
         return 0
     for s in summaries:
-        best = s.get("best_val_accuracy")
+        best = s.best_val_accuracy
         best_text = f"{best:.3f}" if isinstance(best, float) else "-"
-        epochs = f"{s.get('epoch') or 0}/{s.get('total_epochs') or 0}"
-        print(
-            f"{s['run_id']}\t{s['state']}\tepoch {epochs}\tval acc {best_text}\t{s.get('error') or ''}"
-        )
+        epochs = f"{s.epoch or 0}/{s.total_epochs or 0}"
+        print(f"{s.run_id}\t{s.state}\tepoch {epochs}\tval acc {best_text}\t{s.error or ''}")
     return 0
 
 

@@ -131,6 +131,28 @@ def test_every_streamlit_cache_is_declared_in_skinlab_app_caches() -> None:
     assert declared.search((ROOT / "skinlab" / "app" / "caches.py").read_text(encoding="utf-8"))
 
 
+def test_status_json_is_changed_only_through_the_run_state_machine() -> None:
+    """One writer per file (issue 16): once a run exists, every write of its ``status.json``
+    is a step of :func:`skinlab.core.lifecycle.change`, which checks it against the state
+    machine; ``runs.new_run`` writes the first status of the run it creates."""
+    import re
+
+    call = re.compile(r"\bwrite_status\(")
+    allowed = {"skinlab/core/lifecycle.py", "skinlab/core/runs.py"}
+    writers = {
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "skinlab").rglob("*.py"))
+        if call.search(path.read_text(encoding="utf-8"))
+    }
+    assert writers <= allowed, f"change a run's state with lifecycle.change: {writers - allowed}"
+    runs_source = (ROOT / "skinlab" / "core" / "runs.py").read_text(encoding="utf-8")
+    calls = [line.strip() for line in runs_source.splitlines() if call.search(line)]
+    assert sorted(calls) == [
+        "def write_status(paths: RunPaths, status: RunStatus) -> None:",
+        'write_status(paths, RunStatus("queued", total_epochs=config.total_epochs))',
+    ]
+
+
 def test_every_cross_reference_in_a_docstring_names_something_that_exists() -> None:
     """``:func:`skinlab.x.y``` and the like point at a real module, function, class or field,
     so a move or a rename cannot leave a stale reference behind."""

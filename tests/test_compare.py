@@ -212,23 +212,21 @@ def test_best_run_of_each_score_is_picked_with_ece_lower_is_better(models: Path)
 
 def test_default_selection_is_the_newest_finished_runs() -> None:
     summaries = [
-        {"run_id": "e", "state": "running"},
-        {"run_id": "d", "state": "finished"},
-        {"run_id": "c", "state": "broken"},
-        {"run_id": "b", "state": "finished"},
-        {"run_id": "a", "state": "finished"},
+        runs.RunSummary("e", state="running"),
+        runs.RunSummary("d", state="finished"),
+        runs.RunSummary("c", state="broken"),
+        runs.RunSummary("b", state="finished"),
+        runs.RunSummary("a", state="finished"),
     ]
     assert compare.default_selection(summaries, limit=2) == ["d", "b"]
     assert compare.default_selection(summaries[:1] + summaries[2:3]) == ["e"]
-    assert compare.default_selection([{"run_id": "x", "state": "broken"}]) == []
+    assert compare.default_selection([runs.RunSummary("x")]) == []
 
 
 def test_run_label_keeps_named_runs_unique() -> None:
-    assert compare.run_label({"run_id": "20250101-000000-custom-abcdef", "name": "base"}) == (
-        "base (abcdef)"
-    )
-    assert compare.run_label({"run_id": "r1", "name": "r1"}) == "r1"
-    assert compare.run_label({"run_id": "r1", "name": None}) == "r1"
+    assert runs.RunSummary("20250101-000000-custom-abcdef", name="base").label == ("base (abcdef)")
+    assert runs.RunSummary("r1", name="r1").label == "r1"
+    assert runs.RunSummary("r1").label == "r1"
 
 
 def test_confusion_figure_shows_counts_or_row_shares_and_clickable_cells() -> None:
@@ -273,7 +271,7 @@ def test_reliability_line_breaks_at_empty_bins_instead_of_crossing_them() -> Non
     table = [row(None, 0), row(0.35, 1), row(None, 0), row(None, 0), row(0.72, 3), row(0.81, 5)]
     record = compare.RunRecord(
         paths=runs.RunPaths(Path("20250101-000000-custom-aaaaaa")),
-        summary={"run_id": "20250101-000000-custom-aaaaaa"},
+        summary=runs.RunSummary("20250101-000000-custom-aaaaaa"),
         history=pd.DataFrame({"epoch": []}),
         metrics={"calibration": {"reliability_after": table}},
         manifest=None,

@@ -180,7 +180,7 @@ def test_runs_gallery_never_opens_images_outside_the_allowed_folders(home) -> No
 
     def record(data_root: Path) -> compare.RunRecord:
         manifest = Manifest("custom", ("nevus", "melanoma"), 64, data_root=str(data_root))
-        return compare.RunRecord(run, {}, pd.DataFrame(), {}, manifest)
+        return compare.RunRecord(run, runs.RunSummary(run.run_id), pd.DataFrame(), {}, manifest)
 
     images, _, unreadable = compare.gallery(compare.examples(record(inside), "Test"))
     assert (len(images), unreadable) == (1, 3)  # only data/mine/Test/nevus/a.jpg is opened

@@ -128,23 +128,23 @@ def test_malformed_run_file_marks_the_run_broken_and_not_usable(name, copy_run) 
     paths = copy_run(f"bad-{name.split('.')[0]}")
     (paths.root / name).write_bytes(MALFORMED[name])
     summary = runs.run_summary(paths)
-    assert summary["state"] == "broken"
-    assert name in summary["error"]
-    assert paths.run_id not in [s["run_id"] for s in ui.usable_runs()]
+    assert summary.state == "broken"
+    assert name in summary.error
+    assert paths.run_id not in [s.run_id for s in ui.usable_runs()]
 
 
 @pytest.mark.parametrize("name", [runs.STATUS, runs.CONFIG])
 def test_run_folder_missing_a_file_is_broken_or_unlisted(name, copy_run) -> None:
     paths = copy_run(f"missing-{name.split('.')[0]}")
     (paths.root / name).unlink()
-    listed = {s["run_id"]: s for s in map(runs.run_summary, runs.list_runs())}
+    listed = {s.run_id: s for s in map(runs.run_summary, runs.list_runs())}
     if name == runs.CONFIG:  # not a run folder any more: not listed, not loadable
         assert paths.run_id not in listed
         with pytest.raises(runs.RunNotFoundError):
             load_predictor(paths.run_id)
     else:
-        assert listed[paths.run_id]["state"] == "broken"
-        assert "no status.json" in listed[paths.run_id]["error"]
+        assert listed[paths.run_id].state == "broken"
+        assert "no status.json" in (listed[paths.run_id].error or "")
 
 
 def _break_all(copy_run) -> dict[str, runs.RunPaths]:
@@ -209,7 +209,7 @@ def test_model_picker_offers_only_loadable_runs_and_predict_survives_a_tampered_
     good, copy_run
 ) -> None:
     broken = _break_all(copy_run)
-    offered = [s["run_id"] for s in ui.usable_runs()]
+    offered = [s.run_id for s in ui.usable_runs()]
     assert good[0].run_id in offered
     assert all(broken[name].run_id not in offered for name in MALFORMED)
 
@@ -288,15 +288,15 @@ def test_a_pipe_a_device_or_a_mistyped_status_marks_the_run_broken_in_one_senten
     paths = copy_run(case)
     breaks(paths.root / name)
     summary = runs.run_summary(paths)
-    assert summary["state"] == "broken" and name in summary["error"]
-    assert_one_sentence(summary["error"])
+    assert summary.state == "broken" and name in summary.error
+    assert_one_sentence(summary.error)
     if name == runs.STATUS:  # what Stop, Train and the scheduler read first
         with pytest.raises(RunFileError) as info:
             manager.refresh(paths)
         assert_one_sentence(str(info.value))
-    listed = {s["run_id"]: s["state"] for s in manager.list_summaries()}
+    listed = {s.run_id: s.state for s in manager.list_summaries()}
     assert listed[paths.run_id] == "broken" and listed[good[0].run_id] == "finished"
-    assert paths.run_id not in [s["run_id"] for s in ui.usable_runs()]
+    assert paths.run_id not in [s.run_id for s in ui.usable_runs()]
 
 
 def test_runs_and_train_pages_show_the_good_run_beside_pipes_devices_and_mistyped_status(

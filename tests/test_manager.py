@@ -80,7 +80,7 @@ def test_kill_9_of_the_worker_shows_failed_with_the_signal_and_files_still_load(
     assert "SIGKILL" in final.error
     runs.read_config(paths)
     runs.read_history(paths)
-    assert runs.run_summary(paths)["state"] == "failed"
+    assert runs.run_summary(paths).state == "failed"
     assert paths.last_weights.exists()
 
 

@@ -59,9 +59,9 @@ def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
 def test_pages_show_a_dead_run_as_failed_and_write_nothing_in_its_folder(quick, dead_run):
     before = _snapshot(dead_run.root)
 
-    listed = {s["run_id"]: s for s in manager.list_summaries()}
-    assert listed[dead_run.run_id]["state"] == "failed"
-    assert "disappeared without a final status" in listed[dead_run.run_id]["error"]
+    listed = {s.run_id: s for s in manager.list_summaries()}
+    assert listed[dead_run.run_id].state == "failed"
+    assert "disappeared without a final status" in (listed[dead_run.run_id].error or "")
     assert train_monitor.load_run(dead_run.run_id).status.state == "failed"
     for page in ("pages/train.py", "pages/runs.py"):
         at = open_app_page(quick[1], page)

@@ -105,7 +105,7 @@ def test_groups_and_the_group_table_come_from_the_run_folders_alone(tmp_path, mo
     from skinlab.jobs import manager
 
     summaries = manager.list_summaries()
-    assert repeats.groups(summaries) == {"g-test": [p.run_id for p in members]}
+    assert repeats.groups(s.run_id for s in summaries) == {"g-test": [p.run_id for p in members]}
     assert repeats.members("g-test") == [p.run_id for p in members]
     (row,) = repeats.group_table(summaries).to_dict("records")
     assert row["group"] == "g-test" and row["runs"] == 2 and row["states"] == "2 finished"

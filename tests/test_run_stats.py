@@ -48,7 +48,7 @@ def _record(tmp_path, run_id: str, right: float, seed: int = 0, split: str = "Te
     ).to_csv(folder / runs.PREDICTIONS, index=False)
     return RunRecord(
         paths=runs.RunPaths(folder),
-        summary={"run_id": run_id, "name": None},
+        summary=runs.RunSummary(run_id),
         history=pd.DataFrame(),
         metrics={},
         manifest=Manifest("custom", tuple(CLASSES), 64),

@@ -237,21 +237,34 @@ def test_run_summary_reports_progress_and_metrics(models: Path) -> None:
     append_history(paths, {"epoch": 2, "val_accuracy": 0.625})
     write_json(paths.metrics, {"validation": {"balanced_accuracy": 0.4}})
     summary = run_summary(paths)
-    assert summary["name"] == "baseline" and summary["backbone"] == "custom"
-    assert (summary["state"], summary["epoch"], summary["total_epochs"]) == ("running", 2, 4)
-    assert summary["best_val_accuracy"] == 0.625
-    assert summary["balanced_accuracy"] == 0.4
-    assert summary["created"] == 1735732800.0
-    assert summary["error"] is None
+    assert summary.name == "baseline" and summary.backbone == "custom"
+    assert (summary.state, summary.epoch, summary.total_epochs) == ("running", 2, 4)
+    assert summary.best_val_accuracy == 0.625
+    assert summary.balanced_accuracy == 0.4
+    assert summary.created == 1735732800.0
+    assert summary.error is None
+    # the row `runs list --json` prints: the same keys as before the typed record
+    assert list(summary.to_dict()) == [
+        "run_id",
+        "name",
+        "backbone",
+        "state",
+        "epoch",
+        "total_epochs",
+        "best_val_accuracy",
+        "balanced_accuracy",
+        "created",
+        "error",
+    ]
 
 
 def test_run_summary_of_a_malformed_status_is_broken_and_does_not_raise(models: Path) -> None:
     paths = _run_folder(models, "20250101-120000-custom-abcdef")
     paths.status.write_text('{"state": "runn')
     summary = run_summary(paths)
-    assert summary["state"] == "broken"
-    assert "status.json" in summary["error"]
-    assert summary["backbone"] == "custom"
+    assert summary.state == "broken"
+    assert "status.json" in summary.error
+    assert summary.backbone == "custom"
 
 
 @pytest.mark.parametrize(
@@ -268,7 +281,7 @@ def test_run_summary_of_any_damaged_file_is_broken(models: Path, damage) -> None
     paths = _run_folder(models, "20250101-120000-custom-abcdef")
     damage(paths)
     summary = run_summary(paths)
-    assert summary["state"] == "broken" and summary["error"]
+    assert summary.state == "broken" and summary.error
 
 
 def test_resolve_run_by_id_prefix_and_path(models: Path) -> None:

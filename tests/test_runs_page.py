@@ -212,7 +212,7 @@ def test_running_run_shows_its_curves_and_refuses_deletion(trained: dict) -> Non
     try:
         at = _open(trained, [trained["ids"][0], live.name])
         table = at.dataframe[0].value
-        label = compare.run_label({"run_id": live.name, "name": live.name})
+        label = runs.RunSummary(live.name, name=live.name).label
         assert table.loc[label, "State"] == "running"
         assert pd.isna(table.loc[label, "Balanced accuracy"])
         assert len(at.get("plotly_chart")) >= 2  # the learning curves

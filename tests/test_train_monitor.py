@@ -15,8 +15,8 @@ from skinlab.model import weights
 from skinlab.model.weights import WeightsUnavailableError
 
 
-def _summary(run_id: str, state: str) -> dict:
-    return {"run_id": run_id, "name": None, "state": state}
+def _summary(run_id: str, state: str) -> runs.RunSummary:
+    return runs.RunSummary(run_id, state=state)
 
 
 def test_the_chosen_run_is_shown_while_it_exists_else_the_newest_live_one() -> None:
@@ -124,7 +124,7 @@ def test_load_run_and_the_table_read_only_the_run_folder(tmp_path, monkeypatch) 
     assert view.name == "mine" and view.status.state == "finished" and not view.live
     assert view.metrics["Balanced accuracy"] == 0.3 and not view.can_predict  # no manifest
     summary = runs.run_summary(paths)
-    table = train_monitor.runs_table([summary, {"run_id": "gone", "state": "broken"}])
+    table = train_monitor.runs_table([summary, runs.RunSummary("gone")])
     assert table["run"].tolist() == ["mine", "gone"]
     assert table.loc[0, "epochs"] == "2/2" and "Notebook CNN" in table.loc[0, "config"]
     assert table.loc[0, "best val accuracy"] == 0.25 and table.loc[1, "config"] == "–"

@@ -293,7 +293,7 @@ def test_a_failed_run_without_a_saved_epoch_shows_its_sentence_and_no_resume_but
 
 def test_runs_table_has_human_headers_and_drops_columns_that_say_nothing() -> None:
     table = train_monitor.runs_table(
-        [{"run_id": "20250101-000000-custom-aaaaaa", "state": "queued", "total_epochs": 3}]
+        [runs.RunSummary("20250101-000000-custom-aaaaaa", state="queued", total_epochs=3)]
     )
     config = run_panel.table_columns(table)
     assert config["run"]["label"] == "Run" and config["best val accuracy"]["label"]

@@ -1,12 +1,13 @@
 """Comparing training runs: the table, figures and example images of the Runs page.
 
-Everything here reads run folders, never a live training process, and loading a run never
-raises for a malformed file: :func:`load_run` keeps what it could read and says what it
-could not in :attr:`RunRecord.problems`, so one damaged run cannot take a comparison down.
+Everything here reads run folders, never a live training process, through the one typed
+reader (:func:`skinlab.core.record.read_run`): loading a run never raises for a malformed
+file, it keeps what it could read and says what it could not in ``RunRecord.problems``, so
+one damaged run cannot take a comparison down.
 
 Example::
 
-    records = load_runs([s["run_id"] for s in manager.list_summaries()[:2]])
+    records = load_runs([s.run_id for s in manager.list_summaries()[:2]])
     metrics_table(records, "Test")                     # one row per run
     confusion_figure(*confusion(records[0], "Test"), normalise=True)
     examples(records[0], "Test", true="melanoma")      # melanomas it got wrong
@@ -22,7 +23,6 @@ import dataclasses
 import io
 import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +35,10 @@ from PIL import Image
 
 from skinlab.app import curves
 from skinlab.core import runs
-from skinlab.core.atomic import RunFileError, read_bounded, read_json
+from skinlab.core.atomic import RunFileError, read_bounded
 from skinlab.core.confine import confine_run, within
 from skinlab.core.errors import InvalidImageError, SkinlabError
-from skinlab.core.manifest import Manifest
+from skinlab.core.record import RunRecord, read_run
 from skinlab.data.images import decode_image
 from skinlab.data.overrides import RAW
 from skinlab.evaluate.calibration import separation_note
@@ -60,105 +60,30 @@ METRIC_COLUMNS: dict[str, bool] = {
 }
 
 
-def run_label(summary: dict[str, Any]) -> str:
-    """A short, unique label: the run's name with the end of its id, or the id alone."""
-    run_id, name = summary["run_id"], summary.get("name")
-    return f"{name} ({run_id[-6:]})" if name and name != run_id else run_id
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """What could be read of one run folder.
-
-    Attributes:
-        summary: :func:`skinlab.core.runs.run_summary` (state, name, epochs, ...).
-        history: ``history.csv`` (empty before the first epoch).
-        metrics: ``metrics.json`` (``{}`` until the run is evaluated).
-        manifest: ``manifest.json`` (``None`` until a model is saved, or when it cannot be
-            read: then ``problems`` says why).
-        problems: one sentence per file that exists but could not be read.
-    """
-
-    paths: runs.RunPaths
-    summary: dict[str, Any]
-    history: pd.DataFrame
-    metrics: dict[str, Any]
-    manifest: Manifest | None
-    problems: tuple[str, ...] = ()
-
-    @property
-    def run_id(self) -> str:
-        return self.paths.run_id
-
-    @property
-    def label(self) -> str:
-        return run_label(self.summary)
-
-    def split_metrics(self, split: str) -> dict[str, Any] | None:
-        """The metrics of ``split`` ("Val" or "Test"), or ``None`` when not evaluated."""
-        section = self.metrics.get(_SECTIONS[split])
-        return section if isinstance(section, dict) else None
-
-    @property
-    def calibration(self) -> dict[str, Any] | None:
-        section = self.metrics.get("calibration")
-        return section if isinstance(section, dict) else None
+def split_metrics(record: RunRecord, split: str) -> dict[str, Any] | None:
+    """The metrics of ``split`` ("Val" or "Test"), or ``None`` when not evaluated."""
+    return record.section(_SECTIONS[split])
 
 
 def separation_notes(records: list[RunRecord]) -> list[tuple[RunRecord, str]]:
     """The runs whose validation split was (nearly) perfectly separated, so calibration
     had nothing to learn from, each with the sentence that says so."""
-    notes = ((r, separation_note(r.calibration)) for r in records)
+    notes = ((r, separation_note(r.section("calibration"))) for r in records)
     return [(r, note) for r, note in notes if note]
 
 
-def _read_object(problems: list[str], path: Path) -> dict[str, Any]:
-    try:
-        value = read_json(path, default={})
-    except SkinlabError as exc:
-        problems.append(str(exc))
-        return {}
-    if not isinstance(value, dict):
-        problems.append(f"{path} does not hold a JSON object; it was ignored.")
-        return {}
-    return value
-
-
-def _read_manifest(problems: list[str], paths: runs.RunPaths) -> Manifest | None:
-    if not paths.manifest.exists():
-        return None
-    try:
-        return runs.read_manifest(paths)
-    except SkinlabError as exc:
-        problems.append(str(exc))
-        return None
-
-
 def load_run(ref: str | Path) -> RunRecord:
-    """Read a run (id, prefix or folder) for comparison; unreadable files become problems.
+    """Read a run (id, prefix or folder) for comparison (:func:`skinlab.core.record.read_run`);
+    metrics of a shape the page cannot draw become one more problem.
 
     Raises:
         RunNotFoundError: no such run (deleted meanwhile, for instance).
     """
-    paths = runs.resolve_run(ref)
-    problems: list[str] = []
-    try:
-        history = runs.read_history(paths)
-    except SkinlabError as exc:
-        problems.append(str(exc))
-        history = pd.DataFrame(columns=list(runs.HISTORY_COLUMNS))
-    record = RunRecord(
-        paths=paths,
-        summary=runs.run_summary(paths),
-        history=history,
-        metrics=_read_object(problems, paths.metrics),
-        manifest=_read_manifest(problems, paths),
-    )
+    record = read_run(ref)
     shape = _metrics_problem(record)
     if shape:
-        problems.append(shape)
-        record = dataclasses.replace(record, metrics={})
-    return dataclasses.replace(record, problems=tuple(problems))
+        record = dataclasses.replace(record, metrics={}, problems=(*record.problems, shape))
+    return record
 
 
 def _metrics_problem(record: RunRecord) -> str | None:
@@ -191,10 +116,10 @@ def load_runs(run_ids: Iterable[str]) -> list[RunRecord]:
     return records
 
 
-def default_selection(summaries: Sequence[dict[str, Any]], limit: int = 3) -> list[str]:
+def default_selection(summaries: Sequence[runs.RunSummary], limit: int = 3) -> list[str]:
     """The newest finished runs (``summaries`` newest first), else the newest readable one."""
-    finished = [s["run_id"] for s in summaries if s["state"] == "finished"]
-    readable = [s["run_id"] for s in summaries if s["state"] != "broken"]
+    finished = [s.run_id for s in summaries if s.state == "finished"]
+    readable = [s.run_id for s in summaries if s.state != "broken"]
     return finished[:limit] or readable[:1]
 
 
@@ -208,8 +133,8 @@ def metrics_table(records: Sequence[RunRecord], split: str) -> pd.DataFrame:
     """
     rows = []
     for record in records:
-        scores = record.split_metrics(split) or {}
-        test = record.split_metrics("Test") or {}
+        scores = split_metrics(record, split) or {}
+        test = split_metrics(record, "Test") or {}
         clean = found if isinstance(found := test.get("clean"), dict) else {}
         if not clean and test.get("excluded") == 0:
             clean = test  # nothing was excluded: the clean test set is the whole test set
@@ -217,20 +142,20 @@ def metrics_table(records: Sequence[RunRecord], split: str) -> pd.DataFrame:
         rows.append(
             {
                 "Run": record.label,
-                "State": summary["state"],
+                "State": summary.state,
                 "Accuracy": scores.get("accuracy"),
                 "Balanced accuracy": scores.get("balanced_accuracy"),
                 "Macro F1": scores.get("macro_f1"),
                 "Melanoma sensitivity": (scores.get("melanoma") or {}).get("sensitivity"),
-                "ECE": (record.calibration or {}).get("ece_after"),
+                "ECE": (record.section("calibration") or {}).get("ece_after"),
                 "Clean test balanced accuracy": clean.get("balanced_accuracy"),
                 "Excluded from clean test": test.get("excluded"),
-                "Best val accuracy": summary.get("best_val_accuracy"),
-                "Backbone": summary.get("backbone"),
+                "Best val accuracy": summary.best_val_accuracy,
+                "Backbone": summary.backbone,
                 "Image size": record.manifest.image_size if record.manifest else None,
                 # The dataset version it trained on (issue 17): "raw" is the folder as it is.
                 "Data version": record.manifest.data_version if record.manifest else RAW,
-                "Epochs": f"{summary.get('epoch') or 0}/{summary.get('total_epochs') or '?'}",
+                "Epochs": f"{summary.epoch or 0}/{summary.total_epochs or '?'}",
                 "Best epoch": record.metrics.get("best_epoch") or curves.best_epoch(record.history),
             }
         )
@@ -301,7 +226,7 @@ def per_class_recall(records: Sequence[RunRecord], split: str) -> pd.DataFrame:
     rows = [
         {"Run": r.label, "Class": name, "Recall": s.get("recall"), "Support": s.get("support")}
         for r in records
-        for name, s in ((r.split_metrics(split) or {}).get("per_class") or {}).items()
+        for name, s in ((split_metrics(r, split) or {}).get("per_class") or {}).items()
     ]
     return pd.DataFrame(rows, columns=["Run", "Class", "Recall", "Support"])
 
@@ -337,7 +262,7 @@ def _wrap(name: str) -> str:
 
 def confusion(record: RunRecord, split: str) -> tuple[np.ndarray, list[str]] | None:
     """``(counts, class names)`` of ``split``, rows true and columns predicted, or ``None``."""
-    scores = record.split_metrics(split)
+    scores = split_metrics(record, split)
     if not scores or "confusion_matrix" not in scores:
         return None
     return np.asarray(scores["confusion_matrix"], dtype=float), list(scores["class_names"])
@@ -451,7 +376,7 @@ def reliability_figure(records: Sequence[RunRecord]) -> go.Figure:
     )
     colour = colours(records)
     for record in records:
-        calibration = record.calibration or {}
+        calibration = record.section("calibration") or {}
         for when, dash in (("before", "dash"), ("after", "solid")):
             table = calibration.get(f"reliability_{when}") or []
             bins = [b for b in table if b.get("count")]

@@ -99,7 +99,7 @@ def _run_key(predictor: Predictor) -> tuple[str, float]:
 def model_caption(predictor: Predictor) -> str:
     """One line naming the run, backbone, input size, temperature and training data."""
     manifest = predictor.loaded.manifest
-    name = runs.run_summary(predictor.loaded.paths).get("name")
+    name = runs.run_summary(predictor.loaded.paths).name
     named = f" ({name})" if name and name != predictor.run_id else ""  # never "run X (X)"
     data = manifest.data_root
     trained_on = f" · trained on {catalog.describe(data)}" if data else ""

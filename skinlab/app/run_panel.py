@@ -17,6 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from skinlab.app import curves, train_form, train_monitor, ui
+from skinlab.core import runs
 from skinlab.core.errors import SkinlabError
 from skinlab.jobs import manager, repeats
 
@@ -177,7 +178,7 @@ def _use_model(run_id: str) -> None:
     st.session_state[_RERUN_APP] = True  # the sidebar's model picker lives outside the fragment
 
 
-def runs_table(summaries: list[dict]) -> None:
+def runs_table(summaries: list[runs.RunSummary]) -> None:
     """The queue and history of runs, newest first."""
     table = train_monitor.runs_table(summaries)
     if table.empty:
@@ -192,7 +193,7 @@ def runs_table(summaries: list[dict]) -> None:
     )
 
 
-def repeat_groups(summaries: list[dict]) -> None:
+def repeat_groups(summaries: list[runs.RunSummary]) -> None:
     """Each seed-repeat group's final scores as mean ± sd over its runs (nothing without
     groups)."""
     table = repeats.group_table(summaries)

@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 from skinlab.app import compare, cv_view, review_view, run_stats, ui
+from skinlab.core import runs
 from skinlab.core.confine import confine_run
 from skinlab.core.errors import SkinlabError
 from skinlab.jobs import manager
@@ -189,18 +190,18 @@ def _gallery(record: compare.RunRecord, split: str, classes: list[str]) -> None:
         )
 
 
-def manage(summaries: list[dict], first: str | None) -> None:
-    labels = {s["run_id"]: compare.run_label(s) for s in summaries}
+def manage(summaries: list[runs.RunSummary], first: str | None) -> None:
+    labels = {s.run_id: s.label for s in summaries}
     keep_known("manage_run", list(labels))
     if first:
         st.session_state.setdefault("manage_run", first)
     run_id = st.selectbox("Run", list(labels), format_func=labels.__getitem__, key="manage_run")
     if run_id is None:  # a selectbox with options always has a choice
         return
-    summary = next(s for s in summaries if s["run_id"] == run_id)
-    error = f". {ui.literal(summary['error'])}" if summary["error"] else ""
-    st.caption(f"State: {summary['state']}{error}")
-    usable = run_id in {s["run_id"] for s in ui.usable_runs()}
+    summary = next(s for s in summaries if s.run_id == run_id)
+    error = f". {ui.literal(summary.error)}" if summary.error else ""
+    st.caption(f"State: {summary.state}{error}")
+    usable = run_id in {s.run_id for s in ui.usable_runs()}
     active = ui.active_model() == run_id
     cols = st.columns(3)
     cols[0].button(

@@ -25,10 +25,12 @@ import pandas as pd
 
 from skinlab.app.curves import best_epoch
 from skinlab.app.train_form import describe_config
-from skinlab.core import atomic, runs
+from skinlab.core import runs
+from skinlab.core.atomic import RunFileError
 from skinlab.core.config import RunConfig
 from skinlab.core.confine import confine_run
 from skinlab.core.errors import SkinlabError
+from skinlab.core.record import read_run
 from skinlab.data.discovery import Dataset
 from skinlab.jobs import manager
 from skinlab.jobs.repeats import start_repeats
@@ -73,15 +75,15 @@ class RunView:
         return self.status.state in LIVE
 
 
-def run_to_show(summaries: list[dict], chosen: str | None) -> str | None:
+def run_to_show(summaries: list[runs.RunSummary], chosen: str | None) -> str | None:
     """The run the page shows: the ``chosen`` id while it exists, else the newest run still
     going, else the newest run; ``None`` when there are none. ``summaries`` are newest first
     (:func:`skinlab.jobs.manager.list_summaries`)."""
-    ids = [s["run_id"] for s in summaries]
+    ids = [s.run_id for s in summaries]
     if chosen in ids:
         return chosen
-    live = [s["run_id"] for s in summaries if s["state"] in LIVE]
-    return (live or ids or [None])[0]
+    live = [s.run_id for s in summaries if s.state in LIVE]
+    return next(iter(live or ids), None)
 
 
 def is_starting(status: runs.RunStatus) -> bool:
@@ -95,11 +97,11 @@ def is_starting(status: runs.RunStatus) -> bool:
     )
 
 
-def refresh_seconds(summaries: list[dict]) -> float:
+def refresh_seconds(summaries: list[runs.RunSummary]) -> float:
     """How often the Train page should look at the runs (:data:`STARTING_REFRESH_SECONDS`,
     :data:`LIVE_REFRESH_SECONDS` or :data:`IDLE_REFRESH_SECONDS`), given
     :func:`skinlab.jobs.manager.list_summaries`."""
-    live = [s["run_id"] for s in summaries if s["state"] in LIVE]
+    live = [s.run_id for s in summaries if s.state in LIVE]
     if not live:
         return IDLE_REFRESH_SECONDS
     for run_id in live:
@@ -119,15 +121,19 @@ def load_run(run_id: str) -> RunView:
         PathNotAllowedError: ``run_id`` leads outside the models folder.
     """
     paths = confine_run(run_id)
-    status = manager.observe(paths)
-    config = runs.read_config(paths)
+    record = read_run(paths, status=manager.observe(paths))
+    for name in (runs.CONFIG, runs.HISTORY, runs.METRICS):
+        if name in record.unreadable:
+            raise RunFileError(record.problems[record.unreadable.index(name)])
+    status, config = record.status, record.config
+    assert status is not None and config is not None  # observe and config raised, or read
     return RunView(
         run_id=paths.run_id,
         name=config.name or paths.run_id,
         status=status,
         config=config,
-        history=runs.read_history(paths),
-        metrics=final_metrics(atomic.read_json(paths.metrics, default=None)),
+        history=record.history,
+        metrics=final_metrics(record.metrics),
         can_predict=status.state in ("finished", "stopped") and paths.manifest.exists(),
         can_resume=status.state in ("stopped", "failed") and manager.can_resume(paths),
     )
@@ -206,28 +212,28 @@ def _latest(history: pd.DataFrame) -> dict[str, float | None]:
     }
 
 
-def runs_table(summaries: list[dict]) -> pd.DataFrame:
+def runs_table(summaries: list[runs.RunSummary]) -> pd.DataFrame:
     """The queue/history table: one row per run (newest first) with its state, progress,
     config summary and best validation scores."""
     rows = []
     for summary in summaries:
         try:
-            config = describe_config(runs.read_config(runs.resolve_run(summary["run_id"])))
+            config = describe_config(runs.read_config(runs.resolve_run(summary.run_id)))
         except Exception:  # a broken run still gets its row (its error says why)
             config = "–"
-        created = summary.get("created")
-        epoch, total = summary.get("epoch"), summary.get("total_epochs")
+        created = summary.created
+        epoch, total = summary.epoch, summary.total_epochs
         rows.append(
             {
-                "run": summary.get("name") or summary["run_id"],
-                "state": summary["state"],
+                "run": summary.name or summary.run_id,
+                "state": summary.state,
                 "epochs": f"{epoch or 0}/{total}" if total else "–",
                 "config": config,
-                "best val accuracy": summary.get("best_val_accuracy"),
-                "balanced accuracy": summary.get("balanced_accuracy"),
+                "best val accuracy": summary.best_val_accuracy,
+                "balanced accuracy": summary.balanced_accuracy,
                 "created": datetime.fromtimestamp(created, UTC) if created else None,
-                "error": summary.get("error") or "",
-                "run id": summary["run_id"],
+                "error": summary.error or "",
+                "run id": summary.run_id,
             }
         )
     return pd.DataFrame(rows)
@@ -277,9 +283,9 @@ def just_ended(seen: MutableMapping[Any, Any], view: RunView) -> bool:
     return before in LIVE and not view.live
 
 
-def run_labels(summaries: list[dict]) -> dict[str, str]:
+def run_labels(summaries: list[runs.RunSummary]) -> dict[str, str]:
     """``{run id: "name · state"}`` for a run picker, newest first."""
-    return {s["run_id"]: f"{s.get('name') or s['run_id']} · {s['state']}" for s in summaries}
+    return {s.run_id: f"{s.name or s.run_id} · {s.state}" for s in summaries}
 
 
 def ending_note(view: RunView) -> str | None:

@@ -163,18 +163,18 @@ def _allowed_folder(typed: str) -> str | None:
         return None
 
 
-def usable_runs() -> list[dict]:
+def usable_runs() -> list[runs.RunSummary]:
     """Summaries of runs that can predict (finished or stopped, with weights), newest first."""
     out = []
     for paths in runs.list_runs():
         summary = runs.run_summary(paths)
-        if summary["state"] in ("finished", "stopped") and paths.manifest.exists():
+        if summary.state in ("finished", "stopped") and paths.manifest.exists():
             out.append(summary)
     return out
 
 
 def _model_picker(remembered: dict) -> None:
-    options = [s["run_id"] for s in usable_runs()]
+    options = [s.run_id for s in usable_runs()]
     if not options:
         st.session_state[_MODEL_KEY] = None
         st.caption("No trained model yet: train one on the Train page.")

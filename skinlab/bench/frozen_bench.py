@@ -23,8 +23,9 @@ from pathlib import Path
 
 from skinlab.bench.core import BenchContext, Row, Section
 from skinlab.bench.workspace import environ, link_images, train_rows
-from skinlab.core import atomic, runs
+from skinlab.core import runs
 from skinlab.core.config import RunConfig
+from skinlab.core.record import read_run
 from skinlab.model.weights import imagenet_weights_filename, keras_cache_dir, write_stand_in_weights
 from skinlab.train.training import train
 
@@ -156,8 +157,8 @@ def _train(config: RunConfig) -> dict:
     started = time.perf_counter()
     result = train(config)
     wall = time.perf_counter() - started
-    history = runs.read_history(result.paths)
-    metrics = atomic.read_json(result.paths.metrics)
+    record = read_run(result.paths)
+    history, metrics = record.history, record.metrics
     feature_pass = metrics.get("feature_cache", {}).get("seconds", 0.0)
     seconds = history["epoch_time"].tolist()
     return {

@@ -19,8 +19,8 @@ import time
 from skinlab.bench.core import BenchContext, Row, Section
 from skinlab.bench.workspace import train_in
 from skinlab.core import runs
-from skinlab.core.atomic import read_json
 from skinlab.core.config import PRESETS, RunConfig
+from skinlab.core.record import read_run
 
 #: ``cpu-best`` before issue 14.
 BASELINE = {
@@ -49,8 +49,8 @@ def _train(ctx: BenchContext, name: str, overrides: dict, minutes: float) -> dic
     began = time.perf_counter()
     paths = train_in(ctx.workdir / name, config)
     seconds = time.perf_counter() - began
-    history = runs.read_history(paths)
-    metrics = read_json(paths.metrics, default={}) or {}
+    record = read_run(paths)
+    history, metrics = record.history, record.metrics
     trained_s = float(history["epoch_time"].sum())
     images = len(history) * _train_images(paths)
     balanced = (metrics.get("validation") or {}).get("balanced_accuracy")

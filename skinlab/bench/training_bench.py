@@ -23,7 +23,8 @@ from pathlib import Path
 
 from skinlab.bench.core import BenchContext, Row, Section, run_measured
 from skinlab.bench.workspace import link_images, train_rows
-from skinlab.core import atomic, runs
+from skinlab.core import runs
+from skinlab.core.record import read_run
 
 #: Images per class in the subsets (the seed CNN in --quick, MobileNetV2 always).
 QUICK_PER_CLASS = 40
@@ -111,8 +112,8 @@ def _skinlab(ctx: BenchContext, root: Path, backbone: str, epochs: int) -> dict:
     if child.returncode:
         raise RuntimeError(f"skinlab training failed: {child.stderr[-1500:]}")
     paths = runs.RunPaths(Path(child.stdout.strip().splitlines()[-1]))
-    history = runs.read_history(paths)
-    metrics = atomic.read_json(paths.metrics)
+    record = read_run(paths)
+    history, metrics = record.history, record.metrics
     n_train = runs.read_manifest(paths).train_images
     epoch_s = statistics.median(history["epoch_time"].iloc[1:])
     return {

@@ -9,6 +9,8 @@
 * :mod:`skinlab.core.confine`: path confinement for user-given names
 * :mod:`skinlab.core.manifest`: ``manifest.json`` as one typed record (what travels with the weights)
 * :mod:`skinlab.core.runs`: the run folder: its files, status, manifest, history and how to find a run
+* :mod:`skinlab.core.lifecycle`: a run's state machine, the one writer of ``status.json``
+* :mod:`skinlab.core.record`: one typed reader of a run folder (``RunRecord``), for pages, CLI and bench
 * :mod:`skinlab.core.probability`: writing probabilities for people
 * :mod:`skinlab.core.quiet`: TensorFlow's start-up noise, hidden
 """

@@ -3,13 +3,13 @@
 Each run is a folder ``models_dir()/<run_id>`` written by one training process and read,
 while it is being written, by any number of app sessions. Every write goes through
 :mod:`skinlab.core.atomic`, so readers never see a partial file and a killed run leaves every
-file parseable. Who writes ``status.json``, and which state changes each writer makes, is
-the table in ``docs/architecture.md``; reading a run writes nothing.
+file parseable. :func:`new_run` writes a run's first ``status.json``; every later change is
+a step of the state machine in :mod:`skinlab.core.lifecycle`. Reading a run writes nothing.
 
 Example::
 
     paths = new_run(RunConfig(backbone="custom"))     # state "queued"
-    write_status(paths, RunStatus("running", epoch=1, total_epochs=20))
+    lifecycle.change(paths, "running", epoch=1)        # a step of the state machine
     append_history(paths, {"epoch": 1, "loss": 0.9, "phase": "train"})
     run_summary(paths)["state"]                        # 'running'
 
@@ -226,7 +226,9 @@ def _typed(name: str, annotation: str, value: Any) -> Any:
 
 
 def write_status(paths: RunPaths, status: RunStatus) -> None:
-    """Atomically replace the run's ``status.json``.
+    """Atomically replace the run's ``status.json``: the raw write under
+    :func:`skinlab.core.lifecycle.change` (and :func:`new_run`'s first status), which checks
+    the step against the state machine; tests call it to forge a state.
 
     The writer also records the start time of the processes it can vouch for when the
     status names them without one: itself as ``pid`` and its parent as ``supervisor_pid``.
@@ -372,49 +374,80 @@ def list_runs(root: Path | None = None) -> list[RunPaths]:
     return sorted(runs, key=lambda p: (_created(p) or 0.0, _mtime(p.config) or 0.0), reverse=True)
 
 
-def run_summary(paths: RunPaths) -> dict[str, Any]:
-    """One row for a runs table; never raises.
+@dataclass(frozen=True)
+class RunSummary:
+    """One row of a runs table, read from a run folder at one moment (:func:`run_summary`).
 
-    Returns a dict with ``run_id``, ``name``, ``backbone``, ``state``, ``epoch``,
-    ``total_epochs``, ``best_val_accuracy``, ``balanced_accuracy`` (from the validation
-    section of ``metrics.json``), ``created`` (``time.time()`` style) and ``error``. A run
-    whose files are missing or malformed gets state ``"broken"`` and the reason in ``error``.
+    Attributes:
+        run_id: the folder's name.
+        name: the run's display name (its id when unnamed); ``None`` when the config is
+            unreadable.
+        backbone: the config's backbone; ``None`` when the config is unreadable.
+        state: one of :data:`STATES`, or ``"broken"`` when a file is missing or malformed.
+        epoch, total_epochs: progress, from ``status.json``.
+        best_val_accuracy: the best validation accuracy in ``history.csv``.
+        balanced_accuracy: the validation section of ``metrics.json``, once evaluated.
+        created: ``time.time()`` style, from the run id (else the config's mtime).
+        error: one sentence for a failed or broken run.
     """
-    summary: dict[str, Any] = {
-        "run_id": paths.run_id,
-        "name": None,
-        "backbone": None,
-        "state": "broken",
-        "epoch": None,
-        "total_epochs": None,
-        "best_val_accuracy": None,
-        "balanced_accuracy": None,
-        "created": _created(paths),
-        "error": None,
-    }
+
+    run_id: str
+    name: str | None = None
+    backbone: str | None = None
+    state: str = "broken"
+    epoch: int | None = None
+    total_epochs: int | None = None
+    best_val_accuracy: float | None = None
+    balanced_accuracy: float | None = None
+    created: float | None = None
+    error: str | None = None
+
+    @property
+    def label(self) -> str:
+        """A short, unique label: the run's name with the end of its id, or the id alone."""
+        name = self.name
+        return f"{name} ({self.run_id[-6:]})" if name and name != self.run_id else self.run_id
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as ``runs list --json`` prints it."""
+        return dataclasses.asdict(self)
+
+
+def run_summary(paths: RunPaths) -> RunSummary:
+    """One row for a runs table; never raises. A run whose files are missing or malformed
+    gets state ``"broken"`` and the reason in ``error``."""
+    summary = RunSummary(run_id=paths.run_id, created=_created(paths))
     try:
         config = read_config(paths)
-        summary.update(name=config.name or paths.run_id, backbone=config.backbone)
+        summary = dataclasses.replace(
+            summary, name=config.name or paths.run_id, backbone=config.backbone
+        )
         status = read_status(paths)
-        summary.update(
+        summary = dataclasses.replace(
+            summary,
             state=status.state,
             epoch=status.epoch,
             total_epochs=status.total_epochs,
             error=status.error,
         )
         val_accuracy = read_history(paths)["val_accuracy"].max()
-        summary["best_val_accuracy"] = None if pd.isna(val_accuracy) else float(val_accuracy)
         metrics = read_json(paths.metrics, default={})
         validation = metrics.get("validation") if isinstance(metrics, dict) else None
-        if isinstance(validation, dict):
-            summary["balanced_accuracy"] = validation.get("balanced_accuracy")
+        balanced = validation.get("balanced_accuracy") if isinstance(validation, dict) else None
+        balanced = None if isinstance(balanced, bool) else balanced
+        summary = dataclasses.replace(
+            summary,
+            best_val_accuracy=None if pd.isna(val_accuracy) else float(val_accuracy),
+            balanced_accuracy=float(balanced) if isinstance(balanced, int | float) else None,
+        )
         if paths.manifest.exists():
             read_manifest(paths)  # a run whose model cannot even be described is broken
     except SkinlabError as exc:
-        summary.update(state="broken", error=str(exc))
+        summary = dataclasses.replace(summary, state="broken", error=str(exc))
     except Exception as exc:  # a runs table must list every folder, however broken
         detail = " ".join(str(exc).split()).rstrip(".")
-        summary.update(
+        summary = dataclasses.replace(
+            summary,
             state="broken",
             error=f"Run {paths.run_id} could not be read ({type(exc).__name__}: {detail}); "
             "delete the run or restore its files.",

@@ -35,9 +35,10 @@ from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 
-from skinlab.core import atomic, runs
+from skinlab.core import atomic, lifecycle, runs
 from skinlab.core.config import RunConfig
 from skinlab.core.errors import SkinlabError
+from skinlab.core.lifecycle import RunStateError
 from skinlab.core.paths import PROJECT_ROOT, models_dir
 from skinlab.core.processes import matches, start_time, terminate_group
 from skinlab.jobs import standby, worker
@@ -49,10 +50,6 @@ _LOCK = ".scheduler.lock"
 _MARGIN_MB = 100
 #: How much of the end of a run's log :func:`read_log` reads for its last lines.
 _LOG_TAIL_BYTES = 256 * 2**10
-
-
-class RunStateError(SkinlabError):
-    """The requested action does not fit the run's state (deleting a running run, ...)."""
 
 
 def max_concurrent_runs() -> int:
@@ -178,21 +175,15 @@ def _launch(paths: runs.RunPaths) -> None:
         supervisor: tuple[int, int | None] = (proc.pid, start_time(proc.pid))
     else:
         supervisor = warm
-    status = runs.read_status(paths)
-    now = time.time()
-    runs.write_status(
+    lifecycle.change(
         paths,
-        replace(
-            status,
-            state="running",
-            supervisor_pid=supervisor[0],
-            supervisor_start=supervisor[1],
-            pid=None,
-            pid_start=None,
-            heartbeat=now,
-            error=None,
-            finished=None,
-        ),
+        "running",
+        supervisor_pid=supervisor[0],
+        supervisor_start=supervisor[1],
+        pid=None,
+        pid_start=None,
+        error=None,
+        finished=None,
     )
     if proc is None:
         # After the status: the standby's first act as supervisor is to add its trainer.
@@ -247,8 +238,14 @@ def refresh(paths: runs.RunPaths) -> runs.RunStatus:
     observed = _observed(paths, status)
     if observed is status:
         return status
-    with suppress(OSError):  # a full disk: report the failure even if it cannot be saved
-        runs.write_status(paths, observed)
+    try:
+        observed = lifecycle.change(
+            paths, observed.state, error=observed.error, finished=observed.finished
+        )
+    except lifecycle.TransitionRefused:
+        return runs.read_status(paths)  # it ended itself since the look: its word stands
+    except OSError:
+        pass  # a full disk: report the failure even if it cannot be saved
     atomic.remove_orphaned_temp_files(paths.root)
     return observed
 
@@ -309,7 +306,7 @@ def run_status(ref: str | Path) -> runs.RunStatus:
     return refresh(runs.resolve_run(ref))
 
 
-def list_summaries(*, record: bool = False) -> list[dict]:
+def list_summaries(*, record: bool = False) -> list[runs.RunSummary]:
     """Every run (newest first) with its true state, for tables and ``runs list``.
 
     Pages read it as it is (:func:`observe`: a dead run shows as failed, nothing is
@@ -321,10 +318,10 @@ def list_summaries(*, record: bool = False) -> list[dict]:
             with suppress(SkinlabError):  # run_summary reports a broken run itself
                 refresh(paths)
         summary = runs.run_summary(paths)
-        if not record and summary["state"] in ACTIVE:
+        if not record and summary.state in ACTIVE:
             with suppress(SkinlabError):
                 status = observe(paths)
-                summary.update(state=status.state, error=status.error)
+                summary = replace(summary, state=status.state, error=status.error)
         summaries.append(summary)
     return summaries
 
@@ -341,9 +338,7 @@ def stop_run(ref: str | Path, *, force: bool = False) -> runs.RunStatus:
     status = refresh(paths)
     now = time.time()
     if status.state == "queued":
-        stopped = replace(status, state="stopped", finished=now, error="Stopped before it started.")
-        runs.write_status(paths, stopped)
-        return stopped
+        return lifecycle.change(paths, "stopped", finished=now, error="Stopped before it started.")
     if status.state not in ACTIVE:
         raise RunStateError(
             f"Run {paths.run_id} is {status.state}; only queued or running runs can be stopped."
@@ -355,19 +350,16 @@ def stop_run(ref: str | Path, *, force: bool = False) -> runs.RunStatus:
         pid, start = status.supervisor_pid, status.supervisor_start
         if argv and pid is not None and start is not None:  # argv is only found for both
             terminate_group(pid, start, argv)
-        killed = replace(
-            status,
-            state="stopped",
+        killed = lifecycle.change(
+            paths,
+            "stopped",
             finished=now,
             error="Killed by a second stop request before it finished stopping; the best weights saved so far are kept.",
         )
-        runs.write_status(paths, killed)
         schedule(paths.root.parent)
         return killed
     runs.request_stop(paths)
-    stopping = replace(status, state="stopping", heartbeat=now)
-    runs.write_status(paths, stopping)
-    return stopping
+    return lifecycle.change(paths, "stopping")
 
 
 def resume_run(ref: str | Path, *, max_concurrent: int | None = None) -> runs.RunPaths:
@@ -388,9 +380,7 @@ def resume_run(ref: str | Path, *, max_concurrent: int | None = None) -> runs.Ru
         )
     request = atomic.read_json(paths.request, default={}) or {}
     atomic.write_json(paths.request, {**request, "resume": True, "requested": time.time()})
-    runs.write_status(
-        paths, replace(status, state="queued", error=None, finished=None, heartbeat=time.time())
-    )
+    lifecycle.change(paths, "queued", error=None, finished=None)
     schedule(paths.root.parent, max_concurrent)
     return paths
 

@@ -12,7 +12,7 @@ Example::
 
     paths = start_repeats(preset("quick", data_root="data/skinlab-demo"), 3)
     group = runs.read_config(paths[0]).repeat_group
-    histories = member_histories(groups(manager.list_summaries())[group])
+    histories = member_histories(members(group))
     epoch_bands(histories, "val_accuracy")      # epoch, mean, sd, n
 """
 
@@ -78,21 +78,21 @@ def start_repeats(
     return [start(member) for member in repeat_configs(config, repeats)]
 
 
-def groups(summaries: Iterable[dict]) -> dict[str, list[str]]:
-    """``{group id: [run ids, oldest first]}`` of the runs in ``summaries`` that belong to
-    a group (unreadable configs are skipped)."""
+def groups(run_ids: Iterable[str]) -> dict[str, list[str]]:
+    """``{group id: [run ids, oldest first]}`` of the runs in ``run_ids`` (newest first)
+    that belong to a group (unreadable configs are skipped)."""
     found: dict[str, list[str]] = {}
-    for summary in summaries:
+    for run_id in run_ids:
         with suppress(SkinlabError):
-            config = runs.read_config(runs.resolve_run(summary["run_id"]))
+            config = runs.read_config(runs.resolve_run(run_id))
             if config.repeat_group:
-                found.setdefault(config.repeat_group, []).insert(0, summary["run_id"])
+                found.setdefault(config.repeat_group, []).insert(0, run_id)
     return found
 
 
 def members(group: str) -> list[str]:
     """The run ids of ``group`` in the models folder, oldest first (configs only are read)."""
-    return groups({"run_id": paths.run_id} for paths in runs.list_runs()).get(group, [])
+    return groups(paths.run_id for paths in runs.list_runs()).get(group, [])
 
 
 def member_histories(run_ids: Iterable[str]) -> list[pd.DataFrame]:
@@ -140,22 +140,22 @@ def format_mean_sd(values: Iterable[float | None], spec: str = ".1%") -> str:
     return f"{mean:{spec}} ± {sd:{spec}} (n={n})"
 
 
-def group_table(summaries: list[dict]) -> pd.DataFrame:
+def group_table(summaries: list[runs.RunSummary]) -> pd.DataFrame:
     """One row per seed-repeat group in ``summaries`` (:func:`skinlab.jobs.manager.list_summaries`):
     its runs and states, and the mean ± sd over its runs of the best validation accuracy
     and of the final validation balanced accuracy. Empty when there are no groups."""
-    by_id = {s["run_id"]: s for s in summaries}
+    by_id = {s.run_id: s for s in summaries}
     rows = []
-    for group, members in groups(summaries).items():
+    for group, members in groups(s.run_id for s in summaries).items():
         chosen = [by_id[m] for m in members]
-        states = pd.Series([s["state"] for s in chosen]).value_counts()
+        states = pd.Series([s.state for s in chosen]).value_counts()
         rows.append(
             {
                 "group": group,
                 "runs": len(chosen),
                 "states": ", ".join(f"{n} {state}" for state, n in states.items()),
-                "best val accuracy": format_mean_sd(s.get("best_val_accuracy") for s in chosen),
-                "balanced accuracy": format_mean_sd(s.get("balanced_accuracy") for s in chosen),
+                "best val accuracy": format_mean_sd(s.best_val_accuracy for s in chosen),
+                "balanced accuracy": format_mean_sd(s.balanced_accuracy for s in chosen),
             }
         )
     return pd.DataFrame(rows)

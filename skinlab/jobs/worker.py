@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from contextlib import suppress
-from dataclasses import replace
 from pathlib import Path
 
 # Only the standard library at module level: the supervisor starts the training process
@@ -46,27 +45,21 @@ def supervise(root: Path) -> int:
 
 def _adopt(root: Path, child: subprocess.Popen) -> None:
     """Record this process and ``child`` as run ``root``'s supervisor and trainer."""
-    from skinlab.core import runs
+    from skinlab.core import lifecycle, runs
     from skinlab.core.processes import start_time
 
-    paths = runs.RunPaths(root)
-    status = runs.read_status(paths)
-    runs.write_status(
-        paths,
-        replace(
-            status,
-            pid=child.pid,
-            pid_start=start_time(child.pid),
-            supervisor_pid=os.getpid(),
-            supervisor_start=start_time(os.getpid()),
-            heartbeat=time.time(),
-        ),
+    lifecycle.change(
+        runs.RunPaths(root),
+        pid=child.pid,
+        pid_start=start_time(child.pid),
+        supervisor_pid=os.getpid(),
+        supervisor_start=start_time(os.getpid()),
     )
 
 
 def _watch(root: Path, child: subprocess.Popen) -> int:
     """Supervise ``child``, the training process of run ``root``, until it ends."""
-    from skinlab.core import atomic, runs
+    from skinlab.core import atomic, lifecycle, runs
     from skinlab.core.processes import describe_exit, terminate
     from skinlab.jobs import manager
 
@@ -85,19 +78,16 @@ def _watch(root: Path, child: subprocess.Popen) -> int:
     # Only the current owner writes: after a quick resume, a newer supervisor owns the run.
     if status.supervisor_pid == os.getpid() and status.state in ("queued", *manager.ACTIVE):
         if killed_for_grace:
-            final = replace(
-                status,
-                state="stopped",
-                error=f"Did not stop within {manager.stop_grace_seconds():.0f} s of the stop request and was killed.",
-            )
+            state = "stopped"
+            error = f"Did not stop within {manager.stop_grace_seconds():.0f} s of the stop request and was killed."
         else:
-            final = replace(
-                status,
-                state="failed",
-                error=f"The training process {'was ' if code < 0 else ''}{describe_exit(code)}. "
-                f"{manager.recovery_hint(paths)}",
+            state = "failed"
+            error = (
+                f"The training process {'was ' if code < 0 else ''}{describe_exit(code)}. "
+                f"{manager.recovery_hint(paths)}"
             )
-        runs.write_status(paths, replace(final, finished=time.time()))
+        with suppress(lifecycle.TransitionRefused):  # it ended the run itself meanwhile
+            lifecycle.change(paths, state, error=error, finished=time.time())
     manager.schedule(root.parent)
     return code
 

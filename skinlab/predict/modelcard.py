@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from skinlab.core import atomic, runs
+from skinlab.core.record import read_run
 from skinlab.model.backbones import BACKBONES
 
 _SECTIONS = (("validation", "Validation split"), ("test", "Test split"))
@@ -53,7 +54,7 @@ def model_card(paths: runs.RunPaths, manifest: dict[str, Any]) -> str:
         RunFileError: the run's ``config.json`` is missing or malformed.
     """
     config = runs.read_config(paths)
-    metrics = atomic.read_json(paths.metrics, default={}) or {}
+    metrics = read_run(paths).metrics
     spec = BACKBONES[manifest["backbone"]]
     names = list(manifest["class_names"])
     counts = manifest.get("train_counts") or {}

@@ -12,12 +12,14 @@ from __future__ import annotations
 import math
 import os
 import time
+from contextlib import suppress
 from typing import Any
 
 import keras
 
 from skinlab.core.atomic import RunFileError
-from skinlab.core.runs import RunPaths, RunStatus, append_history, read_status, write_status
+from skinlab.core.lifecycle import TransitionRefused, change
+from skinlab.core.runs import RunPaths, RunStatus, append_history, read_status
 
 _ACCURACY_KEYS = ("accuracy", "sparse_categorical_accuracy", "categorical_accuracy", "acc")
 
@@ -42,8 +44,8 @@ class RunMonitor(keras.callbacks.Callback):
       epoch: it gets no history row, so curves and headlines only ever show whole epochs
       (:func:`epoch_was_cut`; :class:`~skinlab.train.checkpoint.BestWeights` skips it too).
 
-    Use one monitor per ``fit`` call (per phase). ``status.json`` must have no other
-    writer while training runs.
+    Use one monitor per ``fit`` call (per phase). Its writes of ``status.json`` are steps
+    of the run's state machine (:func:`skinlab.core.lifecycle.change`).
 
     Args:
         paths: the run folder.
@@ -184,24 +186,26 @@ class RunMonitor(keras.callbacks.Callback):
         stopping = self.stop_requested or self.paths.stop_request.exists()
         state = "failed" if self.failure else "stopping" if stopping else "running"
         spb = self._seconds_per_batch
-        self.status = RunStatus(
-            state,
-            epoch=self._epoch,
-            total_epochs=self.total_epochs,
-            batch=self._batch,
-            total_batches=self.steps_per_epoch,
-            images_per_second=self.batch_size / spb if spb else None,
-            eta_seconds=self._eta(),
-            started=self._started,
-            finished=time.time() if self.failure else None,
-            error=self.failure,
-            pid=os.getpid(),
-            supervisor_pid=self._supervisor_pid,
-            phase=self.phase,
-            running_loss=self._running[0],
-            running_accuracy=self._running[1],
-        )
-        write_status(self.paths, self.status)
+        with suppress(TransitionRefused):  # a second stop ended the run: its state stands
+            self.status = change(
+                self.paths,
+                state,
+                epoch=self._epoch,
+                total_epochs=self.total_epochs,
+                batch=self._batch,
+                total_batches=self.steps_per_epoch,
+                images_per_second=self.batch_size / spb if spb else None,
+                eta_seconds=self._eta(),
+                started=self._started,
+                finished=time.time() if self.failure else None,
+                error=self.failure,
+                pid=os.getpid(),
+                pid_start=None,  # filled in by the write: this very process's start time
+                supervisor_pid=self._supervisor_pid,
+                phase=self.phase,
+                running_loss=self._running[0],
+                running_accuracy=self._running[1],
+            )
 
     def _eta(self) -> float | None:
         """Seconds to the end of the last epoch, from this epoch's batch speed and the

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,7 @@ import pandas as pd
 import tensorflow as tf
 
 from skinlab import __version__
-from skinlab.core import runs
+from skinlab.core import lifecycle, runs
 from skinlab.core.config import RunConfig
 from skinlab.core.errors import DatasetLayoutError, SkinlabError
 from skinlab.core.manifest import Manifest
@@ -224,11 +225,11 @@ def _callbacks(
 
 
 def _set_state(paths: runs.RunPaths, state: str, **changes: Any) -> None:
-    status = runs.read_status(paths)
-    runs.write_status(
-        paths,
-        runs.RunStatus(**{**status.to_dict(), "state": state, "heartbeat": time.time(), **changes}),
-    )
+    """The trainer's step of the run's state machine (:mod:`skinlab.core.lifecycle`). A step
+    refused because the run was ended from outside (a second stop killed it) is dropped: the
+    state that stands is the truth, and this process is about to be gone."""
+    with suppress(lifecycle.TransitionRefused):
+        lifecycle.change(paths, state, **changes)
 
 
 def train(
@@ -345,6 +346,10 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     done, best_so_far, best_epoch = _resume_point(paths) if resume else (0, None, None)
+    if resume and runs.read_status(paths).state in ("stopped", "failed"):
+        # Called directly (not through the manager, which queues first), a resume takes the
+        # machine's resume step itself: stopped/failed -> queued -> running.
+        _set_state(paths, "queued")
     _set_state(
         paths,
         "running",

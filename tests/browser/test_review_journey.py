@@ -52,7 +52,6 @@ def _choose(page, widget_label: str, option: str) -> None:
 def test_relabel_then_retrain_on_the_new_version_then_compare_paired(
     page, server, app_home, trained_run
 ) -> None:
-    from skinlab.app import compare
     from skinlab.core import runs
     from skinlab.data import overrides
     from skinlab.data.demo import DEMO_DIRNAME
@@ -98,8 +97,8 @@ def test_relabel_then_retrain_on_the_new_version_then_compare_paired(
         assert runs.read_manifest(paths).data_version == version.id
 
         _open(page, server, "Runs")
-        raw = compare.run_label(runs.run_summary(runs.RunPaths(app_home["models"] / trained_run)))
-        reviewed = compare.run_label(runs.run_summary(paths))
+        raw = runs.run_summary(runs.RunPaths(app_home["models"] / trained_run)).label
+        reviewed = runs.run_summary(paths).label
         _choose(page, "Runs to compare", raw)
         _choose(page, "Is run A", reviewed)
         _choose(page, "better than run B", raw)
