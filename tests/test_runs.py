@@ -284,6 +284,43 @@ def test_run_summary_of_any_damaged_file_is_broken(models: Path, damage) -> None
     assert summary.state == "broken" and summary.error
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda p: None,
+        lambda p: p.config.write_text("[1, 2]"),
+        lambda p: p.status.write_text('{"state": "runn'),
+        lambda p: p.history.write_bytes(b'epoch,loss\n1,"unterminated\n'),
+        lambda p: p.metrics.write_text("{"),
+    ],
+)
+def test_read_run_reads_each_file_once_and_makes_the_same_row_as_run_summary(
+    models: Path, damage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skinlab.core import record, runs
+
+    paths = _run_folder(models, "20250101-120000-custom-abcdef", name="baseline")
+    write_status(paths, RunStatus("running", epoch=2, total_epochs=4))
+    append_history(paths, {"epoch": 1, "val_accuracy": 0.5})
+    write_json(paths.metrics, {"validation": {"balanced_accuracy": 0.4}})
+    damage(paths)
+    row = run_summary(paths)
+    calls: list[str] = []
+    for name in ("read_config", "read_status", "read_history", "read_manifest"):
+        real = getattr(runs, name)
+
+        def counted(p, _real=real, _name=name):
+            calls.append(_name)
+            return _real(p)
+
+        monkeypatch.setattr(runs, name, counted)
+    got = record.read_run(paths)
+    assert sorted(calls) == ["read_config", "read_history", "read_status"]
+    assert (got.summary.state, got.summary.error is None) == (row.state, row.error is None)
+    if row.state != "broken":
+        assert got.summary == row
+
+
 def test_resolve_run_by_id_prefix_and_path(models: Path) -> None:
     first = _run_folder(models, "20250101-120000-custom-aaaaaa")
     second = _run_folder(models, "20250102-120000-custom-bbbbbb")

@@ -3,7 +3,8 @@ knows of a run, read once into a :class:`RunRecord`.
 
 The run's files are named and parsed in :mod:`skinlab.core.runs` (status, config, history,
 manifest); this module puts them together and turns what cannot be read into sentences, so a
-reader never meets a half-parsed dict. ``metrics.json`` is parsed here and only here.
+reader never meets a half-parsed dict. Each file is read once: the record's runs-table row
+(:func:`skinlab.core.runs.summarise`) is made from the same reads.
 
 Example::
 
@@ -15,7 +16,7 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,25 +81,34 @@ def read_run(ref: str | Path | runs.RunPaths, *, status: runs.RunStatus | None =
         RunNotFoundError: no such run (deleted meanwhile, for instance).
     """
     paths = ref if isinstance(ref, runs.RunPaths) else runs.resolve_run(ref)
-    problems: dict[str, str] = {}
-    summary = runs.run_summary(paths)
+    problems: dict[str, str] = {}  # file name -> the sentence why it could not be read
+    config = _attempt(problems, runs.CONFIG, runs.read_config, paths)
     if status is None:
         status = _attempt(problems, runs.STATUS, runs.read_status, paths)
-    if status is not None and summary.state != "broken":
-        summary = replace(summary, state=status.state, error=status.error)
     history = _attempt(problems, runs.HISTORY, runs.read_history, paths)
-    record = RunRecord(
+    metrics = _attempt(problems, runs.METRICS, _read_metrics, paths)
+    manifest = (
+        _attempt(problems, runs.MANIFEST, runs.read_manifest, paths)
+        if paths.manifest.exists()
+        else None
+    )
+    # The row is what runs.run_summary would make of the same files: the first file that
+    # failed (in its reading order) marks the run broken.
+    broken = next(iter(problems.values()), None)
+    summary = runs.summarise(paths, config, status, history, metrics, error=broken)
+    if metrics is not None and not isinstance(metrics, dict):
+        problems[runs.METRICS] = f"{paths.metrics} does not hold a JSON object; it was ignored."
+    return RunRecord(
         paths=paths,
         summary=summary,
         history=pd.DataFrame(columns=list(runs.HISTORY_COLUMNS)) if history is None else history,
-        metrics=_read_object(problems, paths.metrics),
-        manifest=_attempt(problems, runs.MANIFEST, runs.read_manifest, paths)
-        if paths.manifest.exists()
-        else None,
-        config=_attempt(problems, runs.CONFIG, runs.read_config, paths),
+        metrics=metrics if isinstance(metrics, dict) else {},
+        manifest=manifest,
+        config=config,
         status=status,
+        problems=tuple(problems.values()),
+        unreadable=tuple(problems),
     )
-    return replace(record, problems=tuple(problems.values()), unreadable=tuple(problems))
 
 
 def _attempt(problems: dict[str, str], name: str, read: Any, paths: runs.RunPaths) -> Any:
@@ -110,13 +120,6 @@ def _attempt(problems: dict[str, str], name: str, read: Any, paths: runs.RunPath
         return None
 
 
-def _read_object(problems: dict[str, str], path: Path) -> dict[str, Any]:
-    try:
-        value = read_json(path, default={})
-    except SkinlabError as exc:
-        problems[path.name] = str(exc)
-        return {}
-    if not isinstance(value, dict):
-        problems[path.name] = f"{path} does not hold a JSON object; it was ignored."
-        return {}
-    return value
+def _read_metrics(paths: runs.RunPaths) -> Any:
+    """``metrics.json`` as parsed (``{}`` until the run is evaluated)."""
+    return read_json(paths.metrics, default={})

@@ -416,43 +416,57 @@ class RunSummary:
 def run_summary(paths: RunPaths) -> RunSummary:
     """One row for a runs table; never raises. A run whose files are missing or malformed
     gets state ``"broken"`` and the reason in ``error``."""
-    summary = RunSummary(run_id=paths.run_id, created=_created(paths))
+    read: dict[str, Any] = {}
     try:
-        config = read_config(paths)
-        summary = dataclasses.replace(
-            summary, name=config.name or paths.run_id, backbone=config.backbone
-        )
-        status = read_status(paths)
-        summary = dataclasses.replace(
-            summary,
-            state=status.state,
-            epoch=status.epoch,
-            total_epochs=status.total_epochs,
-            error=status.error,
-        )
-        val_accuracy = read_history(paths)["val_accuracy"].max()
-        metrics = read_json(paths.metrics, default={})
-        validation = metrics.get("validation") if isinstance(metrics, dict) else None
-        balanced = validation.get("balanced_accuracy") if isinstance(validation, dict) else None
-        balanced = None if isinstance(balanced, bool) else balanced
-        summary = dataclasses.replace(
-            summary,
-            best_val_accuracy=None if pd.isna(val_accuracy) else float(val_accuracy),
-            balanced_accuracy=float(balanced) if isinstance(balanced, int | float) else None,
-        )
+        read["config"] = read_config(paths)
+        read["status"] = read_status(paths)
+        read["history"] = read_history(paths)
+        read["metrics"] = read_json(paths.metrics, default={})
         if paths.manifest.exists():
             read_manifest(paths)  # a run whose model cannot even be described is broken
     except SkinlabError as exc:
-        summary = dataclasses.replace(summary, state="broken", error=str(exc))
+        return summarise(paths, **read, error=str(exc))
     except Exception as exc:  # a runs table must list every folder, however broken
         detail = " ".join(str(exc).split()).rstrip(".")
-        summary = dataclasses.replace(
-            summary,
-            state="broken",
+        return summarise(
+            paths,
+            **read,
             error=f"Run {paths.run_id} could not be read ({type(exc).__name__}: {detail}); "
             "delete the run or restore its files.",
         )
-    return summary
+    return summarise(paths, **read)
+
+
+def summarise(
+    paths: RunPaths,
+    config: RunConfig | None = None,
+    status: RunStatus | None = None,
+    history: pd.DataFrame | None = None,
+    metrics: Any = None,
+    *,
+    error: str | None = None,
+) -> RunSummary:
+    """The runs-table row of what was read of a run folder (``None``: not read, or not
+    readable); ``error`` marks the run broken and says why. :func:`run_summary` reads the
+    files for it; :func:`skinlab.core.record.read_run` passes the files it read once."""
+    val_accuracy = None if history is None else history["val_accuracy"].max()
+    validation = metrics.get("validation") if isinstance(metrics, dict) else None
+    balanced = validation.get("balanced_accuracy") if isinstance(validation, dict) else None
+    balanced = None if isinstance(balanced, bool) else balanced
+    return RunSummary(
+        run_id=paths.run_id,
+        name=None if config is None else config.name or paths.run_id,
+        backbone=None if config is None else config.backbone,
+        state="broken" if error or status is None else status.state,
+        epoch=None if status is None else status.epoch,
+        total_epochs=None if status is None else status.total_epochs,
+        best_val_accuracy=None
+        if val_accuracy is None or pd.isna(val_accuracy)
+        else float(val_accuracy),
+        balanced_accuracy=float(balanced) if isinstance(balanced, int | float) else None,
+        created=_created(paths),
+        error=error or (None if status is None else status.error),
+    )
 
 
 def resolve_run(ref: str | Path, *, root: Path | None = None) -> RunPaths:
