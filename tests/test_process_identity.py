@@ -246,3 +246,15 @@ def test_a_standby_of_another_models_folder_is_not_the_runs_supervisor(
     with pytest.raises(manager.RunStateError):
         manager.stop_run(run.run_id, force=True)
     assert _alive(proc)
+
+
+def test_the_pages_stop_asked_twice_leaves_the_run_stopping_and_alive(run, impostor) -> None:
+    # The Train page's Stop button (escalate=False): one click delivered twice must not kill.
+    proc = _launched(run, impostor)
+    assert manager.stop_run(run.run_id, escalate=False).state == "stopping"
+    again = manager.stop_run(run.run_id, escalate=False)
+    assert again.state == "stopping" and again.error is None
+    assert _alive(proc)
+    # The command line's second stop still kills.
+    assert manager.stop_run(run.run_id).state == "stopped"
+    assert _wait_gone(proc.trainer), "the training process outlived its group's stop"

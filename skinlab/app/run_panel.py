@@ -149,7 +149,8 @@ def _buttons(view: train_monitor.RunView) -> None:
             icon=":material/stop:",
             on_click=_act,
             args=(manager.stop_run, run_id),
-            kwargs={"force": force},
+            # What the user clicked: Stop never kills, even if its click arrives twice.
+            kwargs={"force": force, "escalate": False},
         )
     if view.can_resume:  # a run with no whole epoch has nothing to resume: no button
         st.button(

@@ -326,10 +326,15 @@ def list_summaries(*, record: bool = False) -> list[runs.RunSummary]:
     return summaries
 
 
-def stop_run(ref: str | Path, *, force: bool = False) -> runs.RunStatus:
+def stop_run(ref: str | Path, *, force: bool = False, escalate: bool = True) -> runs.RunStatus:
     """Stop a run: queued runs are dropped from the queue; a running run is asked to stop
     after its current batch (best weights kept and evaluated); a second stop, or ``force``,
     kills its process group.
+
+    ``escalate=False`` asks for the gentle stop only: a run already stopping is left to
+    finish its batch. The Train page's Stop button passes it (its "Force stop now" passes
+    ``force``), so one click that reaches the server twice cannot kill the run; the command
+    line's second ``runs stop`` still kills.
 
     Raises:
         RunStateError: the run is not queued or running.
@@ -343,6 +348,8 @@ def stop_run(ref: str | Path, *, force: bool = False) -> runs.RunStatus:
         raise RunStateError(
             f"Run {paths.run_id} is {status.state}; only queued or running runs can be stopped."
         )
+    if status.state == "stopping" and not (force or escalate):
+        return status  # the stop asked for is under way
     if force or status.state == "stopping":
         # Only the group of the supervisor skinlab launched for this run; a foreground run
         # (no supervisor) stops at its next batch, as the first stop request asked.
