@@ -581,9 +581,10 @@ def _add_model_commands(sub) -> None:
         type=int,
         default=1,
         # skinlab.model.views.MAX_TTA, written out: parsing loads neither NumPy nor TensorFlow.
-        choices=range(1, 9),
+        choices=range(1, 33),
         metavar="N",
-        help="average the probabilities of N flips and quarter turns of each image (1-8)",
+        help="average the probabilities of N views of each image (1-32): the image, its flips "
+        "and quarter turns (8), then the same turned by 45, 22.5 and 67.5 degrees",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
@@ -608,7 +609,12 @@ def _add_model_commands(sub) -> None:
     p.add_argument("run", help="run id, unique prefix, or run folder")
     p.add_argument("images", nargs="+", help="image files and/or folders")
     p.add_argument("--json", action="store_true", help="print one JSON list, an object per input")
-    p.add_argument("--tta", type=int, default=1, help="test-time augmentation views (1-8)")
+    p.add_argument(
+        "--tta",
+        type=int,
+        default=1,
+        help="test-time augmentation views (1-32; see evaluate --help)",
+    )
     p.add_argument("--gradcam", metavar="OUT_DIR", help="write Grad-CAM overlays there")
     p.add_argument("--csv", metavar="OUT", help="also write a CSV table")
     p.set_defaults(func=cmd_predict)

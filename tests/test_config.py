@@ -46,7 +46,7 @@ def test_transfer_preset_uses_imagenet_and_fine_tunes() -> None:
         {"label_smoothing": -0.1},
         {"tta": 0},
         {"keep_weights": "middle"},
-        {"tta": 9},
+        {"tta": 33},
     ],
 )
 def test_invalid_options_raise_a_clear_value_error(bad) -> None:
@@ -74,4 +74,4 @@ def test_the_long_preset_is_the_gpu_studys_recipe_for_150_epochs() -> None:
         0.1,
     )
     assert cfg.augmentation == "dermoscopy" and cfg.dropout == 0.3
-    assert (cfg.keep_weights, cfg.tta) == ("last", 8)
+    assert (cfg.keep_weights, cfg.tta) == ("last", 32)

@@ -187,7 +187,7 @@ def test_evaluate_with_tta_averages_eight_views_and_reports_the_same_keys_plus_t
         augmented["per_class"] != plain["per_class"] or augmented["log_loss"] != plain["log_loss"]
     )
     with pytest.raises(SystemExit):
-        main(["evaluate", ref, "--tta", "9"])
+        main(["evaluate", ref, "--tta", "33"])
 
 
 def test_same_seed_reproduces_the_same_history(demo_root) -> None:

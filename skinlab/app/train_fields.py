@@ -380,10 +380,11 @@ FIELDS: tuple[Field, ...] = (
         "number",
         "Advanced",
         "The run's validation and Test scores average the model's answers on this many views "
-        "of each image (the image, its flips and quarter turns; up to 8). Helps a model "
-        "trained with rotations; 1 = the image alone. Prediction has its own setting.",
+        "of each image: the image, its flips and quarter turns (8), then the same turned by "
+        "45, 22.5 and 67.5 degrees (up to 32). Helps a model trained with rotations; 1 = the "
+        "image alone. Prediction has its own setting.",
         min=1,
-        max=8,
+        max=32,
         step=1,
     ),
     Field(

@@ -22,10 +22,12 @@ from skinlab.evaluate.evaluation import (
     softmax,
 )
 from skinlab.evaluate.intervals import intervals_from_predictions
-from skinlab.model.views import tta_batch
+from skinlab.model.views import EXACT_TTA, tta_batch
 
 #: Images decoded at once while predicting, to bound memory on big splits.
 _CHUNK = 256
+#: Test-time views held at once (``_CHUNK`` images of 8 views): more views, fewer images.
+_VIEWS_AT_ONCE = _CHUNK * EXACT_TTA
 
 
 def predict_logits(
@@ -49,15 +51,16 @@ def predict_probabilities(
     batch_size: int = 64,
 ) -> np.ndarray:
     """Calibrated probabilities for every row of ``table`` (in order), averaged over ``tta``
-    test-time views of each image (the flips and quarter turns of
+    test-time views of each image (the flips, quarter turns and 45-degree turns of
     :func:`skinlab.model.views.tta_batch`, as ``predict --tta`` uses).
 
     Raises:
         ValueError: ``tta`` is not between 1 and :data:`skinlab.model.views.MAX_TTA`.
     """
     out = []
-    for start in range(0, len(table), _CHUNK):
-        images = decode_table(table.iloc[start : start + _CHUNK], image_size).astype("float32")
+    chunk = min(_CHUNK, max(1, _VIEWS_AT_ONCE // max(1, tta)))
+    for start in range(0, len(table), chunk):
+        images = decode_table(table.iloc[start : start + chunk], image_size).astype("float32")
         logits = model.predict(tta_batch(images, tta), batch_size=batch_size, verbose=0)
         out.append(softmax(logits, temperature).reshape(len(images), tta, -1).mean(axis=1))
     return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), "float32")
