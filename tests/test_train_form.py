@@ -70,6 +70,7 @@ def test_an_invalid_value_is_one_sentence_naming_it() -> None:
 def test_best_accuracy_is_transfer_only_with_imagenet_weights(available: bool, best: str) -> None:
     choices = {c.label: c for c in train_form.preset_choices(available)}
     assert choices["Reproduce the notebook"].preset == "notebook"
+    assert choices["Watch it overfit"].preset == "notebook-no-aug"
     assert choices["Fast CPU"].preset == "quick"
     assert choices["Best accuracy"].preset == best
     assert all(f"'{c.preset}'" in c.why for c in choices.values())  # the UI says which

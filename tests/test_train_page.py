@@ -129,6 +129,12 @@ def test_form_offers_every_run_option_and_presets_fill_it(demo: Path, models: Pa
     at.number_input(key="train_epochs").set_value(3).run()
     assert not at.success  # edited since: the form no longer holds the preset
 
+    at.button(key="preset_notebook-no-aug").click().run()
+    assert "Preset **Watch it overfit** applied" in at.success[0].value
+    values = widget_values(at)
+    assert values["train_augmentation"] == "none" and values["train_epochs"] == 30
+    assert values["train_backbone"] == "custom" and values["train_image_size"] == 180
+
 
 def test_start_trains_in_the_background_and_the_page_streams_it_to_finished(
     demo: Path, models: Path

@@ -54,7 +54,7 @@ def tta_batch(images: np.ndarray, views: int) -> np.ndarray:
     turns = _TURNS[: -(-views // EXACT_TTA)]  # the turns the first `views` views need
     out = []
     for image in images:
-        per_image = []
+        per_image: list[np.ndarray] = []
         for degrees in turns:
             turned = image if degrees == 0 else _turn(image, degrees)
             per_image.extend(view(turned) for view in _SYMMETRIES)
