@@ -566,6 +566,8 @@ def _add_recipe_commands(sub) -> None:
 
 def _add_model_commands(sub) -> None:
     """The commands that use a trained run: evaluate, familiarity, paired, predict, export."""
+    from skinlab.core.config import MAX_TTA  # not views.MAX_TTA: parsing loads no NumPy
+
     p = sub.add_parser("evaluate", help="score a trained run on a split")
     p.add_argument("run", help="run id, unique prefix, or run folder")
     p.add_argument("--data", help="dataset root (default: the run's own)")
@@ -580,11 +582,10 @@ def _add_model_commands(sub) -> None:
         "--tta",
         type=int,
         default=1,
-        # skinlab.model.views.MAX_TTA, written out: parsing loads neither NumPy nor TensorFlow.
-        choices=range(1, 33),
+        choices=range(1, MAX_TTA + 1),
         metavar="N",
-        help="average the probabilities of N views of each image (1-32): the image, its flips "
-        "and quarter turns (8), then the same turned by 45, 22.5 and 67.5 degrees",
+        help=f"average the probabilities of N views of each image (1-{MAX_TTA}): the image, its "
+        "flips and quarter turns (8), then the same turned by 45, 22.5 and 67.5 degrees",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
@@ -613,7 +614,7 @@ def _add_model_commands(sub) -> None:
         "--tta",
         type=int,
         default=1,
-        help="test-time augmentation views (1-32; see evaluate --help)",
+        help=f"test-time augmentation views (1-{MAX_TTA}; see evaluate --help)",
     )
     p.add_argument("--gradcam", metavar="OUT_DIR", help="write Grad-CAM overlays there")
     p.add_argument("--csv", metavar="OUT", help="also write a CSV table")
