@@ -12,6 +12,7 @@ from skinlab.train.imbalance import (
     balanced_probabilities,
     class_weights,
     counts_after,
+    logit_offsets,
     oversample_indices,
 )
 
@@ -120,10 +121,12 @@ def test_counts_after_reports_before_and_after_for_each_strategy():
     weighted = counts_after(LABELS, "class_weights", 4)
     sampled = counts_after(LABELS, "oversample", 4, seed=0)
     drawn = counts_after(LABELS, "balanced_sampling", 4)
+    adjusted = counts_after(LABELS, "logit_adjustment", 4)
 
-    for result in (none, weighted, sampled, drawn):
+    for result in (none, weighted, sampled, drawn, adjusted):
         assert result["before"].tolist() == [6, 3, 1, 0]
     assert none["after"].tolist() == [6, 3, 1, 0]
+    assert adjusted["after"].tolist() == [6, 3, 1, 0]  # the loss balances, not the rows
     # Weighted: every present class counts n / classes present = 10 / 3.
     assert weighted["after"] == pytest.approx([10 / 3, 10 / 3, 10 / 3, 0])
     assert sampled["after"].tolist() == [6, 6, 6, 0]
@@ -145,3 +148,14 @@ def test_balanced_probabilities_give_each_class_an_equal_share_split_evenly_with
 def test_counts_after_rejects_an_unknown_strategy():
     with pytest.raises(ValueError, match="strategy must be one of"):
         counts_after(LABELS, "undersample", 3)
+
+
+def test_logit_offsets_are_the_log_share_of_each_class_and_finite_for_an_absent_one():
+    offsets = logit_offsets(LABELS, 4)
+    # Shares 6/10, 3/10, 1/10; the absent class counts as half a row of 10.
+    assert offsets == pytest.approx(np.log([0.6, 0.3, 0.1, 0.05]).tolist())
+    assert all(type(v) is float for v in offsets)
+    with pytest.raises(ValueError, match="only 2 classes"):
+        logit_offsets(LABELS, 2)
+    with pytest.raises(ValueError, match="no training labels"):
+        logit_offsets(np.array([], dtype=int), 3)

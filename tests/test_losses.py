@@ -43,3 +43,39 @@ def test_smoothed_loss_round_trips_through_keras_serialisation() -> None:
     loss = SmoothedCrossentropy(0.2)
     again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
     assert isinstance(again, SmoothedCrossentropy) and again.label_smoothing == 0.2
+
+
+def test_logit_offsets_shift_the_logits_inside_the_loss_only() -> None:
+    offsets = np.log([0.6, 0.2, 0.15, 0.05])
+    sparse = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    adjusted = SmoothedCrossentropy(0.0, offsets)
+    assert _loss(adjusted, LABELS, LOGITS) == pytest.approx(
+        _loss(sparse, LABELS, LOGITS + offsets), rel=1e-6
+    )
+    # Offsets equal for every class change nothing (the softmax does not see them).
+    assert _loss(SmoothedCrossentropy(0.1, [-2.0] * 4), LABELS, LOGITS) == pytest.approx(
+        _loss(SmoothedCrossentropy(0.1), LABELS, LOGITS), rel=1e-6
+    )
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(adjusted))
+    assert again.logit_offsets == pytest.approx(offsets.tolist())
+
+
+def _learned_bias(loss: keras.losses.Loss, labels: np.ndarray) -> np.ndarray:
+    """Class probabilities a bias-only classifier learns from ``labels`` under ``loss``."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(3)])
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=loss)
+    model.fit(np.zeros((len(labels), 1), "float32"), labels, epochs=60, batch_size=60, verbose=0)
+    logits = keras.ops.convert_to_numpy(model(np.zeros((1, 1), "float32")))[0]
+    return np.exp(logits) / np.exp(logits).sum()
+
+
+def test_logit_adjustment_makes_a_blind_model_answer_the_balanced_prior() -> None:
+    # With nothing to see, a classifier's best answer is the class mix it trained on; with
+    # the log prior in the loss, its own logits answer as if the classes were balanced.
+    labels = np.array([0] * 42 + [1] * 12 + [2] * 6)
+    prior = np.bincount(labels) / len(labels)
+    plain = _learned_bias(SmoothedCrossentropy(0.0), labels)
+    adjusted = _learned_bias(SmoothedCrossentropy(0.0, np.log(prior)), labels)
+    assert plain == pytest.approx(prior, abs=0.03)
+    assert adjusted == pytest.approx([1 / 3] * 3, abs=0.03)

@@ -322,8 +322,9 @@ def test_a_run_stopped_before_its_first_whole_epoch_offers_no_resume_button(
     assert ("run_resume" in [b.key for b in at.button]) == (whole_epochs > 0)
 
 
+@pytest.mark.parametrize("imbalance", ["balanced_sampling", "logit_adjustment"])
 def test_the_issue_14_recipe_controls_reach_the_run_config(
-    demo: Path, models: Path, monkeypatch: pytest.MonkeyPatch
+    demo: Path, models: Path, monkeypatch: pytest.MonkeyPatch, imbalance: str
 ) -> None:
     from skinlab.core.errors import SkinlabError
 
@@ -339,7 +340,7 @@ def test_the_issue_14_recipe_controls_reach_the_run_config(
     at.number_input(key="train_weight_decay").set_value(0.05)
     at.selectbox(key="train_schedule").set_value("one_cycle")
     at.selectbox(key="train_augmentation").set_value("dermoscopy")
-    at.radio(key="train_imbalance").set_value("balanced_sampling")
+    at.radio(key="train_imbalance").set_value(imbalance)
     at.slider(key="train_label_smoothing").set_value(0.1)
     at.toggle(key="train_ema").set_value(True)
     at.number_input(key="train_tta").set_value(8)
@@ -349,7 +350,7 @@ def test_the_issue_14_recipe_controls_reach_the_run_config(
     assert "Captured by the test" in texts(at)
     (config,) = started
     assert (config.optimizer, config.weight_decay, config.schedule) == ("adamw", 0.05, "one_cycle")
-    assert (config.augmentation, config.imbalance) == ("dermoscopy", "balanced_sampling")
+    assert (config.augmentation, config.imbalance) == ("dermoscopy", imbalance)
     assert (config.label_smoothing, config.ema, config.tta) == (0.1, True, 8)
     assert config.keep_weights == "last"
 

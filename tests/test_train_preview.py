@@ -65,6 +65,13 @@ def test_class_weights_equalise_the_effective_counts() -> None:
     assert [trace.name for trace in figure.data] == ["before", "after (effective, weighted)"]
 
 
+def test_logit_adjustment_keeps_the_counts_and_says_the_loss_balances() -> None:
+    table = _rows({"melanoma": 2, "nevus": 8, "vascular lesion": 4})
+    frame = train_preview.balance_counts(table, "logit_adjustment", val_fraction=0.0, seed=1)
+    assert frame["after"].tolist() == frame["before"].tolist() == [2, 8, 4]
+    assert "as if the classes were balanced" in train_preview.balance_note("logit_adjustment")
+
+
 def test_an_empty_table_gives_an_empty_frame() -> None:
     assert train_preview.balance_counts(_rows({}), "oversample", 0.2, 1).empty
     assert train_preview.pick_samples(_rows({})).empty

@@ -350,6 +350,23 @@ def test_balanced_sampling_leaves_the_split_and_the_loss_weights_alone(demo_root
     assert balanced.class_weight is None
 
 
+def test_logit_adjustment_keeps_the_rows_and_puts_the_log_prior_in_the_saved_loss(
+    demo_root,
+) -> None:
+    plain = prepare_data(_config(demo_root))
+    data = prepare_data(_config(demo_root, imbalance="logit_adjustment"))
+    pd.testing.assert_frame_equal(data.train, plain.train)
+    assert data.class_weight is None and plain.logit_offsets is None
+    counts = np.array([data.counts_before[name] for name in data.class_names])
+    assert data.logit_offsets == pytest.approx(np.log(counts / counts.sum()).tolist())
+    config = _config(demo_root, image_size=32, epochs=1, imbalance="logit_adjustment")
+    result = train(config)
+    assert result.state == "finished"
+    assert runs.read_history(result.paths)["loss"].notna().all()
+    export = keras.saving.load_model(result.paths.export)
+    assert export.loss.logit_offsets == pytest.approx(data.logit_offsets)
+
+
 def test_the_issue_14_recipe_trains_saves_and_reloads(demo_root) -> None:
     config = _config(
         demo_root,

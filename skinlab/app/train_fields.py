@@ -247,14 +247,17 @@ FIELDS: tuple[Field, ...] = (
         "radio",
         "Data and regularisation",
         "Rare classes can be weighted up in the loss, repeated (oversampled) on the "
-        "training side, or drawn as often as common ones in every epoch (balanced sampling, "
-        "best for long runs); validation always keeps the real class mix.",
+        "training side, drawn as often as common ones in every epoch (balanced sampling, "
+        "best for long runs), or left as they are with the loss told each class's share "
+        "(logit adjustment: the model answers as if the classes were balanced, without "
+        "seeing rare images more often); validation always keeps the real class mix.",
         options=IMBALANCE,
         labels={
             "none": "As is",
             "class_weights": "Class weights",
             "oversample": "Oversample",
             "balanced_sampling": "Balanced sampling",
+            "logit_adjustment": "Logit adjustment",
         },
     ),
     Field(

@@ -128,6 +128,9 @@ _BALANCE_NOTES = {
     "balanced_sampling": "Each epoch draws as many images as there are, every class equally "
     "often, afresh each epoch (bars: expected draws per epoch); rare images repeat, common "
     "ones take turns.",
+    "logit_adjustment": "Every image is seen once per epoch, as it is; the loss adds each "
+    "class's share of the images to its score, so the model has to beat a common class's "
+    "head start and answers as if the classes were balanced.",
 }
 
 

@@ -22,7 +22,7 @@ from typing import Any
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "plateau", "one_cycle")
 AUGMENTATIONS = ("none", "light", "strong", "notebook", "dermoscopy")
-IMBALANCE = ("none", "class_weights", "oversample", "balanced_sampling")
+IMBALANCE = ("none", "class_weights", "oversample", "balanced_sampling", "logit_adjustment")
 WEIGHTS = ("imagenet", "none")
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 FEATURE_CACHES = ("auto", "off")
@@ -65,7 +65,10 @@ class RunConfig:
         imbalance: ``"none"``, ``"class_weights"`` (loss weights from counts) or
             ``"oversample"`` (minority classes repeated, training side only) or
             ``"balanced_sampling"`` (each epoch draws its images with probability
-            proportional to 1 / class count, training side only).
+            proportional to 1 / class count, training side only) or
+            ``"logit_adjustment"`` (the loss adds each class's log prior to its logit,
+            so the logits answer as if the classes were balanced; every image seen once
+            per epoch).
         val_fraction: share of Train held out for validation (hash-grouped, stratified).
         seed: seeds the split, shuffling, initialisation and augmentation.
         patience: early-stopping patience in epochs on validation loss (0 = off).

@@ -123,6 +123,25 @@ def balanced_probabilities(labels: np.ndarray) -> np.ndarray:
     return weights / weights.sum()
 
 
+def logit_offsets(labels: np.ndarray, num_classes: int) -> list[float]:
+    """``log`` of each class's share of the training rows: the ``"logit_adjustment"`` remedy.
+
+    Added to the logits inside the loss only, these make the network's logits estimate the
+    class-balanced posterior (Menon et al., ICLR 2021). A class without training rows gets
+    the log share of half a row, so the offsets stay finite.
+
+    Returns:
+        ``num_classes`` floats, all ``<= 0``.
+
+    Raises:
+        ValueError: as in :func:`class_weights`.
+    """
+    counts = _counts(labels, num_classes).astype(np.float64)
+    total = counts.sum()
+    counts[counts == 0] = 0.5
+    return [float(v) for v in np.log(counts / total)]
+
+
 def counts_after(
     labels: np.ndarray, strategy: str, num_classes: int, seed: int = 0
 ) -> dict[str, np.ndarray]:
@@ -134,7 +153,8 @@ def counts_after(
         :func:`oversample_indices` (target ``"max"``, ``seed``); for ``"class_weights"``
         it is the effective weighted count ``count * weight``, and for
         ``"balanced_sampling"`` the expected draws per epoch (both floats, equal for every
-        present class, summing to the number of rows).
+        present class, summing to the number of rows). ``"logit_adjustment"`` shows every
+        row as it is (the counts stay; the loss does the balancing).
 
     Raises:
         ValueError: ``strategy`` is not one of :data:`skinlab.core.config.IMBALANCE`, or as in

@@ -1,4 +1,4 @@
-"""Cross-entropy on class-index labels with label smoothing.
+"""Cross-entropy on class-index labels with label smoothing and logit adjustment.
 
 Keras 3's ``SparseCategoricalCrossentropy`` has no ``label_smoothing``, and one-hot labels in
 the pipeline would change every batch, the feature cache and ``class_weight`` along with it.
@@ -8,9 +8,18 @@ So the labels stay class indices everywhere and this loss one-hots them itself: 
 Example::
 
     model.compile(loss=SmoothedCrossentropy(0.1), metrics=["accuracy"], optimizer="adam")
+
+Logit adjustment (Menon et al., "Long-tail learning via logit adjustment", ICLR 2021) is the
+other knob: ``logit_offsets=log(class priors)`` adds each class's log share of the training
+rows to its logit inside the loss only. The network then has to out-shout the prior to
+predict a common class, so its raw logits (what :meth:`keras.Model.predict` returns) estimate
+the class-balanced posterior, as class-balanced sampling aims to, while every training image
+is still seen once per epoch instead of the rare ones many times.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import keras
 from keras import ops
@@ -26,21 +35,38 @@ class SmoothedCrossentropy(keras.losses.Loss):
 
     Args:
         label_smoothing: ``s`` in ``[0, 1)``.
+        logit_offsets: one number per class added to the logits before the softmax, in the
+            loss only (logit adjustment: ``log`` of each class's share of the training
+            rows, see :func:`skinlab.train.imbalance.logit_offsets`); None adds nothing.
     """
 
-    def __init__(self, label_smoothing: float = 0.0, name: str = "smoothed_crossentropy", **kw):
+    def __init__(
+        self,
+        label_smoothing: float = 0.0,
+        logit_offsets: Sequence[float] | None = None,
+        name: str = "smoothed_crossentropy",
+        **kw,
+    ):
         super().__init__(name=name, **kw)
         self.label_smoothing = float(label_smoothing)
+        self.logit_offsets = None if logit_offsets is None else [float(v) for v in logit_offsets]
 
     def call(self, y_true, y_pred):
         classes = ops.shape(y_pred)[-1]
         labels = ops.reshape(ops.cast(y_true, "int32"), ops.shape(y_pred)[:-1])
+        logits = y_pred
+        if self.logit_offsets is not None:
+            logits = logits + ops.convert_to_tensor(self.logit_offsets, dtype=y_pred.dtype)
         return keras.losses.categorical_crossentropy(
             ops.one_hot(labels, classes, dtype=y_pred.dtype),
-            y_pred,
+            logits,
             from_logits=True,
             label_smoothing=self.label_smoothing,
         )
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+        return {
+            **super().get_config(),
+            "label_smoothing": self.label_smoothing,
+            "logit_offsets": self.logit_offsets,
+        }

@@ -195,7 +195,7 @@ def lr_range_test(
     )
     batches = iter(make_dataset(data.train, data.class_names, spec).repeat())
     model = build_for_config(config, len(data.class_names))
-    _compile(model, config.replace(schedule="constant"), start_lr, steps)
+    _compile(model, config.replace(schedule="constant"), start_lr, steps, data.logit_offsets)
 
     def step(lr: float) -> float:
         model.optimizer.learning_rate.assign(lr)

@@ -53,7 +53,12 @@ from skinlab.train.budget import TimeBudget
 from skinlab.train.callbacks import RunMonitor
 from skinlab.train.checkpoint import BestWeights
 from skinlab.train.features import FEATURES_PHASE, HeadInputs, caches_features, prepare_head
-from skinlab.train.imbalance import balanced_probabilities, class_weights, oversample_indices
+from skinlab.train.imbalance import (
+    balanced_probabilities,
+    class_weights,
+    logit_offsets,
+    oversample_indices,
+)
 from skinlab.train.losses import SmoothedCrossentropy
 from skinlab.train.preflight import preflight
 from skinlab.train.schedules import OneCycle
@@ -85,6 +90,7 @@ class _Data:
     counts_before: dict[str, int]
     counts_after: dict[str, int]
     class_weight: dict[int, float] | None
+    logit_offsets: list[float] | None = None
 
 
 def prepare_data(config: RunConfig) -> _Data:
@@ -115,11 +121,14 @@ def prepare_data(config: RunConfig) -> _Data:
     labels = label_indices(train, class_names)
     before = np.bincount(labels, minlength=len(class_names))
     weights = None
+    offsets = None
     if config.imbalance == "oversample":
         # Only the training side is oversampled: validation was split off above.
         train = train.iloc[oversample_indices(labels, config.seed)].reset_index(drop=True)
     elif config.imbalance == "class_weights":
         weights = class_weights(labels, len(class_names))
+    elif config.imbalance == "logit_adjustment":
+        offsets = logit_offsets(labels, len(class_names))
     after = np.bincount(label_indices(train, class_names), minlength=len(class_names))
     return _Data(
         dataset=dataset,
@@ -129,6 +138,7 @@ def prepare_data(config: RunConfig) -> _Data:
         counts_before=dict(zip(class_names, before.tolist(), strict=True)),
         counts_after=dict(zip(class_names, after.tolist(), strict=True)),
         class_weight=weights,
+        logit_offsets=offsets,
     )
 
 
@@ -161,18 +171,29 @@ def _optimizer(
     return keras.optimizers.Adam(**common)
 
 
-def _loss(config: RunConfig) -> keras.losses.Loss:
-    if config.label_smoothing:
-        return SmoothedCrossentropy(config.label_smoothing)
+def _loss(config: RunConfig, logit_offsets: list[float] | None = None) -> keras.losses.Loss:
+    if config.label_smoothing or logit_offsets is not None:
+        return SmoothedCrossentropy(config.label_smoothing, logit_offsets)
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
 def _compile(
-    model: keras.Model, config: RunConfig, learning_rate: float, total_steps: int
+    model: keras.Model,
+    config: RunConfig,
+    learning_rate: float,
+    total_steps: int,
+    logit_offsets: list[float] | None = None,
 ) -> float | keras.optimizers.schedules.LearningRateSchedule:
-    """Compile ``model`` for ``total_steps`` of training; returns its learning-rate schedule."""
+    """Compile ``model`` for ``total_steps`` of training; returns its learning-rate schedule.
+
+    ``logit_offsets`` (``prepare_data``'s, for ``imbalance="logit_adjustment"``) go into
+    the loss only."""
     lr = _schedule(config, learning_rate, total_steps)
-    model.compile(optimizer=_optimizer(config, lr), loss=_loss(config), metrics=["accuracy"])
+    model.compile(
+        optimizer=_optimizer(config, lr),
+        loss=_loss(config, logit_offsets),
+        metrics=["accuracy"],
+    )
     _build_training_state(model)
     return lr
 
@@ -441,6 +462,7 @@ def _fit_phases(
                 config,
                 phase.learning_rate,
                 fit.steps * (phase.last_epoch - phase.first_epoch),
+                data.logit_offsets,
             )
         monitor = RunMonitor(
             paths,
