@@ -64,6 +64,24 @@ def test_the_issue_14_options_default_to_off_so_old_configs_train_as_before() ->
     assert (defaults.weight_decay, defaults.label_smoothing, defaults.ema) == (0.0, 0.0, False)
 
 
+def test_cpu_best_is_the_cross_validated_recipe_within_its_budget() -> None:
+    cfg = preset("cpu-best", data_root="/data/isic")
+    assert (cfg.backbone, cfg.weights, cfg.image_size, cfg.epochs) == (
+        "skinlab_cnn",
+        "none",
+        96,
+        150,
+    )
+    assert (cfg.optimizer, cfg.learning_rate, cfg.weight_decay) == ("adamw", 6e-3, 0.05)
+    assert (cfg.schedule, cfg.imbalance, cfg.label_smoothing) == (
+        "one_cycle",
+        "balanced_sampling",
+        0.1,
+    )
+    assert cfg.augmentation == "dermoscopy" and cfg.dropout == 0.3
+    assert (cfg.keep_weights, cfg.tta, cfg.time_budget_minutes) == ("last", 32, 14.0)
+
+
 def test_the_long_preset_is_the_gpu_studys_recipe_for_150_epochs() -> None:
     cfg = preset("long", data_root="/data/isic")
     assert (cfg.backbone, cfg.image_size, cfg.epochs) == ("plain_cnn", 128, 150)
