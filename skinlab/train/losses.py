@@ -14,7 +14,9 @@ other knob: ``logit_offsets=log(class priors)`` adds each class's log share of t
 rows to its logit inside the loss only. The network then has to out-shout the prior to
 predict a common class, so its raw logits (what :meth:`keras.Model.predict` returns) estimate
 the class-balanced posterior, as class-balanced sampling aims to, while every training image
-is still seen once per epoch instead of the rare ones many times.
+is still seen once per epoch instead of the rare ones many times. The loss Keras reports,
+validation loss included, is then the adjusted one (the training objective); accuracy and
+every score after training use the raw logits.
 """
 
 from __future__ import annotations
