@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from skinlab.app import compare, run_stats, ui
+from skinlab.app import compare, external_view, run_stats, ui
 from skinlab.app import runs_view as rv
 from skinlab.core.errors import SkinlabError
 from skinlab.jobs import manager
@@ -42,13 +42,14 @@ def page() -> None:
         help="Test images were never used in training; Val is the slice of Train that picked "
         "the best epoch and fitted the temperature.",
     )
-    scores, recall, mistakes, calibration, unfamiliar, folds, manage = st.tabs(
+    scores, recall, mistakes, calibration, unfamiliar, external, folds, manage = st.tabs(
         [
             "Scores",
             "Per-class recall",
             "Confusion and mistakes",
             "Calibration",
             "Unfamiliar images",
+            "External test",
             "Cross-validation",
             "Manage",
         ]
@@ -82,6 +83,8 @@ def page() -> None:
         calibration.info("No chosen run is calibrated yet: that happens when training ends.")
     with unfamiliar:
         rv.familiarity(records)
+    with external:
+        external_view.external_tab(records)
     with folds:
         rv.cross_validation()
     with manage:

@@ -11,6 +11,7 @@ from skinlab.app import (
     catalog,
     review_view,
     run_panel,
+    train_extra,
     train_form,
     train_lr_find,
     train_monitor,
@@ -36,6 +37,7 @@ def _start(root: str, dataset: Dataset) -> None:
     try:
         config = train_form.config_from_form(values, root)
         config = config.replace(data_version=review_view.chosen_version())
+        config = config.replace(extra_data=train_extra.chosen())
         paths = train_monitor.launch(config, dataset, st.session_state.get(_REPEATS, 1))
     except SkinlabError as exc:
         st.session_state[_START_ERROR] = exc

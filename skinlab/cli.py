@@ -38,7 +38,9 @@ _progress_line = {"open": False}  # a progress line without its newline is on st
 
 
 def _print_progress(fraction: float, message: str) -> None:
-    print(f"\r[{fraction:6.1%}] {message[:60]:<60}", end="", file=sys.stderr, flush=True)
+    # The last message in full: it may say what was left out (an import's skipped rows).
+    text = f"{message:<60}" if fraction >= 1.0 else f"{message[:60]:<60}"
+    print(f"\r[{fraction:6.1%}] {text}", end="", file=sys.stderr, flush=True)
     _progress_line["open"] = fraction < 1.0
     if fraction >= 1.0:
         print(file=sys.stderr)
@@ -77,11 +79,57 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    if args.shortcuts or args.run:
+        return _audit_shortcuts(args)
     from skinlab.data.audit import audit_dataset
     from skinlab.data.discovery import discover
 
     report = audit_dataset(discover(_dataset_root(args.data)))
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    return 0
+
+
+def _audit_shortcuts(args: argparse.Namespace) -> int:
+    """``audit --shortcuts [--run RUN]``: collections, the statistics-only classifier and,
+    with a run, the lesion-masked test (on the run's own data when no dataset is given)."""
+    import textwrap
+
+    from skinlab.data.discovery import discover
+    from skinlab.data.shortcuts import collection_table, label_without_lesion
+    from skinlab.data.shortcuts import one_collection_warnings as warnings_of
+
+    if args.data or not args.run:
+        root = _dataset_root(args.data)
+    else:
+        from skinlab.core.runs import read_config, resolve_run
+
+        root = Path(read_config(resolve_run(args.run)).data_root)
+    dataset = discover(root)
+    name, table = dataset.root.name, dataset.images()
+    counts = collection_table(table, name)
+    score = label_without_lesion(table, dataset_name=name)
+    masked = None
+    if args.run:
+        from skinlab.evaluate.masking import lesion_masked_test
+
+        masked = lesion_masked_test(args.run, dataset.root)
+    if args.json:
+        found = {
+            "data_root": str(dataset.root),
+            "collections": counts.to_dict(orient="index"),
+            "warnings": warnings_of(counts),
+            "label_without_lesion": score.to_dict(),
+            "lesion_masked": masked.to_dict() if masked else None,
+        }
+        print(json.dumps(found, indent=2))
+        return 0
+    print(f"Images per class and collection ({dataset.root}):\n{counts.to_string()}\n")
+    for sentence in warnings_of(counts) or ["No class comes from a collection of its own."]:
+        print(textwrap.fill(sentence, 100) + "\n")
+    print("Can the label be predicted without the lesion?")
+    print(textwrap.fill(score.explanation, 100))
+    if masked:
+        print(f"\nLesion-masked test of {masked.run_id}:\n{textwrap.fill(masked.sentence, 100)}")
     return 0
 
 
@@ -139,16 +187,28 @@ class _RunOptionsHelp(argparse.HelpFormatter):
         return action.help
 
 
+#: The run options ``--data`` sets: the first path, then every further one.
+_DATA_FIELDS = ("data_root", "extra_data")
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     """One flag per :class:`~skinlab.core.config.RunConfig` field; defaults come from the preset."""
     from dataclasses import fields
 
     from skinlab.core.config import PRESETS, RunConfig
 
-    parser.add_argument("--data", help="dataset root (default: the synthetic demo)")
+    parser.add_argument(
+        "--data",
+        action="append",
+        metavar="PATH",
+        help="dataset root (default: the synthetic demo); repeat it to train on several "
+        "collections: the first gives validation, the others (a dataset folder's Train split, "
+        "HAM10000's images with its metadata CSV, an ISIC ground-truth CSV beside its images, "
+        "class folders) only add training images",
+    )
     parser.add_argument("--preset", choices=sorted(PRESETS), help="start from a named recipe")
     for f in fields(RunConfig):
-        if f.name == "data_root":
+        if f.name in _DATA_FIELDS:
             continue
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
@@ -186,17 +246,19 @@ def _config_from_args(args: argparse.Namespace):
     given = {
         f.name: getattr(args, f.name)
         for f in fields(RunConfig)
-        if f.name != "data_root" and getattr(args, f.name, None) is not None
+        if f.name not in _DATA_FIELDS and getattr(args, f.name, None) is not None
     }
-    root = str(_dataset_root(args.data))
+    first, *extra = args.data or [None]
+    given |= {"data_root": str(_dataset_root(first)), "extra_data": tuple(extra)}
     try:
-        return (
-            preset(args.preset, data_root=root, **given)
-            if args.preset
-            else RunConfig(data_root=root, **given)
-        )
+        config = preset(args.preset, **given) if args.preset else RunConfig(**given)
     except (ValueError, TypeError) as exc:
         raise SkinlabError(str(exc)) from exc
+    from skinlab.data.extra_collections import multi_collection_warning
+
+    if warning := multi_collection_warning(args.preset, config.extra_data):
+        print(f"warning: {warning}", file=sys.stderr)
+    return config
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -273,9 +335,11 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.external:
+        return _evaluate_external(args)
     from skinlab.evaluate.scoring import evaluate_run
 
-    result = evaluate_run(args.run, args.data, args.split, tta=args.tta)
+    result = evaluate_run(args.run, args.data, args.split or "Test", tta=args.tta)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -285,6 +349,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"{result['accuracy']:.3f}, balanced accuracy {result['balanced_accuracy']:.3f}, "
             f"macro-F1 {result['macro_f1']:.3f}"
         )
+    return 0
+
+
+def _evaluate_external(args: argparse.Namespace) -> int:
+    from skinlab.evaluate.external import evaluate_external, report_lines
+
+    if args.data or args.split:
+        raise SkinlabError(
+            "--external scores the run on that set alone; leave out --data and --split."
+        )
+    result = evaluate_external(args.run, args.external, tta=args.tta)
+    print(json.dumps(result, indent=2) if args.json else "\n".join(report_lines(result)))
     return 0
 
 
@@ -506,6 +582,17 @@ def _add_dataset_commands(sub) -> None:
     p = sub.add_parser("audit", help="find duplicates, label conflicts, leaks, unreadable files")
     p.add_argument("data", nargs="?", help="dataset root (default: the synthetic demo)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--shortcuts",
+        action="store_true",
+        help="instead: can the label be told without the lesion? Each class's collections, "
+        "and a classifier of image statistics that ignore the lesion, against chance",
+    )
+    p.add_argument(
+        "--run",
+        help="with --shortcuts, also score this run with the lesion hidden and with only the "
+        "lesion kept (default dataset: the run's own)",
+    )
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser(
@@ -524,7 +611,12 @@ def _add_dataset_commands(sub) -> None:
     data = sub.add_parser("data", help="import, download or list datasets")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     p = data_sub.add_parser("import", help="import a zip or folder into data/<name>")
-    p.add_argument("source", help="the Kaggle ISIC zip, or any zip/folder with Train/<class>/")
+    p.add_argument(
+        "source",
+        help="the Kaggle ISIC zip, any zip/folder with Train/<class>/, or a folder of "
+        "HAM10000's images with HAM10000_metadata.csv (or an ISIC challenge's ground-truth "
+        "CSV), converted to Train/<class>/",
+    )
     p.add_argument("--name", help="folder name under data/ (default: from the source)")
     p.set_defaults(func=cmd_data_import)
     p = data_sub.add_parser("download", help="download the ISIC dataset with kagglehub")
@@ -564,19 +656,26 @@ def _add_recipe_commands(sub) -> None:
     p.set_defaults(func=cmd_lr_find)
 
 
-def _add_model_commands(sub) -> None:
-    """The commands that use a trained run: evaluate, familiarity, paired, predict, export."""
+def _add_evaluate_command(sub) -> None:
+    """``evaluate``: a split, the run's validation images, or an external set."""
     from skinlab.core.config import MAX_TTA  # not views.MAX_TTA: parsing loads no NumPy
 
-    p = sub.add_parser("evaluate", help="score a trained run on a split")
+    p = sub.add_parser("evaluate", help="score a trained run on a split or an external set")
     p.add_argument("run", help="run id, unique prefix, or run folder")
     p.add_argument("--data", help="dataset root (default: the run's own)")
     p.add_argument(
         "--split",
-        default="Test",
         choices=["Train", "Val", "Test", "validation"],
-        help="a split folder, or 'validation': the images the run was validated on "
-        "(for a cross-validation fold, its held-out fold)",
+        help="a split folder (default: Test), or 'validation': the images the run was "
+        "validated on (for a cross-validation fold, its held-out fold)",
+    )
+    p.add_argument(
+        "--external",
+        metavar="PATH",
+        help="score the run on another collection instead (not with --data or --split): a "
+        "folder of class folders, a dataset's Test/ folder, HAM10000's images with its "
+        "metadata CSV, or an ISIC ground-truth CSV beside its images; images the run "
+        "trained on are left out",
     )
     p.add_argument(
         "--tta",
@@ -590,6 +689,12 @@ def _add_model_commands(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
+
+def _add_model_commands(sub) -> None:
+    """The commands that use a trained run: evaluate, familiarity, paired, predict, export."""
+    from skinlab.core.config import MAX_TTA  # not views.MAX_TTA: parsing loads no NumPy
+
+    _add_evaluate_command(sub)
     p = sub.add_parser(
         "familiarity",
         help="fit (or refit) a run's unfamiliar-image gate and measure its two error rates",

@@ -153,3 +153,27 @@ def open_app_page(dataset: Path, page: str):
     at.switch_page(page).run()
     assert not at.exception, at.exception
     return at
+
+
+#: HAM10000 ``dx`` codes of three demo classes, for :func:`ham_external_set`.
+HAM_CODES = {"melanoma": "mel", "nevus": "nv", "pigmented benign keratosis": "bkl"}
+
+
+def ham_external_set(demo: Path, base: Path, per_class: int = 4) -> Path:
+    """A tiny external set in HAM10000's layout made in ``base``: ``per_class`` Test images of
+    each of :data:`HAM_CODES`'s demo classes copied under ISIC names into ``images/``, and
+    ``HAM10000_metadata.csv`` naming their ``dx``; returns ``base``."""
+    import shutil
+
+    from skinlab.data.discovery import discover
+
+    test = discover(demo).images("Test")
+    lines = ["lesion_id,image_id,dx,dx_type,age,sex,localization\n"]
+    (base / "images").mkdir(parents=True)
+    for label, code in HAM_CODES.items():
+        for row in test[test["label"] == label].head(per_class).itertuples():
+            image_id = f"ISIC_{24400 + len(lines):07d}"
+            shutil.copy(row.path, base / "images" / f"{image_id}{Path(row.path).suffix}")
+            lines.append(f"HAM_{len(lines):07d},{image_id},{code},histo,50.0,male,back\n")
+    (base / "HAM10000_metadata.csv").write_text("".join(lines))
+    return base

@@ -187,3 +187,14 @@ def test_every_cross_reference_in_a_docstring_names_something_that_exists() -> N
                     break
                 target = getattr(target, name)
     assert not stale, stale
+
+
+def test_evaluation_rebuilds_a_runs_rows_without_importing_training():
+    # The data preparation that scoring and the familiarity gate share with training lives in
+    # skinlab/data/run_split.py, below both: evaluate never reaches up into train.training.
+    offenders = [
+        path.name
+        for path in (ROOT / "skinlab" / "evaluate").glob("*.py")
+        if "skinlab.train.training" in path.read_text(encoding="utf-8")
+    ]
+    assert offenders == []

@@ -110,7 +110,7 @@ def test_every_preset_takes_every_run_flag_including_a_name(tmp_path) -> None:
     for name in PRESETS:
         argv = ["train", "--preset", name, "--data", str(tmp_path), "--name", "mine"]
         for f in fields(RunConfig):
-            if f.name in ("data_root", "name"):
+            if f.name in ("data_root", "extra_data", "name"):  # --data sets the first two
                 continue
             value = getattr(defaults, f.name)
             flag = "--" + f.name.replace("_", "-")
@@ -206,3 +206,29 @@ def test_the_command_line_parses_without_numpy() -> None:
     assert (
         subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1]).returncode == 0
     )
+
+
+def test_repeated_data_flags_are_the_dataset_then_extra_training_collections(tmp_path) -> None:
+    from skinlab.cli import _config_from_args, build_parser
+
+    for command in ("train", "cv", "lr-find", "ablation"):
+        args = build_parser().parse_args([command, "--data", "A", "--data", "B", "--data", "C"])
+        config = _config_from_args(args)
+        assert (config.data_root, config.extra_data) == ("A", ("B", "C")), command
+    args = build_parser().parse_args(["runs", "start", "--data", "A", "--data", "B"])
+    assert _config_from_args(args).extra_data == ("B",)
+    assert _config_from_args(build_parser().parse_args(["train", "--data", "A"])).extra_data == ()
+
+
+def test_the_multi_collection_preset_without_extra_data_warns_and_still_parses(capsys) -> None:
+    from skinlab.cli import _config_from_args, build_parser
+
+    args = build_parser().parse_args(["train", "--preset", "multi-collection", "--data", "A"])
+    config = _config_from_args(args)
+    assert config.collection_balance and config.extra_data == ()
+    err = capsys.readouterr().err
+    assert "warning: multi-collection trains on two or more collections" in err
+    assert "--data A --data B or 'Also train on'" in err
+    both = ["train", "--preset", "multi-collection", "--data", "A", "--data", "B"]
+    assert _config_from_args(build_parser().parse_args(both)).extra_data == ("B",)
+    assert "warning" not in capsys.readouterr().err

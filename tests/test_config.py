@@ -99,3 +99,26 @@ def test_the_long_preset_is_the_gpu_studys_recipe_for_150_epochs() -> None:
     assert (cfg.backbone, cfg.image_size, cfg.epochs) == ("plain_cnn", 128, 150)
     assert _recipe(cfg) == GPU_STUDY_RECIPE
     assert (cfg.learning_rate, cfg.keep_weights, cfg.tta) == (3e-3, "last", 32)
+
+
+def test_extra_data_round_trips_through_json_as_a_tuple() -> None:
+    cfg = preset("quick", data_root="/data/isic9", extra_data=("/data/ham", "/data/bcn"))
+    text = cfg.to_json()
+    assert json.loads(text)["extra_data"] == ["/data/ham", "/data/bcn"]  # a JSON list
+    again = RunConfig.from_dict(json.loads(text))
+    assert again == cfg and again.extra_data == ("/data/ham", "/data/bcn")
+    assert RunConfig.from_dict({}).extra_data == ()  # configs written before it
+    assert RunConfig.from_dict({"extra_data": "/data/ham"}).extra_data == ("/data/ham",)
+
+
+def test_multi_collection_is_cpu_best_balancing_collections_within_20_minutes() -> None:
+    cfg, best = preset("multi-collection"), preset("cpu-best")
+    assert cfg.collection_balance and not best.collection_balance
+    assert cfg.time_budget_minutes == 19.0 <= 20 and best.time_budget_minutes == 14.0
+    same = {
+        k: v
+        for k, v in cfg.to_dict().items()
+        if k not in ("collection_balance", "time_budget_minutes")
+    }
+    assert same == {k: v for k, v in best.to_dict().items() if k in same}
+    assert cfg.extra_data == ()  # a preset names no paths

@@ -1,5 +1,6 @@
 """Export bundles of a real (tiny) run: each format reloads outside skinlab and agrees with
-the Keras model on real demo images."""
+the Keras model on real demo images. The run uses colour constancy and frame randomisation, so
+every format is also checked to carry the colour-constancy layer (it acts at prediction)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,13 @@ def run(tmp_path_factory) -> runs.RunPaths:
     os.environ["SKINLAB_MODELS_DIR"] = str(base / "models")
     try:
         config = RunConfig(
-            data_root=str(demo), backbone="custom", image_size=SIZE, epochs=1, batch_size=16
+            data_root=str(demo),
+            backbone="custom",
+            image_size=SIZE,
+            epochs=1,
+            batch_size=16,
+            colour_constancy="shades_of_gray",
+            frame_randomisation=0.5,
         )
         return train(config).paths
     finally:
@@ -115,6 +122,7 @@ def test_savedmodel_serving_signature_reloads_and_agrees(bundles, reference) -> 
 
 def test_keras_file_reloads_in_safe_mode_and_agrees(bundles, reference) -> None:
     model = keras.models.load_model(bundles["keras"] / "model.keras")
+    assert model.get_layer("colour_constancy").power == 6.0  # the run's preprocessing travels
     _assert_agrees(model.predict(reference[0], verbose=0), reference)
 
 

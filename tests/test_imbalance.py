@@ -159,3 +159,46 @@ def test_logit_offsets_are_the_log_share_of_each_class_and_finite_for_an_absent_
         logit_offsets(LABELS, 2)
     with pytest.raises(ValueError, match="no training labels"):
         logit_offsets(np.array([], dtype=int), 3)
+
+
+def test_collection_balance_gives_each_collection_of_a_class_an_equal_share():
+    from skinlab.train.imbalance import collection_balanced_probabilities
+
+    # Class 0: 8 rows from archive A, 2 from B; class 1: 5 rows, all from A.
+    labels = np.array([0] * 10 + [1] * 5)
+    collections = np.array(["A"] * 8 + ["B"] * 2 + ["A"] * 5)
+    balanced = collection_balanced_probabilities(labels, collections, balance_classes=True)
+    assert balanced.sum() == pytest.approx(1.0)
+    # Classes equal (1/2 each); within class 0, A and B a quarter each.
+    assert balanced[:8].sum() == pytest.approx(0.25)
+    assert balanced[8:10].sum() == pytest.approx(0.25)
+    assert balanced[10:].sum() == pytest.approx(0.5)
+    # Without class balance each class keeps its share of the rows (10/15, 5/15).
+    kept = collection_balanced_probabilities(labels, collections, balance_classes=False)
+    assert kept[:10].sum() == pytest.approx(10 / 15)
+    assert kept[8:10].sum() == pytest.approx(5 / 15)
+    with pytest.raises(ValueError, match="one value per row"):
+        collection_balanced_probabilities(labels, collections[:3], balance_classes=True)
+
+
+def test_a_runs_rows_carry_the_collection_their_isic_ids_say(tmp_path):
+    from helpers import image_bytes
+
+    from skinlab.core.config import RunConfig
+    from skinlab.data.run_split import split_for_run
+
+    names = {
+        "melanoma": ["ISIC_0000001", "ISIC_0000002", "ISIC_0000003"],
+        "nevus": ["ISIC_0024400", "ISIC_0024401", "other"],
+    }
+    for n, (label, stems) in enumerate(names.items()):
+        (tmp_path / "ds" / "Train" / label).mkdir(parents=True)
+        for i, stem in enumerate(stems):
+            path = tmp_path / "ds" / "Train" / label / f"{stem}.jpg"
+            path.write_bytes(image_bytes(seed=10 * n + i))
+    rows = split_for_run(RunConfig(data_root=str(tmp_path / "ds"), val_fraction=0.0))
+    names_of = rows.train["relpath"].str.rsplit("/", n=1).str[-1]
+    by_name = dict(zip(names_of, rows.train["collection"], strict=True))
+    assert by_name["ISIC_0000001.jpg"] == "ISIC archive"
+    assert by_name["ISIC_0024400.jpg"] == "HAM10000"
+    assert by_name["other.jpg"] == "ds"

@@ -306,3 +306,134 @@ def test_a_run_without_a_gate_says_how_to_fit_one(trained: dict) -> None:
         assert any("python -m skinlab familiarity RUN" in i.value for i in at.info)
     finally:
         shutil.rmtree(copy)
+
+
+# --- the External test tab (issue 28) -----------------------------------------------------
+
+
+def _score_external(at: AppTest, run_id: str, path: Path | str) -> AppTest:
+    at.selectbox(key="external_run").set_value(run_id).run()
+    at.text_input(key="external_path").input(str(path))
+    at.button(key="external_score").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _external_table(at: AppTest) -> pd.DataFrame:
+    return next(t.value for t in at.table if "External set" in t.value.columns)
+
+
+def test_external_tab_scores_a_ham_set_beside_the_runs_own_score(
+    trained: dict, tmp_path: Path
+) -> None:
+    from helpers import ham_external_set
+
+    from skinlab.evaluate.external import evaluate_external
+
+    run_id = trained["ids"][1]
+    base = ham_external_set(trained["root"], tmp_path / "ham-tiny")
+    at = _score_external(_open(trained, [run_id]), run_id, base)
+    assert not at.error
+
+    expected = evaluate_external(run_id, str(base))  # the library on the same run and set
+    ext, table = expected["external"], _external_table(at)
+    for row, interval in (
+        ("Balanced accuracy", expected["intervals"]["balanced_accuracy"]),
+        ("Accuracy", expected["intervals"]["accuracy"]),
+        ("Melanoma sensitivity", ext["melanoma"]["sensitivity"]),
+        ("Melanoma specificity", ext["melanoma"]["specificity"]),
+    ):
+        cell = f"{interval['estimate']:.3f} ({interval['low']:.3f}–{interval['high']:.3f})"
+        assert table.loc[row, "External set"] == cell
+    assert table.loc["Images", "External set"] == str(ext["n_scored"])
+    own = ext["internal"]
+    assert own["split"] == "Test" and "Own Test images" in table.columns
+    assert table.loc["Balanced accuracy", "Own Test images"].startswith(
+        f"{own['balanced_accuracy']:.3f} ("
+    )
+    assert table.loc["Images", "Own Test images"] == str(own["n"])
+    assert any(ext["drop"] == box.value for box in [*at.warning, *at.info])
+    shown = " ".join(m.value for m in at.markdown)
+    assert "Not scored" in shown and all(c in shown for c in ext["classes_absent"])
+    assert f"collections HAM10000: {ext['n_scored']}" in shown
+    titles = [json.loads(c.proto.spec)["layout"].get("title") for c in at.get("plotly_chart")]
+    assert {"text": "External set"} in titles  # the external confusion matrix
+    # Saved in metrics.json, and shown from there by a fresh page without scoring again.
+    saved = json.loads((trained["models"] / run_id / runs.METRICS).read_text())["external"]
+    assert [entry["name"] for entry in saved] == ["ham-tiny"]
+    fresh = _open(trained, [run_id])
+    fresh.selectbox(key="external_run").set_value(run_id).run()
+    assert any(c.value.startswith("On ham-tiny (") for c in fresh.caption)
+    assert not _tables_with(fresh, "External set")
+
+
+def _tables_with(at: AppTest, column: str) -> list[pd.DataFrame]:
+    return [t.value for t in at.table if column in t.value.columns]
+
+
+def _external_gallery(at: AppTest) -> list[str]:
+    """The picture addresses of the external mistakes (one caption each; the Confusion tab's
+    gallery is one element with many)."""
+    shown = [i for i in at.get("image") if len(i.captions) == 1 and "→" in i.captions[0]]
+    return [i.proto.imgs[0].url for i in shown]
+
+
+def test_external_mistakes_show_their_grad_cam_on_request(trained: dict, tmp_path: Path) -> None:
+    from helpers import ham_external_set
+
+    run_id = trained["ids"][0]
+    base = ham_external_set(trained["root"], tmp_path / "ham-cam")
+    at = _score_external(_open(trained, [run_id]), run_id, base)
+    pictures = _external_gallery(at)
+    if not pictures:  # a run that got every external image right has no mistakes to show
+        assert any("every scored external image right" in c.value for c in at.caption)
+        return
+    assert len(pictures) <= 6
+    at.toggle(key="external_gradcam").set_value(True).run()
+    assert not at.exception and not at.error
+    overlays = _external_gallery(at)
+    assert len(overlays) == len(pictures) and not set(overlays) & set(pictures)
+
+
+@pytest.mark.parametrize(
+    ("name", "sentence"),
+    [("nowhere", "does not exist"), ("no-layout", "none of"), ("/etc", "outside the folders")],
+)
+def test_a_wrong_external_path_shows_one_sentence(
+    trained: dict, tmp_path: Path, name: str, sentence: str
+) -> None:
+    (tmp_path / "no-layout").mkdir()
+    (tmp_path / "no-layout" / "notes.txt").write_text("not a dataset")
+    at = _score_external(_open(trained, [trained["ids"][0]]), trained["ids"][0], tmp_path / name)
+    assert len(at.error) == 1 and "\n" not in at.error[0].value
+    assert sentence in at.error[0].value.lower()
+    assert not _tables_with(at, "External set")
+
+
+def test_scoring_a_run_without_a_model_on_an_external_set_says_so(
+    trained: dict, tmp_path: Path
+) -> None:
+    from helpers import ham_external_set
+
+    files = (runs.CONFIG, runs.HISTORY, runs.STATUS)
+    bare = _copy(trained, trained["ids"][0], "20200101-000000-custom-e1e1e1", files)
+    base = ham_external_set(trained["root"], tmp_path / "ham-bare")
+    try:
+        at = _score_external(_open(trained, [bare.name]), bare.name, base)
+        assert len(at.error) == 1 and "has no saved model yet" in at.error[0].value
+    finally:
+        shutil.rmtree(bare)
+
+
+def test_lesion_masked_test_runs_on_request_and_is_saved(trained: dict) -> None:
+    run_id = trained["ids"][0]
+    at = _open(trained, [run_id])
+    at.selectbox(key="external_run").set_value(run_id).run()
+    assert not any(m.label == "Centre hidden" for m in at.metric)
+    at.button(key="external_masked_button").click().run()
+    assert not at.exception and not at.error
+    labels = {m.label for m in at.metric}
+    assert {"As is", "Centre hidden", "Only the centre", "Chance"} <= labels
+    assert any("with the centre hidden" in m.value for m in at.markdown)
+    saved = json.loads((trained["models"] / run_id / runs.METRICS).read_text())
+    assert saved["lesion_masked"]["split"] == "Test"

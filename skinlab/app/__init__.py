@@ -11,16 +11,19 @@
 * :mod:`skinlab.app.gallery`: image galleries
 * :mod:`skinlab.app.linked_views`: Altair linked views
 * :mod:`skinlab.app.review_view`: the Review tab
+* :mod:`skinlab.app.shortcut_view`: the Audit tab's collections and shortcut check
 * :mod:`skinlab.app.uploads`: uploaded files
 * :mod:`skinlab.app.train_fields`: the Train form's fields as data
 * :mod:`skinlab.app.train_form`: the Train form
 * :mod:`skinlab.app.train_widgets`: Train page widgets
+* :mod:`skinlab.app.train_extra`: the Train page's "Also train on" (extra collections)
 * :mod:`skinlab.app.train_preview`: the augmentation preview
 * :mod:`skinlab.app.train_monitor`: watching background runs
 * :mod:`skinlab.app.train_lr_find`: the learning-rate finder button
 * :mod:`skinlab.app.run_panel`: a run's panel
 * :mod:`skinlab.app.compare`: comparing runs
 * :mod:`skinlab.app.runs_view`: the Runs page
+* :mod:`skinlab.app.external_view`: the Runs page's External test tab
 * :mod:`skinlab.app.run_stats`: run statistics
 * :mod:`skinlab.app.cv_view`: cross-validation wording
 * :mod:`skinlab.app.predict_view`: the Predict page

@@ -24,6 +24,7 @@ import streamlit as st
 
 from skinlab.app import charts, colours, gallery, linked_views
 from skinlab.core.errors import SkinlabError
+from skinlab.data import shortcuts
 from skinlab.data.audit import AuditReport, audit_dataset
 from skinlab.data.discovery import Dataset, discover
 from skinlab.evaluate.review import ReviewQueue, review_dataset
@@ -31,6 +32,7 @@ from skinlab.evaluate.review import ReviewQueue, review_dataset
 # The model's modules and the augmentation preview load TensorFlow: the caches that use them
 # import them when first called, so the Explore page never loads it.
 if TYPE_CHECKING:
+    from skinlab.evaluate.masking import MaskedTest
     from skinlab.predict.predictor import Prediction, PredictionError, Predictor
 
 #: Images per class decoded for the Explore page's colour statistics.
@@ -48,6 +50,14 @@ def scan(root: str, token: str) -> Dataset:
 def audit(root: str, token: str) -> AuditReport:
     """The audit of :func:`scan`'s dataset, on the same key."""
     return audit_dataset(scan(root, token))
+
+
+@st.cache_data(show_spinner="Measuring every image without its lesion…", max_entries=4)
+def label_without_lesion(root: str, token: str) -> shortcuts.ShortcutScore:
+    """The statistics-only classifier of :func:`scan`'s readable images, on the same key:
+    decoding every image and ten fits take ~10 s for 2,241 images on 2 cores, once a change."""
+    dataset = scan(root, token)
+    return shortcuts.label_without_lesion(dataset.images(), dataset_name=dataset.root.name)
 
 
 @st.cache_data(show_spinner=False, max_entries=4096)
@@ -129,6 +139,34 @@ def heatmap(run_key: tuple[str, float], key: str, class_name: str, _predictor, _
     return result
 
 
+@st.cache_data(show_spinner="Scoring the run on the external set…", max_entries=8)
+def external_score(
+    run_id: str, weights_sha: str, path: str, token: str, tta: int
+) -> tuple[dict, pd.DataFrame]:
+    """:func:`skinlab.evaluate.external.score_external` of a run on the external set at
+    ``path``, and its mistakes (``path``, ``true``, ``predicted``, ``confidence``): it decodes
+    and scores every image of the set, so once per weights (their sha256), set (its
+    fingerprint ``token``) and number of views. The library call saves its summary in the
+    run's ``metrics.json``; a hit has nothing new to save."""
+    from skinlab.evaluate.external import score_external
+
+    del weights_sha, token
+    result, frame = score_external(run_id, path, tta=tta)
+    mistakes = frame.loc[~frame["correct"], ["path", "true", "predicted", "confidence"]]
+    return result, mistakes.reset_index(drop=True)
+
+
+@st.cache_data(show_spinner="Scoring the run with the lesion hidden and alone…", max_entries=8)
+def lesion_masked(run_id: str, weights_sha: str, token: str) -> MaskedTest:
+    """:func:`skinlab.evaluate.masking.lesion_masked_test` of a run on its own data (three
+    passes over its Test or validation images), once per weights and dataset fingerprint
+    ``token``; the library call saves it in the run's ``metrics.json``."""
+    from skinlab.evaluate.masking import lesion_masked_test
+
+    del weights_sha, token
+    return lesion_masked_test(run_id)
+
+
 @st.cache_data(show_spinner="Decoding a few Train images…", max_entries=8)
 def preview_originals(paths: tuple[str, ...]) -> np.ndarray:
     """The Train page's augmentation-preview images, decoded."""
@@ -139,9 +177,22 @@ def preview_originals(paths: tuple[str, ...]) -> np.ndarray:
 
 @st.cache_data(show_spinner="Augmenting…", max_entries=32)
 def preview_views(
-    paths: tuple[str, ...], preset: str, strength: float, seed: int
+    paths: tuple[str, ...],
+    preset: str,
+    strength: float,
+    seed: int,
+    frame: float = 0.0,
+    colour_constancy: str = "none",
 ) -> list[np.ndarray]:
-    """Augmented views of :func:`preview_originals` for a preset, strength and draw."""
+    """Augmented views of :func:`preview_originals` for a preset, strength, frame
+    randomisation, colour constancy and draw."""
     from skinlab.app import train_preview
 
-    return train_preview.augmented_views(preview_originals(paths), preset, strength, seed)
+    return train_preview.augmented_views(
+        preview_originals(paths),
+        preset,
+        strength,
+        seed,
+        frame=frame,
+        colour_constancy=colour_constancy,
+    )

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from skinlab.app import caches, charts, gallery, linked_views, review_view, ui, uploads
+from skinlab.app.shortcut_view import render_shortcuts
 from skinlab.core.classes import class_info
 from skinlab.core.confine import confine
 from skinlab.core.errors import SkinlabError
@@ -109,6 +110,7 @@ def _audit(dataset, report) -> None:
                     st.caption(" = ".join(dict.fromkeys(files["relpath"].map(gallery.file_name))))
         with st.expander(f"All {len(groups)} as a table, with their folders"):
             st.dataframe(members[["group", "split", "label", "relpath"]], hide_index=True)
+    render_shortcuts(dataset)
     st.subheader("Unreadable files")
     if report.unreadable:
         st.dataframe(pd.DataFrame(report.unreadable), hide_index=True, width="stretch")

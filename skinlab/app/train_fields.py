@@ -15,6 +15,7 @@ from typing import Any
 
 from skinlab.core.config import (
     AUGMENTATIONS,
+    COLOUR_CONSTANCY,
     FEATURE_CACHES,
     IMBALANCE,
     KEEP_WEIGHTS,
@@ -242,6 +243,28 @@ FIELDS: tuple[Field, ...] = (
         step=0.1,
     ),
     Field(
+        "colour_constancy",
+        "Colour constancy",
+        "select",
+        "Data and regularisation",
+        "Divide out each image's light (Shades of Gray), at training and prediction alike, so "
+        "the colour cast of one clinic's dermatoscope stops being a clue to the class.",
+        options=COLOUR_CONSTANCY,
+        labels={"none": "Off", "shades_of_gray": "Shades of Gray"},
+    ),
+    Field(
+        "frame_randomisation",
+        "Frame randomisation",
+        "slider",
+        "Data and regularisation",
+        "Share of training images whose dermatoscope frame is changed: half get a dark "
+        "circular frame drawn, half have their corners cropped away, so a frame says nothing "
+        "about the class (HAM10000's images have one, the older ISIC archive's mostly not).",
+        min=0.0,
+        max=1.0,
+        step=0.1,
+    ),
+    Field(
         "imbalance",
         "Class imbalance",
         "radio",
@@ -259,6 +282,25 @@ FIELDS: tuple[Field, ...] = (
             "balanced_sampling": "Balanced sampling",
             "logit_adjustment": "Logit adjustment",
         },
+    ),
+    Field(
+        "crop_area",
+        "Random crops (smallest area kept)",
+        "slider",
+        "Data and regularisation",
+        "Random resized crops: each training image may be cut down to this share of its area "
+        "(aspect 3:4 to 4:3) and scaled back up, so zoom and framing stop being clues; 1 = off.",
+        min=0.1,
+        max=1.0,
+        step=0.05,
+    ),
+    Field(
+        "collection_balance",
+        "Balance collections within each class",
+        "toggle",
+        "Data and regularisation",
+        "Where a class's images come from several collections (archives), draw each "
+        "collection equally often, so where an image came from says less about its class.",
     ),
     Field(
         "label_smoothing",

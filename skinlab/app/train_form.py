@@ -97,6 +97,15 @@ def preset_choices(imagenet_available: bool | None = None) -> list[PresetChoice]
             "Predict page.",
         ),
         best,
+        PresetChoice(
+            "Several collections",
+            "multi-collection",
+            "preset 'multi-collection': the best from-scratch recipe ('cpu-best') trained on "
+            "this dataset and the collections picked under 'Also train on' (for isic9: "
+            "ham10000-train), each collection of a class drawn equally often, so which "
+            "archive an image came from says less about its class; validation stays this "
+            "dataset's. Up to 19 minutes.",
+        ),
     ]
 
 
@@ -201,6 +210,9 @@ def describe_config(config: RunConfig) -> str:
         parts.append(f"patience {config.patience}")
     if config.time_budget_minutes:
         parts.append(f"budget {config.time_budget_minutes:g} min")
+    if config.extra_data:
+        n = len(config.extra_data)
+        parts.append(f"+ {n} more collection{'s' if n != 1 else ''} in training")
     return " · ".join(parts)
 
 

@@ -26,6 +26,7 @@ from skinlab.core.classes import class_info
 from skinlab.data.pipeline import decode_table, label_indices
 from skinlab.data.splits import train_val_split
 from skinlab.model.augment import augmentation_layers
+from skinlab.model.colour import colour_constancy_layer
 from skinlab.train.imbalance import counts_after
 
 #: Side of the decoded preview images; augmentation ranges are relative, so the size only
@@ -61,24 +62,34 @@ def decode_samples(paths: Sequence[str], size: int = PREVIEW_SIZE) -> np.ndarray
 
 
 def augmented_views(
-    images: np.ndarray, preset: str, strength: float, seed: int, views: int = 2
+    images: np.ndarray,
+    preset: str,
+    strength: float,
+    seed: int,
+    views: int = 2,
+    *,
+    frame: float = 0.0,
+    colour_constancy: str = "none",
 ) -> list[np.ndarray]:
     """``views`` augmented versions of the batch ``images``, as training would see them.
 
-    Each view is the model's augmentation block called with ``training=True``; the same
-    arguments give the same views. Empty for preset ``"none"`` or no images.
+    Each view is the model's colour constancy (``RunConfig.colour_constancy``) followed by
+    its augmentation block (with ``frame`` randomisation) called with ``training=True``; the
+    same arguments give the same views. Empty when neither changes the images, or for no
+    images.
 
     Raises:
-        ValueError: unknown preset or negative strength.
+        ValueError: unknown preset or colour constancy, or a negative strength.
     """
-    block = augmentation_layers(preset, strength, seed)
-    if block is None or len(images) == 0:
+    block = augmentation_layers(preset, strength, seed, frame=frame)
+    constancy = colour_constancy_layer(colour_constancy)
+    if (block is None and constancy is None) or len(images) == 0:
         return []
     batch = images.astype("float32")
-    return [
-        np.clip(ops.convert_to_numpy(block(batch, training=True)), 0, 255).astype(np.uint8)
-        for _ in range(views)
-    ]
+    if constancy is not None:
+        batch = constancy(batch)
+    out = [batch if block is None else block(batch, training=True) for _ in range(views)]
+    return [np.clip(ops.convert_to_numpy(view), 0, 255).astype(np.uint8) for view in out]
 
 
 def balance_counts(

@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from skinlab.app import caches, cv_view, train_form, train_preview, ui
+from skinlab.app import caches, cv_view, train_extra, train_form, train_preview, ui
 from skinlab.app.train_fields import FIELDS_BY_NAME, Field
 from skinlab.core.config import preset
 from skinlab.core.errors import SkinlabError
@@ -87,7 +87,7 @@ def field_widget(field: Field) -> None:
 
 def form(values: dict[str, Any]) -> None:
     """Every field that applies to ``values``, by section in three columns, with notes on the
-    backbone and its weights under the model section."""
+    backbone and its weights under the model section and "Also train on" under the data one."""
     for col, sections in zip(st.columns(len(LAYOUT)), LAYOUT, strict=True):
         with col:
             for section in sections:
@@ -99,6 +99,9 @@ def form(values: dict[str, Any]) -> None:
                     st.caption(train_form.backbone_note(values["backbone"]))
                     if note := train_form.weights_note(values):
                         st.caption(note)
+                if section == "Data and regularisation":
+                    applied = st.session_state.get(_APPLIED)
+                    train_extra.picker(applied.preset if applied else None)
 
 
 def previews(dataset: Dataset, values: dict[str, Any]) -> None:
@@ -117,7 +120,12 @@ def previews(dataset: Dataset, values: dict[str, Any]) -> None:
         try:
             originals = caches.preview_originals(paths)
             views = caches.preview_views(
-                paths, values["augmentation"], strength, values["seed"] + draw
+                paths,
+                values["augmentation"],
+                strength,
+                values["seed"] + draw,
+                float(values.get("frame_randomisation", 0.0)),
+                str(values.get("colour_constancy", "none")),
             )
         except SkinlabError as exc:  # a file changed since the dataset was scanned
             ui.show_error(exc)

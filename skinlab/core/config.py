@@ -22,6 +22,8 @@ from typing import Any
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "plateau", "one_cycle")
 AUGMENTATIONS = ("none", "light", "strong", "notebook", "dermoscopy")
+#: Kept in step with skinlab.model.colour.METHODS (this module loads no Keras).
+COLOUR_CONSTANCY = ("none", "shades_of_gray")
 IMBALANCE = ("none", "class_weights", "oversample", "balanced_sampling", "logit_adjustment")
 WEIGHTS = ("imagenet", "none")
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
@@ -39,6 +41,13 @@ class RunConfig:
 
     Attributes:
         data_root: dataset folder (``<root>/Train/<class>/...``); only Train is trained on.
+        extra_data: other collections whose images are added to the training side only
+            (:mod:`skinlab.data.extra_collections`): each a dataset folder (its Train split) or
+            any layout an external set has (class folders, a Test split, HAM10000's images
+            with their metadata CSV, an ISIC ground-truth CSV beside its images). Validation
+            and cross-validation folds still come from ``data_root`` alone, and an extra image
+            of a validation image's lesion is dropped. ``python -m skinlab train --data A
+            --data B``; "Also train on" on the Train page.
         backbone: a name from :data:`skinlab.model.backbones.BACKBONES`.
         weights: ``"imagenet"`` (transfer learning) or ``"none"`` (random init).
         image_size: square input size in pixels.
@@ -62,6 +71,18 @@ class RunConfig:
         augmentation: preset name (``none``/``light``/``strong``/``notebook``/
             ``dermoscopy``), see :mod:`skinlab.model.augment`.
         augmentation_strength: multiplies rotation, zoom, contrast and brightness ranges.
+        colour_constancy: ``"none"`` or ``"shades_of_gray"``: divide out each image's light
+            (Shades of Gray, p = 6) at training and prediction alike, so the colour cast of a
+            clinic's dermatoscope is no cue (:mod:`skinlab.model.colour`; a layer of the
+            model, so exports carry it).
+        frame_randomisation: share of training images (0-1) whose dermatoscope frame is
+            randomised: half of them get a dark circular frame drawn, half have their corners
+            cropped away, so a frame says nothing about the class
+            (:mod:`skinlab.model.frames`). 0 = off.
+        crop_area: random resized crops: each training image may be cut down to this share
+            of its area (and its aspect stretched between 3:4 and 4:3) and scaled back up, on
+            top of the augmentation's own zoom; 1 = off (see
+            :func:`skinlab.model.augment.augmentation_layers`).
         imbalance: ``"none"``, ``"class_weights"`` (loss weights from counts) or
             ``"oversample"`` (minority classes repeated, training side only) or
             ``"balanced_sampling"`` (each epoch draws its images with probability
@@ -69,6 +90,11 @@ class RunConfig:
             ``"logit_adjustment"`` (the loss adds each class's log prior to its logit,
             so the logits answer as if the classes were balanced; every image seen once
             per epoch).
+        collection_balance: draw the training images so that every collection (archive) of
+            a class gets an equal share of that class's draws
+            (:func:`skinlab.train.imbalance.collection_balanced_probabilities`); on top of
+            ``imbalance``'s class shares, and only when the training rows come from several
+            collections.
         val_fraction: share of Train held out for validation (hash-grouped, stratified).
         seed: seeds the split, shuffling, initialisation and augmentation.
         patience: early-stopping patience in epochs on validation loss (0 = off).
@@ -129,7 +155,11 @@ class RunConfig:
     dropout: float = 0.2
     augmentation: str = "light"
     augmentation_strength: float = 1.0
+    colour_constancy: str = "none"
+    frame_randomisation: float = 0.0
+    crop_area: float = 1.0
     imbalance: str = "none"
+    collection_balance: bool = False
     val_fraction: float = 0.2
     seed: int = 123
     patience: int = 0
@@ -168,12 +198,16 @@ class RunConfig:
             "help": "seed-repeat group this run belongs to (set by --repeats; see skinlab.jobs.repeats)",
         },
     )
+    # Not a flag of its own: the command line's second and later --data fill it, the Train
+    # page's "Also train on" picker (not a field of the generated form) sets it.
+    extra_data: tuple[str, ...] = field(default=(), metadata={"form": False})
 
     def __post_init__(self) -> None:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("augmentation", self.augmentation, AUGMENTATIONS)
         _check_choice("imbalance", self.imbalance, IMBALANCE)
+        _check_choice("colour_constancy", self.colour_constancy, COLOUR_CONSTANCY)
         _check_choice("weights", self.weights, WEIGHTS)
         _check_choice("strategy", self.strategy, STRATEGIES)
         _check_choice("feature_cache", self.feature_cache, FEATURE_CACHES)
@@ -191,6 +225,12 @@ class RunConfig:
             raise ValueError(f"fine_tune_epochs cannot be negative, not {self.fine_tune_epochs}.")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}.")
+        if not 0.0 <= self.frame_randomisation <= 1.0:
+            raise ValueError(
+                f"frame_randomisation must be in [0, 1], not {self.frame_randomisation}."
+            )
+        if not 0.0 < self.crop_area <= 1.0:
+            raise ValueError(f"crop_area must be in (0, 1], not {self.crop_area}.")
         if not 0.0 <= self.val_fraction < 0.9:
             raise ValueError(f"val_fraction must be in [0, 0.9), not {self.val_fraction}.")
         if self.learning_rate <= 0:
@@ -225,7 +265,11 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """Build from a dict, ignoring unknown keys (configs written by newer versions)."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        given = {k: v for k, v in data.items() if k in known}
+        if "extra_data" in given:  # a JSON list (a lone string is one path)
+            paths = given["extra_data"]
+            given["extra_data"] = (paths,) if isinstance(paths, str) else tuple(map(str, paths))
+        return cls(**given)
 
     @property
     def total_epochs(self) -> int:
@@ -351,6 +395,19 @@ PRESETS: dict[str, dict[str, Any]] = {
         "fine_tune_lr_factor": 0.05,
         "patience": 5,
     },
+}
+# cpu-best trained on two or more collections at once, each collection of a class drawn
+# equally (issue 28): meant for the isic9 Train images plus ham10000-train (`train --preset
+# multi-collection --data data/isic9 --data data/ham10000-train`), so which archive an image
+# came from says less about its class. A preset names no paths: the extra collections come
+# from the second --data or the Train page's "Also train on". 19 minutes of training, so the
+# run stays within 20 with its set-up (reading the 6,651 ham10000-train images and checking
+# them against isic9's validation images took 14 s on 2 cores) and scoring. Its figures
+# (scores, whole-run time) are pending measurement.
+PRESETS["multi-collection"] = {
+    **PRESETS["cpu-best"],
+    "collection_balance": True,
+    "time_budget_minutes": 19.0,
 }
 
 

@@ -47,10 +47,10 @@ import numpy as np
 from PIL import Image, ImageEnhance
 
 from skinlab.core.classes import ISIC_CLASS_NAMES
-from skinlab.data.demo_drawing import draw_lesion
-from skinlab.data.discovery import resolve_root
 from skinlab.core.errors import DatasetLayoutError
 from skinlab.core.paths import data_dir
+from skinlab.data.demo_drawing import draw_lesion
+from skinlab.data.discovery import resolve_root
 
 __all__ = [
     "DEFAULT_SEED",

@@ -6,6 +6,10 @@ Contract:
   Imaging Collaboration") or a folder in the ``<root>/<Split>/<class>/<image>`` layout,
   with the root up to two wrapper folders down (the rule of
   :func:`~skinlab.data.discovery.resolve_root`).
+* A folder in HAM10000's or an ISIC challenge's layout (images beside their diagnosis CSV,
+  no split folders) is converted: ``Train/<class>/<image id>.jpg`` and the CSV at the top, so
+  lesion ids stay known (:mod:`skinlab.data.label_import`); rows that map to no class are left
+  out and counted in the last progress message.
 * ``data_root/<name>`` becomes the dataset root itself: wrapper folders are stripped,
   so it holds ``Train/`` and ``Test/`` directly.
 * Hidden files, ``__MACOSX`` and ``Thumbs.db`` are skipped; so are symbolic links and
@@ -50,14 +54,15 @@ from functools import partial
 from pathlib import Path
 from typing import IO, BinaryIO
 
+from skinlab.core.errors import ArchiveError, DatasetLayoutError, DownloadError, InvalidImageError
+from skinlab.core.paths import data_dir
 from skinlab.data.discovery import (
     canonical_split,
     is_hidden,  # one rule for what import and discovery skip
     resolve_root,
 )
-from skinlab.core.errors import ArchiveError, DatasetLayoutError, DownloadError, InvalidImageError
 from skinlab.data.images import IMAGE_SUFFIXES, probe_image
-from skinlab.core.paths import data_dir
+from skinlab.data.label_import import LabelledFolder, plan_labelled_folder
 
 #: Largest total uncompressed size imported; generous for dermoscopy datasets.
 DEFAULT_MAX_BYTES = 20 * 2**30
@@ -190,7 +195,8 @@ def import_dataset(
     report(0.0, f"Checking {label}")
     limits = _Limits(max_bytes, max_files, data_budget)
     if source.is_dir():
-        return _install(_folder_entries(source), label, target, limits, report)
+        entries, note = _folder_source(source, label)
+        return _install(entries, label, target, limits, report, note=note)
     if not source.is_file():
         raise ArchiveError(f"{source} does not exist; check the path to the zip file or folder.")
     try:
@@ -318,6 +324,33 @@ def _folder_entries(source: Path) -> list[_Entry]:
     return entries
 
 
+def _folder_source(source: Path, label: str) -> tuple[list[_Entry], str]:
+    """The files of a dataset folder, or those of a HAM10000 / ISIC challenge folder laid out
+    as a dataset, with what the conversion left out for the last progress message."""
+    try:
+        resolve_root(source)
+    except DatasetLayoutError:
+        try:
+            plan = plan_labelled_folder(source)
+        except (DatasetLayoutError, OSError) as exc:
+            raise ArchiveError(str(exc)) from exc
+        if plan is not None:
+            return _labelled_entries(plan, label), f"; {plan.summary()}"
+    return _folder_entries(source), ""
+
+
+def _labelled_entries(plan: LabelledFolder, label: str) -> list[_Entry]:
+    if not plan.files:
+        raise ArchiveError(
+            f"{label}'s {plan.csv.name} names no image of a class skinlab knows that is in the "
+            f"folder ({plan.summary()}); put the images beside the CSV."
+        )
+    files = [*plan.files, ((plan.csv.name,), plan.csv)]
+    return [
+        _Entry(parts, path.stat().st_size, partial(_open_nofollow, path)) for parts, path in files
+    ]
+
+
 def _open_nofollow(path: Path) -> BinaryIO:
     """Open a listed file, refusing it if it was swapped for a symbolic link since."""
     return os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb")
@@ -414,6 +447,7 @@ def _install(
     report: _Progress,
     *,
     packed: int | None = None,
+    note: str = "",
 ) -> Path:
     total = _check(entries, label, limits, packed)
     data_root = target.parent
@@ -436,7 +470,7 @@ def _install(
         ) from exc
     finally:
         shutil.rmtree(temp, ignore_errors=True)
-    report(1.0, f"Imported {label} as '{target.name}'")
+    report(1.0, f"Imported {label} as '{target.name}'{note}")
     return target
 
 

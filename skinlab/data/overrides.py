@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from skinlab.data.discovery import Dataset, discover, resolve_root
-from skinlab.core.manifest import RAW_VERSION
 from skinlab.core.errors import SkinlabError
+from skinlab.core.manifest import RAW_VERSION
+from skinlab.data.discovery import Dataset, discover, resolve_root
 
 #: The folder skinlab keeps beside a dataset's splits (discovery never reads it as a split).
 SKINLAB_DIRNAME = ".skinlab"

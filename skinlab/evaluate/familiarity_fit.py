@@ -332,14 +332,14 @@ def fit_run(ref: str | runs.RunPaths, data_root: str | None = None) -> dict[str,
     """
     import dataclasses
 
+    from skinlab.data.run_split import split_for_run
     from skinlab.model.modelio import load_run_model
-    from skinlab.train.training import prepare_data
 
     loaded = load_run_model(ref)
     config = runs.read_config(loaded.paths)
     if data_root:
         config = dataclasses.replace(config, data_root=data_root)
-    data = prepare_data(config)
+    data = split_for_run(config)
     gate, summary = fit_gate(
         loaded.model,
         data.train,

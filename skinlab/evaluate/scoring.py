@@ -15,6 +15,7 @@ from skinlab.core.errors import DatasetLayoutError
 from skinlab.data.audit import audit_dataset, leaked_or_conflicting_paths
 from skinlab.data.discovery import Dataset, discover
 from skinlab.data.pipeline import decode_table, label_indices
+from skinlab.data.run_split import split_for_run
 from skinlab.evaluate.evaluation import (
     classification_metrics,
     clean_subset_mask,
@@ -196,9 +197,7 @@ def _evaluation(loaded, split, root, tta: int, metrics: dict, frame: pd.DataFram
 
 
 def _evaluate_validation(loaded, config, tta: int) -> dict[str, Any]:
-    from skinlab.train.training import prepare_data
-
-    data = prepare_data(config)
+    data = split_for_run(config)
     metrics, frame = score_table(
         loaded.model,
         data.val,

@@ -25,10 +25,13 @@ Example::
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
 from skinlab.core.config import AUGMENTATIONS
+from skinlab.model.frames import RandomFrame
 from skinlab.model.geometry import RandomGeometry
 
 #: Name of the augmentation block inside every model (prediction code can look it up).
@@ -57,6 +60,9 @@ _PRESETS: dict[str, dict[str, float | tuple[float, float]]] = {
     },
 }
 
+#: Largest aspect change of a random resized crop: log(4/3), from 3:4 to 4:3.
+CROP_ASPECT = math.log(4 / 3)
+
 #: Presets whose rotation is any angle at every strength (a lesion has no "up").
 _FULL_TURN = ("dermoscopy",)
 
@@ -75,7 +81,11 @@ _LIMITS = {
 
 
 def augmentation_layers(
-    preset: str, strength: float = 1.0, seed: int = 0
+    preset: str,
+    strength: float = 1.0,
+    seed: int = 0,
+    frame: float = 0.0,
+    crop_area: float = 1.0,
 ) -> keras.Sequential | None:
     """The augmentation block of preset ``preset``.
 
@@ -84,9 +94,15 @@ def augmentation_layers(
         strength: multiplies every range except the flips (``1.0`` = the preset as listed);
             ranges are capped (rotation at a full turn, the rest where Keras needs a fraction).
         seed: each random layer gets its own seed, ``seed + i`` for the ``i``-th layer.
+        frame: share of the images whose dermatoscope frame is randomised after the warp
+            (:class:`skinlab.model.frames.RandomFrame`; ``RunConfig.frame_randomisation``).
+        crop_area: random resized crops (``RunConfig.crop_area``): the warp may zoom in until
+            only this share of the image's area is left, and stretch the aspect ratio between
+            3:4 and 4:3, as torchvision's ``RandomResizedCrop``; 1 = off.
 
     Returns:
-        ``None`` for ``"none"``, else a ``keras.Sequential`` named ``"augmentation"``.
+        ``None`` for ``"none"`` without ``frame`` or ``crop_area``, else a ``keras.Sequential``
+        named ``"augmentation"``.
 
     Raises:
         ValueError: unknown preset or negative strength.
@@ -95,28 +111,46 @@ def augmentation_layers(
         raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}; got '{preset}'.")
     if strength < 0:
         raise ValueError(f"augmentation strength cannot be negative, not {strength}.")
-    if preset == "none":
+    if not 0.0 < crop_area <= 1.0:
+        raise ValueError(f"crop area must be in (0, 1], not {crop_area}.")
+    if preset == "none" and not frame and crop_area == 1.0:
         return None
     factors = {
-        kind: _scaled(base, strength, _LIMITS[kind]) for kind, base in _PRESETS[preset].items()
+        kind: _scaled(base, strength, _LIMITS[kind])
+        for kind, base in _PRESETS.get(preset, {}).items()
     }
     if preset in _FULL_TURN:
         factors["rotation"] = _LIMITS["rotation"]
     # Flips, rotation, zoom and shift are one warp (see skinlab.model.geometry for why and the cost).
-    layers = [
-        RandomGeometry(
-            flip=True,
-            rotation=factors.get("rotation", 0.0),
-            zoom=factors.get("zoom", 0.0),
-            translation=factors.get("translation", 0.0),
-            seed=seed,
-            name="geometry",
-        )
-    ]
+    layers: list[keras.layers.Layer] = []
+    if preset != "none" or crop_area < 1.0:
+        layers.append(_geometry(factors, crop_area, flip=preset != "none", seed=seed))
+    if frame:
+        # After the warp: a real frame is a centred circle, not a reflected one.
+        layers.append(RandomFrame(frame, seed=seed + len(factors) + 1, name="frame"))
     colour = [kind for kind in factors if kind not in _GEOMETRIC]
     for i, kind in enumerate(colour, start=1):
         layers.append(_colour_layer(kind, factors[kind], seed + i))
     return keras.Sequential(layers, name=AUGMENTATION_LAYER)
+
+
+def _geometry(factors: dict, crop_area: float, *, flip: bool, seed: int) -> RandomGeometry:
+    zoom = factors.get("zoom", 0.0)
+    aspect = 0.0
+    if crop_area < 1.0:
+        # Shown at sqrt(area) of its side at most: Keras' zoom of sqrt(area) - 1.
+        low, high = (-zoom, zoom) if isinstance(zoom, int | float) else zoom
+        zoom = (min(low, math.sqrt(crop_area) - 1), high)
+        aspect = CROP_ASPECT
+    return RandomGeometry(
+        flip=flip,
+        rotation=factors.get("rotation", 0.0),
+        zoom=zoom,
+        translation=factors.get("translation", 0.0),
+        aspect=aspect,
+        seed=seed,
+        name="geometry",
+    )
 
 
 def _scaled(base, strength: float, limit: float):

@@ -77,6 +77,7 @@ def build_model(
     augmentation: keras.layers.Layer | None = None,
     weights: str = "none",
     seed: int = 0,
+    preprocess: keras.layers.Layer | None = None,
 ) -> keras.Model:
     """A new, uncompiled model of ``backbone`` (see the module docstring for the contract).
 
@@ -89,6 +90,8 @@ def build_model(
         weights: ``"imagenet"`` (transfer backbones only) or ``"none"`` (random init).
         seed: seeds the dropout layers. Initialisers follow Keras' global seed, so call
             ``keras.utils.set_random_seed`` first for a reproducible model.
+        preprocess: a layer applied to every image before augmentation, at training and
+            prediction alike (colour constancy, :mod:`skinlab.model.colour`), or ``None``.
 
     Returns:
         A model named ``backbone``; keep that name, :func:`gradcam_target` looks it up.
@@ -109,7 +112,8 @@ def build_model(
     if weights == "imagenet":
         ensure_imagenet_weights(backbone, image_size)  # fail here with a sentence, not a URL
     inputs = keras.Input(shape=(image_size, image_size, 3), dtype="float32", name="image")
-    x = augmentation(inputs) if augmentation is not None else inputs
+    x = preprocess(inputs) if preprocess is not None else inputs
+    x = augmentation(x) if augmentation is not None else x
     if spec.kind == TRANSFER:
         x = _transfer_features(backbone, x, image_size, weights)
     else:

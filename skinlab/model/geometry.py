@@ -40,6 +40,10 @@ class RandomGeometry(keras.layers.Layer):
         zoom: largest relative zoom in or out (0 = none), or a ``(low, high)`` range of it
             (``(-0.09, 0.33)``: the image shown at 1.1 down to 0.75 times its size).
         translation: largest shift as a fraction of the image size (0 = none).
+        aspect: largest change of the aspect ratio, as ``log`` of the ratio (``0.29`` =
+            between 3:4 and 4:3, torchvision's ``RandomResizedCrop``); 0 = none. The width
+            is scaled by ``exp(u / 2)`` and the height by ``exp(-u / 2)``, ``u ~ U(-aspect,
+            aspect)``, so the area is kept.
         seed: seeds the layer's random generator.
     """
 
@@ -50,18 +54,20 @@ class RandomGeometry(keras.layers.Layer):
         zoom: float | tuple[float, float] = 0.0,
         translation: float = 0.0,
         seed: int | None = None,
+        aspect: float = 0.0,
         **kwargs,
     ) -> None:
         kwargs["dtype"] = "float32"  # see the module docstring: warps stay float32
         super().__init__(**kwargs)
         low, high = (-zoom, zoom) if isinstance(zoom, int | float) else tuple(zoom)
-        if min(rotation, translation) < 0 or not -1 < low <= high < 1:
+        if min(rotation, translation, aspect) < 0 or not -1 < low <= high < 1:
             raise ValueError(
                 "rotation and translation must be >= 0, and zoom below 1 (a range within "
                 "(-1, 1), low first)."
             )
         self.zoom = zoom if isinstance(zoom, int | float) else (float(low), float(high))
         self.flip, self.rotation, self.translation = flip, rotation, translation
+        self.aspect = float(aspect)
         self._zoom_range = (float(low), float(high))
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -101,9 +107,12 @@ class RandomGeometry(keras.layers.Layer):
         if self.translation:
             shift_x = uniform(-self.translation, self.translation) * width
             shift_y = uniform(-self.translation, self.translation) * height
-        cos, sin = ops.cos(angle) * scale, ops.sin(angle) * scale
-        a0, a1 = fx * cos, -fx * sin
-        b0, b1 = fy * sin, fy * cos
+        # M = F @ R @ diag(sx, sy): the aspect change keeps the area (sx * sy = scale**2).
+        stretch = ops.exp(uniform(-self.aspect, self.aspect) / 2) if self.aspect else ones
+        sx, sy = scale * stretch, scale / stretch
+        cos, sin = ops.cos(angle), ops.sin(angle)
+        a0, a1 = fx * cos * sx, -fx * sin * sy
+        b0, b1 = fy * sin * sx, fy * cos * sy
         cx, cy = (width - 1) / 2, (height - 1) / 2
         a2 = cx - a0 * cx - a1 * cy - shift_x
         b2 = cy - b0 * cx - b1 * cy - shift_y
@@ -120,4 +129,5 @@ class RandomGeometry(keras.layers.Layer):
             "zoom": self.zoom,
             "translation": self.translation,
             "seed": self.seed,
+            "aspect": self.aspect,
         }

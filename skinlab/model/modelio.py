@@ -17,6 +17,7 @@ from skinlab.core.errors import SkinlabError
 from skinlab.core.manifest import Manifest
 from skinlab.model.augment import augmentation_layers
 from skinlab.model.backbones import BACKBONES, build_model
+from skinlab.model.colour import colour_constancy_layer
 
 
 class ModelFileError(SkinlabError):
@@ -54,8 +55,13 @@ def build_for_config(
         image_size=config.image_size,
         dropout=config.dropout,
         augmentation=augmentation_layers(
-            config.augmentation, config.augmentation_strength, config.seed
+            config.augmentation,
+            config.augmentation_strength,
+            config.seed,
+            frame=config.frame_randomisation,
+            crop_area=config.crop_area,
         ),
+        preprocess=colour_constancy_layer(config.colour_constancy),
         weights=config.weights if weights is None else weights,
         seed=config.seed,
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 from skinlab.core import atomic, runs
 from skinlab.core.record import read_run
+from skinlab.evaluate.saved_checks import saved_external, saved_masked
 from skinlab.model.backbones import BACKBONES
 
 _SECTIONS = (("validation", "Validation split"), ("test", "Test split"))
@@ -96,6 +97,7 @@ def model_card(paths: runs.RunPaths, manifest: dict[str, Any]) -> str:
         "## Evaluation",
         "",
         *_evaluation(metrics, names),
+        *_other_collections(metrics),
         "## How to use",
         "",
         "```python",
@@ -108,7 +110,7 @@ def model_card(paths: runs.RunPaths, manifest: dict[str, Any]) -> str:
         'labels = open("labels.txt").read().splitlines()',
         "```",
         "",
-        *_limits(counts, names, manifest.get("ood_threshold")),
+        *_limits(counts, names, manifest.get("ood_threshold"), bool(saved_external(metrics))),
     ]
     return "\n".join(lines) + "\n"
 
@@ -166,7 +168,28 @@ def _evaluation(metrics: dict[str, Any], names: list[str]) -> list[str]:
     return lines or ["No evaluation metrics were saved for this run.", ""]
 
 
-def _limits(counts: dict[str, int], names: list[str], ood_threshold: Any) -> list[str]:
+def _other_collections(metrics: dict[str, Any]) -> list[str]:
+    """The external sets the run was scored on and its lesion-masked test, as saved in
+    ``metrics.json`` (:mod:`skinlab.evaluate.saved_checks`); nothing when it has neither."""
+    external, masked = saved_external(metrics), saved_masked(metrics)
+    lines: list[str] = []
+    if external:
+        lines += [
+            "## Other collections",
+            "",
+            "Scored on images from outside its own dataset (those it trained on left out):",
+            "",
+            *(f"- {summary.sentence}" for summary in external),
+            "",
+        ]
+    if masked:
+        lines += ["## Lesion-masked test", "", masked.sentence, ""]
+    return lines
+
+
+def _limits(
+    counts: dict[str, int], names: list[str], ood_threshold: Any, external: bool = False
+) -> list[str]:
     present = {name: counts[name] for name in names if name in counts}
     imbalance = ""
     if present:
@@ -195,9 +218,15 @@ def _limits(counts: dict[str, int], names: list[str], ood_threshold: Any) -> lis
         "of light skin; performance on darker skin (Fitzpatrick types IV to VI) is unknown.",
         f"- **Out-of-distribution inputs.** The model always answers one of its {len(names)} "
         f"classes, even for a picture that is not a skin lesion at all. {ood}",
-        "- **No external validation.** Validation and test images come from the same source "
-        "as the training images; the calibration temperature was fitted on the validation "
-        "split and may not hold elsewhere.",
+        (
+            "- **Little external validation.** Beyond the sets under Other collections, "
+            "validation and test images come from the same source as the training images"
+            if external
+            else "- **No external validation.** Validation and test images come from the same "
+            "source as the training images"
+        )
+        + "; the calibration temperature was fitted on the validation split and may not hold "
+        "elsewhere.",
         "",
     ]
 

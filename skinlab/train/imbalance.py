@@ -123,6 +123,41 @@ def balanced_probabilities(labels: np.ndarray) -> np.ndarray:
     return weights / weights.sum()
 
 
+def collection_balanced_probabilities(
+    labels: np.ndarray, collections: np.ndarray, *, balance_classes: bool
+) -> np.ndarray:
+    """Per-row draw probabilities that give every collection of a class an equal share of
+    that class's draws (``RunConfig.collection_balance``).
+
+    A class's share of all draws is equal across classes with ``balance_classes`` (as
+    :func:`balanced_probabilities`), else its share of the rows; within a class each
+    collection present gets the same part of it, split evenly over its rows. Where one
+    collection of nevi is four times the other, the rarer one's images are drawn four times
+    as often, so "which archive" is less of a clue inside the class.
+
+    Returns:
+        ``float64 (N,)`` summing to 1.
+
+    Raises:
+        ValueError: ``labels`` is empty or not class indices, or ``collections`` is not one
+            value per row.
+    """
+    labels = _labels(labels)
+    collections = np.asarray(collections).astype(str)
+    if collections.shape != labels.shape:
+        raise ValueError("collections must hold one value per row of labels.")
+    class_counts = np.bincount(labels)
+    weights = np.zeros(len(labels), dtype=np.float64)
+    for label in np.flatnonzero(class_counts):
+        rows = labels == label
+        share = 1.0 if balance_classes else class_counts[label] / len(labels)
+        names, inverse, counts = np.unique(
+            collections[rows], return_inverse=True, return_counts=True
+        )
+        weights[rows] = share / (len(names) * counts[inverse])
+    return weights / weights.sum()
+
+
 def logit_offsets(labels: np.ndarray, num_classes: int) -> list[float]:
     """``log`` of each class's share of the training rows: the ``"logit_adjustment"`` remedy.
 

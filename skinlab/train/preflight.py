@@ -18,6 +18,7 @@ from __future__ import annotations
 from skinlab.core.config import RunConfig
 from skinlab.core.errors import DatasetLayoutError, SkinlabError
 from skinlab.data.discovery import Dataset, discover
+from skinlab.data.extra_collections import check_extra_paths
 from skinlab.model import weights
 from skinlab.model.backbones import BACKBONES
 
@@ -45,7 +46,8 @@ def preflight(config: RunConfig, dataset: Dataset | None = None) -> Dataset:
 
     Raises:
         SkinlabError: the backbone is unknown.
-        DatasetLayoutError: the dataset folder is missing or cannot be trained on.
+        DatasetLayoutError: the dataset folder is missing or cannot be trained on, or an
+            extra training path is missing or is that dataset.
         WeightsUnavailableError: ImageNet weights asked for but not available (offline).
     """
     if config.backbone not in BACKBONES:
@@ -54,6 +56,7 @@ def preflight(config: RunConfig, dataset: Dataset | None = None) -> Dataset:
         )
     dataset = dataset or discover(config.data_root)
     check_trainable(dataset)
+    check_extra_paths(dataset.root, config.extra_data)
     if config.weights == "imagenet":
         weights.ensure_imagenet_weights(config.backbone, config.image_size)
     return dataset

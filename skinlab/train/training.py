@@ -34,12 +34,13 @@ import tensorflow as tf
 from skinlab import __version__
 from skinlab.core import lifecycle, runs
 from skinlab.core.config import RunConfig
-from skinlab.core.errors import DatasetLayoutError, SkinlabError
+from skinlab.core.errors import SkinlabError
 from skinlab.core.manifest import Manifest
 from skinlab.data.discovery import Dataset
-from skinlab.data.overrides import RAW, load_version
+from skinlab.data.extra_collections import ExtraCount
+from skinlab.data.overrides import RAW
 from skinlab.data.pipeline import PipelineSpec, label_indices, make_dataset
-from skinlab.data.splits import fold_split, train_val_split
+from skinlab.data.run_split import split_for_run
 from skinlab.evaluate.calibration import calibration_report
 from skinlab.evaluate.familiarity_fit import METRICS_KEY, fit_gate, write_gate
 from skinlab.evaluate.ood import fit_ood_threshold
@@ -56,6 +57,7 @@ from skinlab.train.features import FEATURES_PHASE, HeadInputs, caches_features, 
 from skinlab.train.imbalance import (
     balanced_probabilities,
     class_weights,
+    collection_balanced_probabilities,
     logit_offsets,
     oversample_indices,
 )
@@ -91,33 +93,21 @@ class _Data:
     counts_after: dict[str, int]
     class_weight: dict[int, float] | None
     logit_offsets: list[float] | None = None
+    extra: tuple[ExtraCount, ...] = ()
 
 
 def prepare_data(config: RunConfig) -> _Data:
-    """Discover (with ``config.data_version``'s review decisions applied), split and
-    rebalance; the Test split is never touched here.
-
-    Validation is fold ``config.cv_fold`` of ``config.cv_folds`` when set (cross-validation,
-    :func:`skinlab.data.splits.fold_split`), else the random ``val_fraction`` split.
+    """The run's training and validation rows (:func:`skinlab.data.run_split.split_for_run`:
+    its dataset version, split or cross-validation fold, and the rows of ``extra_data`` on the
+    training side), with the training side rebalanced
+    as ``config.imbalance`` asks; the Test split is never touched here.
 
     Raises:
         DatasetLayoutError: no Train images, or fewer than two classes.
         OverridesError: the dataset has no version ``config.data_version``.
     """
-    dataset = load_version(config.data_root, config.data_version)
-    train_table = dataset.images("Train")
-    if train_table.empty:
-        raise DatasetLayoutError(f"{dataset.root} has no readable Train images to learn from.")
-    class_names = sorted(set(train_table["label"]))
-    if len(class_names) < 2:
-        raise DatasetLayoutError("Training needs at least two classes in the Train split.")
-    if config.cv_folds:
-        try:
-            train, val = fold_split(train_table, config.cv_folds, config.cv_fold, config.seed)
-        except ValueError as exc:
-            raise DatasetLayoutError(f"Cross-validation cannot split Train: {exc}") from exc
-    else:
-        train, val = train_val_split(train_table, config.val_fraction, config.seed)
+    rows = split_for_run(config)
+    dataset, class_names, train, val = rows.dataset, rows.class_names, rows.train, rows.val
     labels = label_indices(train, class_names)
     before = np.bincount(labels, minlength=len(class_names))
     weights = None
@@ -139,6 +129,7 @@ def prepare_data(config: RunConfig) -> _Data:
         counts_after=dict(zip(class_names, after.tolist(), strict=True)),
         class_weight=weights,
         logit_offsets=offsets,
+        extra=rows.extra,
     )
 
 
@@ -384,6 +375,8 @@ def _train(config: RunConfig, paths: runs.RunPaths, verbose: int, resume: bool) 
         phase="train",
     )
     data = prepare_data(config)
+    for extra in data.extra:  # the run's log says what each extra collection added
+        print(extra.sentence(), flush=True)
     fit = _setup_fit(config, data)
     if done:
         fit.model.load_weights(paths.last_weights if paths.last_weights.exists() else paths.weights)
@@ -419,8 +412,15 @@ def _setup_fit(config: RunConfig, data: _Data) -> _Fit:
         image_size=config.image_size, batch_size=config.batch_size, shuffle=True, seed=config.seed
     )
     draws = None
-    if config.imbalance == "balanced_sampling":
-        draws = balanced_probabilities(label_indices(data.train, data.class_names))
+    labels = label_indices(data.train, data.class_names)
+    if config.collection_balance and data.train["collection"].nunique() > 1:
+        draws = collection_balanced_probabilities(
+            labels,
+            data.train["collection"].to_numpy(),
+            balance_classes=config.imbalance == "balanced_sampling",
+        )
+    elif config.imbalance == "balanced_sampling":
+        draws = balanced_probabilities(labels)
     train_ds = make_dataset(data.train, data.class_names, spec, draw_probabilities=draws)
     val_spec = dataclasses.replace(spec, shuffle=False)
     val_ds = make_dataset(data.val, data.class_names, val_spec) if len(data.val) else None
@@ -546,6 +546,8 @@ def _finish(
     metrics["training_precision"] = {"policy": fit.precision.policy, "reason": fit.precision.reason}
     if cached is not None:
         metrics["feature_cache"] = cached.summary
+    if data.extra:
+        metrics["extra_data"] = [dataclasses.asdict(count) for count in data.extra]
     _write_outputs(model, data, config, paths, metrics, best)
     if len(data.val):
         gate, metrics[METRICS_KEY] = fit_gate(
