@@ -91,7 +91,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def _audit_shortcuts(args: argparse.Namespace) -> int:
     """``audit --shortcuts [--run RUN]``: collections, the statistics-only classifier and,
-    with a run, the lesion-masked test (on the run's own data when no dataset is given)."""
+    with a run, the lesion-masked test (on the run's own data when no dataset is given) and
+    the classifier on the run's own training and validation rows (both saved in the run)."""
     import textwrap
 
     from skinlab.data.discovery import discover
@@ -108,11 +109,13 @@ def _audit_shortcuts(args: argparse.Namespace) -> int:
     name, table = dataset.root.name, dataset.images()
     counts = collection_table(table, name)
     score = label_without_lesion(table, dataset_name=name)
-    masked = None
+    masked = own = None
     if args.run:
         from skinlab.evaluate.masking import lesion_masked_test
+        from skinlab.evaluate.run_shortcuts import shortcut_check_for_run
 
         masked = lesion_masked_test(args.run, dataset.root)
+        own = shortcut_check_for_run(args.run)
     if args.json:
         found = {
             "data_root": str(dataset.root),
@@ -120,6 +123,7 @@ def _audit_shortcuts(args: argparse.Namespace) -> int:
             "warnings": warnings_of(counts),
             "label_without_lesion": score.to_dict(),
             "lesion_masked": masked.to_dict() if masked else None,
+            "run_label_without_lesion": own.to_dict() if own else None,
         }
         print(json.dumps(found, indent=2))
         return 0
@@ -130,6 +134,9 @@ def _audit_shortcuts(args: argparse.Namespace) -> int:
     print(textwrap.fill(score.explanation, 100))
     if masked:
         print(f"\nLesion-masked test of {masked.run_id}:\n{textwrap.fill(masked.sentence, 100)}")
+    if own:
+        print(f"\nIn the images {args.run} trained and validated on:")
+        print(textwrap.fill(own.explanation, 100))
     return 0
 
 
@@ -150,9 +157,9 @@ def cmd_data_import(args: argparse.Namespace) -> int:
 
 
 def cmd_data_download(args: argparse.Namespace) -> int:
-    from skinlab.data.importer import download_isic
+    from skinlab.data.importer import download_dataset
 
-    print(download_isic(name=args.name, progress=_print_progress))
+    print(download_dataset(args.dataset, name=args.name, progress=_print_progress))
     return 0
 
 
@@ -579,21 +586,7 @@ def _add_dataset_commands(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the full table as JSON records")
     p.set_defaults(func=cmd_scan)
 
-    p = sub.add_parser("audit", help="find duplicates, label conflicts, leaks, unreadable files")
-    p.add_argument("data", nargs="?", help="dataset root (default: the synthetic demo)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument(
-        "--shortcuts",
-        action="store_true",
-        help="instead: can the label be told without the lesion? Each class's collections, "
-        "and a classifier of image statistics that ignore the lesion, against chance",
-    )
-    p.add_argument(
-        "--run",
-        help="with --shortcuts, also score this run with the lesion hidden and with only the "
-        "lesion kept (default dataset: the run's own)",
-    )
-    p.set_defaults(func=cmd_audit)
+    _add_audit_command(sub)
 
     p = sub.add_parser(
         "review",
@@ -619,11 +612,39 @@ def _add_dataset_commands(sub) -> None:
     )
     p.add_argument("--name", help="folder name under data/ (default: from the source)")
     p.set_defaults(func=cmd_data_import)
-    p = data_sub.add_parser("download", help="download the ISIC dataset with kagglehub")
-    p.add_argument("--name", default="isic")
+    p = data_sub.add_parser(
+        "download", help="download the ISIC dataset (or HAM10000) with kagglehub"
+    )
+    p.add_argument(
+        "--dataset",
+        default="isic",
+        choices=("isic", "ham10000"),  # importer.KAGGLE_DATASETS; written out: no import here
+        help="isic: the 9-class Kaggle ISIC dataset; ham10000: HAM10000, another collection",
+    )
+    p.add_argument("--name", help="folder name under data/ (default: the dataset's name)")
     p.set_defaults(func=cmd_data_download)
     p = data_sub.add_parser("list", help="list the datasets the app can use")
     p.set_defaults(func=cmd_data_list)
+
+
+def _add_audit_command(sub) -> None:
+    """audit, and its shortcut check of a dataset and of a run (``--shortcuts --run``)."""
+    p = sub.add_parser("audit", help="find duplicates, label conflicts, leaks, unreadable files")
+    p.add_argument("data", nargs="?", help="dataset root (default: the synthetic demo)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--shortcuts",
+        action="store_true",
+        help="instead: can the label be told without the lesion? Each class's collections, "
+        "and a classifier of image statistics that ignore the lesion, against chance",
+    )
+    p.add_argument(
+        "--run",
+        help="with --shortcuts, also score this run with the lesion hidden and with only the "
+        "lesion kept (default dataset: the run's own), and check the images it trained on; "
+        "both are saved in the run",
+    )
+    p.set_defaults(func=cmd_audit)
 
 
 def _add_recipe_commands(sub) -> None:

@@ -202,3 +202,21 @@ def test_a_runs_rows_carry_the_collection_their_isic_ids_say(tmp_path):
     assert by_name["ISIC_0000001.jpg"] == "ISIC archive"
     assert by_name["ISIC_0024400.jpg"] == "HAM10000"
     assert by_name["other.jpg"] == "ds"
+
+
+def test_collection_offsets_are_log_class_shares_within_each_collection():
+    from skinlab.train.imbalance import collection_offsets
+
+    labels = np.array([0, 0, 0, 1, 1, 1, 1, 2])
+    collections = np.array(["A", "A", "A", "A", "B", "B", "B", "B"])
+    groups, table = collection_offsets(labels, collections, 3)
+    assert groups.tolist() == [1, 1, 1, 1, 2, 2, 2, 2]
+    assert table[0] == [0.0, 0.0, 0.0]
+    a, b = np.exp(table[1]), np.exp(table[2])
+    # A: 3 of class 0, 1 of class 1, none of class 2 (half a row): 3 : 1 : 0.5.
+    assert a == pytest.approx(np.array([3, 1, 0.5]) / 4.5)
+    assert b == pytest.approx(np.array([0.5, 3, 1]) / 4.5)
+    # Under draw probabilities the shares are those of the draws.
+    draws = np.array([1, 1, 1, 3, 1, 1, 1, 3], float)
+    _, drawn = collection_offsets(labels, collections, 3, draws / draws.sum())
+    assert np.exp(drawn[1])[:2] == pytest.approx(np.array([3, 3]) / (6 + 0.5 * 1.5))

@@ -19,7 +19,7 @@ from skinlab.core.classes import ISIC_CLASS_NAMES
 from skinlab.core.errors import ArchiveError, DownloadError
 from skinlab.data import importer
 from skinlab.data.discovery import discover
-from skinlab.data.importer import download_isic, import_dataset, sanitize_name
+from skinlab.data.importer import download_dataset, import_dataset, sanitize_name
 
 KAGGLE_TOP = "Skin cancer ISIC The International Skin Imaging Collaboration"
 CLASSES = ("melanoma", "nevus")
@@ -329,17 +329,17 @@ def test_download_offline_says_to_download_by_hand(data_root, monkeypatch):
     _fake_kagglehub(monkeypatch, offline)
     before = set(os.listdir(data_root))
     with pytest.raises(DownloadError) as info:
-        download_isic(data_root=data_root)
+        download_dataset(data_root=data_root)
     message = str(info.value)
     assert "https://www.kaggle.com/datasets/nodoubttome/skin-cancer9-classesisic" in message
-    assert "python -m skinlab data import <zip>" in message
+    assert "python -m skinlab data import <zip or folder>" in message
     assert set(os.listdir(data_root)) == before
 
 
 def test_download_imports_the_downloaded_folder(tmp_path, data_root, monkeypatch):
     cache = _tree(tmp_path / "cache" / "versions" / "1", _layout(f"{KAGGLE_TOP}/"))
     calls = _fake_kagglehub(monkeypatch, lambda: str(cache))
-    root = download_isic(data_root=data_root)
+    root = download_dataset(data_root=data_root)
     assert calls == ["nodoubttome/skin-cancer9-classesisic"]
     assert root == data_root / "isic"
     assert discover(root).splits == ("Train", "Test")
@@ -348,5 +348,28 @@ def test_download_imports_the_downloaded_folder(tmp_path, data_root, monkeypatch
 def test_download_refuses_a_taken_name_before_downloading(data_root, monkeypatch):
     calls = _fake_kagglehub(monkeypatch, lambda: pytest.fail("downloaded anyway"))
     with pytest.raises(ArchiveError, match="already exists"):
-        download_isic(name="demo", data_root=data_root)
+        download_dataset(name="demo", data_root=data_root)
     assert calls == []
+
+
+def test_ham10000_downloads_in_its_kaggle_layout_and_imports_as_class_folders(
+    tmp_path, data_root, monkeypatch
+):
+    from skinlab.data.importer import KAGGLE_DATASETS
+
+    cache = tmp_path / "cache" / "versions" / "2"
+    rows = [("HAM_0000001", "ISIC_0024306", "nv"), ("HAM_0000002", "ISIC_0024307", "mel")]
+    lines = ["lesion_id,image_id,dx,dx_type,age,sex,localization\n"]
+    for n, (lesion, image, dx) in enumerate(rows):
+        part = cache / f"HAM10000_images_part_{n + 1}"
+        part.mkdir(parents=True)
+        (part / f"{image}.jpg").write_bytes(image_bytes(seed=n))
+        lines.append(f"{lesion},{image},{dx},histo,50.0,male,back\n")
+    (cache / "HAM10000_metadata.csv").write_text("".join(lines))
+    calls = _fake_kagglehub(monkeypatch, lambda: str(cache))
+    root = download_dataset("ham10000", data_root=data_root)
+    assert calls == [KAGGLE_DATASETS["ham10000"][0]]
+    assert root == data_root / "ham10000"
+    assert sorted(discover(root).images("Train")["label"]) == ["melanoma", "nevus"]
+    with pytest.raises(ValueError, match="isic, ham10000"):
+        download_dataset("mnist", data_root=data_root)

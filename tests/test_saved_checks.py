@@ -1,5 +1,5 @@
-"""A run's external scores and lesion-masked test, saved in its metrics.json (issue 28), and the
-model card's "Other collections" section that prints them."""
+"""A run's external scores, lesion-masked test and shortcut check, saved in its metrics.json
+(issue 28), and the model card's sections that print them."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from pathlib import Path
 
 from skinlab.core import runs
 from skinlab.core.config import RunConfig
+from skinlab.data.shortcuts import ShortcutScore
 from skinlab.evaluate.saved_checks import (
     ExternalSummary,
     record_external,
     record_masked,
+    record_shortcuts,
     saved_external,
     saved_masked,
+    saved_shortcuts,
 )
 
 CLASSES = ["melanoma", "nevus", "pigmented benign keratosis"]
@@ -137,3 +140,86 @@ def test_the_model_card_prints_the_saved_external_sets_and_masked_test(tmp_path:
     assert "## Lesion-masked test" in card and "Well above chance ... context." in card
     assert "- **No external validation.**" not in card
     assert json.loads(paths.metrics.read_text())["lesion_masked"]["uses_context"] is True
+
+
+#: A shortcut check of a run's training rows: the class told from the images' statistics well
+#: above chance, the collection too.
+SHORTCUTS = ShortcutScore(
+    images=120,
+    classes=9,
+    folds=5,
+    class_balanced_accuracy=0.46,
+    class_chance=1 / 9,
+    collections=2,
+    collection_accuracy=0.92,
+    collection_base_rate=0.64,
+    explanation="We measured 20 numbers per image ...",
+)
+
+
+def test_a_shortcut_check_is_saved_beside_the_other_metrics_and_read_back(tmp_path: Path) -> None:
+    paths = _run(tmp_path)
+
+    summary = record_shortcuts(paths, SHORTCUTS)
+
+    metrics = json.loads(paths.metrics.read_text())
+    assert metrics["test"] == {"n": 90, "balanced_accuracy": 0.5}
+    assert saved_shortcuts(metrics) == summary
+    assert (summary.images, summary.class_balanced_accuracy) == (120, 0.46)
+    assert (summary.collection_accuracy, summary.collection_base_rate) == (0.92, 0.64)
+    assert summary.label_predictable and summary.scored
+    assert summary.sentence == (
+        "On the 120 images the run trained and validated on, 20 numbers that never look at the "
+        "lesion (colour of the image and its border, darkness of its corners, size) predict the "
+        "class with balanced accuracy 0.46 (chance 0.11) and the collection with accuracy 0.92 "
+        "(always guessing the commonest 0.64): the labels can be told apart by where the images "
+        "came from."
+    )
+
+
+def test_a_malformed_saved_shortcut_check_is_skipped_not_raised(tmp_path: Path) -> None:
+    paths = _run(tmp_path)
+    record_shortcuts(paths, SHORTCUTS)
+    metrics = json.loads(paths.metrics.read_text())
+
+    for broken in (["not", "a", "check"], {"images": 120}, {**metrics["shortcuts"], "images": "x"}):
+        assert saved_shortcuts({**metrics, "shortcuts": broken}) is None
+    assert saved_shortcuts({}) is None
+
+
+def test_a_check_near_chance_without_collections_says_so() -> None:
+    score = ShortcutScore(60, 3, 5, 0.36, 1 / 3, 1, None, None, "...")
+
+    assert "collection" not in score.sentence
+    assert score.sentence.endswith(
+        "(chance 0.33): close to chance, so these simple shortcuts give the labels little away."
+    )
+
+
+def test_the_model_card_prints_the_saved_shortcut_check_next_to_the_masked_test(
+    tmp_path: Path,
+) -> None:
+    from skinlab.evaluate.masking import MaskedTest
+    from skinlab.predict.modelcard import model_card
+
+    paths = _run(tmp_path)
+    manifest = {
+        "backbone": "custom",
+        "class_names": CLASSES,
+        "preprocessing": "none",
+        "model_file": "model.keras",
+        "format": "keras",
+        "input_shape": [None, 32, 32, 3],
+    }
+    assert "Shortcuts in the training data" not in model_card(paths, manifest)
+
+    summary = record_shortcuts(paths, SHORTCUTS)
+    card = model_card(paths, manifest)
+    assert f"## Shortcuts in the training data\n\n{summary.sentence}\n" in card
+    assert "## Lesion-masked test" not in card
+
+    masked = MaskedTest("r", "Test", 90, 1 / 3, 0.6, 0.55, 0.4, "Well above chance ... context.")
+    record_masked(paths, masked)
+    card = model_card(paths, manifest)
+    shortcuts, lesion = card.index("## Shortcuts in the training"), card.index("## Lesion-masked")
+    assert shortcuts < lesion < card.index("## How to use")

@@ -11,7 +11,7 @@
 * :mod:`skinlab.app.gallery`: image galleries
 * :mod:`skinlab.app.linked_views`: Altair linked views
 * :mod:`skinlab.app.review_view`: the Review tab
-* :mod:`skinlab.app.shortcut_view`: the Audit tab's collections and shortcut check
+* :mod:`skinlab.app.shortcut_view`: the shortcut check, on a dataset and a run's training images
 * :mod:`skinlab.app.uploads`: uploaded files
 * :mod:`skinlab.app.train_fields`: the Train form's fields as data
 * :mod:`skinlab.app.train_form`: the Train form

@@ -28,6 +28,7 @@ from skinlab.data import shortcuts
 from skinlab.data.audit import AuditReport, audit_dataset
 from skinlab.data.discovery import Dataset, discover
 from skinlab.evaluate.review import ReviewQueue, review_dataset
+from skinlab.evaluate.run_shortcuts import shortcut_check_for_run
 
 # The model's modules and the augmentation preview load TensorFlow: the caches that use them
 # import them when first called, so the Explore page never loads it.
@@ -58,6 +59,17 @@ def label_without_lesion(root: str, token: str) -> shortcuts.ShortcutScore:
     decoding every image and ten fits take ~10 s for 2,241 images on 2 cores, once a change."""
     dataset = scan(root, token)
     return shortcuts.label_without_lesion(dataset.images(), dataset_name=dataset.root.name)
+
+
+@st.cache_data(
+    show_spinner="Measuring the run's training images without the lesion…", max_entries=8
+)
+def run_shortcuts(run_id: str, token: str) -> shortcuts.ShortcutScore:
+    """:func:`skinlab.evaluate.run_shortcuts.shortcut_check_for_run` (it decodes every image
+    the run trained and validated on: seconds), once per run and dataset fingerprint
+    ``token``; the library call saves it in the run's ``metrics.json``."""
+    del token
+    return shortcut_check_for_run(run_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=4096)

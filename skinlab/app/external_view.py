@@ -1,7 +1,8 @@
 """The Runs page's External test tab: a run scored on an external set beside its own score
 (the drop in one sentence, what was left out and why, the external confusion matrix, the
-melanomas it missed with Grad-CAM), the lesion-masked test behind a button, and both as
-saved in the run's ``metrics.json``, shown without scoring again.
+melanomas it missed with Grad-CAM), the lesion-masked test and the shortcut check of the
+run's training images (:func:`skinlab.app.shortcut_view.run_check`) behind a button each, and
+all of them as saved in the run's ``metrics.json``, shown without scoring again.
 
 Scoring decodes every image, so it runs on a button, through one cached library call each
 (:func:`skinlab.app.caches.external_score`, :func:`skinlab.app.caches.lesion_masked`), and
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from skinlab.app import caches, compare, predict_view, run_stats, ui
+from skinlab.app import caches, compare, predict_view, run_stats, shortcut_view, ui
 from skinlab.app.runs_view import keep_known
 from skinlab.core.classes import normalise_class_name
 from skinlab.core.confine import confine, within
@@ -55,6 +56,7 @@ def external_tab(records: list[compare.RunRecord]) -> None:
     _score_form(record)
     st.divider()
     _masked_test(record)
+    shortcut_view.run_check(record.run_id, record.config.data_root if record.config else "")
     with saved:
         _saved(record)
 
@@ -261,13 +263,15 @@ def _saved(record: compare.RunRecord) -> None:
         metrics = record.metrics
     external = saved_checks.saved_external(metrics)
     masked = saved_checks.saved_masked(metrics)
-    if not external and not masked:
-        st.caption("No external set or masked test saved for this run yet.")
+    shortcuts = saved_checks.saved_shortcuts(metrics)
+    if not external and not masked and not shortcuts:
+        st.caption("No external set, masked test or shortcut check saved for this run yet.")
         return
     with st.expander(f"Saved results ({len(external)} external sets)", expanded=True):
         if external:
             st.dataframe(saved_table(external), hide_index=True)
-        for line in [s.sentence for s in external] + ([masked.sentence] if masked else []):
+        lines = [s.sentence for s in external] + [c.sentence for c in (masked, shortcuts) if c]
+        for line in lines:
             st.caption(ui.literal(line))
 
 

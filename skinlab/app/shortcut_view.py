@@ -1,5 +1,7 @@
-"""The Audit tab's shortcut section: where each class's images come from, and (behind a
-button, seconds of work) whether the label can be predicted without the lesion.
+"""The shortcut check's views: the Audit tab's section (where each class's images come
+from, and behind a button, seconds of work, whether the label can be predicted without the
+lesion) and the same check on the images one run trained on, on the Runs page's External
+test tab (:func:`run_check`).
 
 The collection table is a pass over file names, cheap enough for every rerun; the
 statistics-only classifier decodes every image and is cached in :mod:`skinlab.app.caches`.
@@ -12,11 +14,12 @@ import streamlit as st
 from skinlab.app import caches, ui
 from skinlab.core.errors import SkinlabError
 from skinlab.data.discovery import Dataset, fingerprint
-from skinlab.data.shortcuts import collection_table, one_collection_warnings
+from skinlab.data.shortcuts import ShortcutScore, collection_table, one_collection_warnings
 
 BUTTON = "Can the label be predicted without the lesion?"
-#: Session key: the dataset root whose check was asked for (a new dataset asks again).
-CHECKED = "shortcut_checked"
+RUN_BUTTON = f"{BUTTON} (this run's training images)"
+#: Session keys: the dataset root and the run whose check was asked for (a new one asks again).
+CHECKED, RUN_CHECKED = "shortcut_checked", "run_shortcut_checked"
 
 
 def render_shortcuts(dataset: Dataset) -> None:
@@ -54,6 +57,33 @@ def _check(root: str) -> None:
     except SkinlabError as exc:
         ui.show_error(exc)
         return
+    show_score(score)
+
+
+def run_check(run_id: str, data_root: str) -> None:
+    """The button and, once asked, the check of the rows run ``run_id`` trained and
+    validated on (its dataset ``data_root``); the library call saves it in the run."""
+    st.markdown("#### Shortcuts in the training data")
+    st.caption(
+        "A simple classifier given only numbers that never look at the lesion (colour, "
+        "corners, size), on the images the run trained and validated on. Well above chance "
+        "means the data held a shortcut to learn; the lesion-masked test shows whether the "
+        "run learnt it."
+    )
+    if st.button(RUN_BUTTON, key="run_shortcut_button", icon=":material/visibility_off:"):
+        st.session_state[RUN_CHECKED] = run_id
+    if st.session_state.get(RUN_CHECKED) != run_id:
+        return
+    try:
+        score = caches.run_shortcuts(run_id, fingerprint(data_root) if data_root else "")
+    except SkinlabError as exc:
+        ui.show_error(exc)
+        return
+    show_score(score)
+
+
+def show_score(score: ShortcutScore) -> None:
+    """The class and collection scores against chance, and the score's explanation."""
     chance = score.class_chance
     left, right = st.columns(2)
     left.metric(

@@ -303,6 +303,15 @@ FIELDS: tuple[Field, ...] = (
         "collection equally often, so where an image came from says less about its class.",
     ),
     Field(
+        "collection_adjustment",
+        "Adjust for each collection's classes",
+        "toggle",
+        "Data and regularisation",
+        "While training, tell the loss which classes each image's collection holds (a "
+        "bias-balanced loss), so the model need not learn 'this archive means melanoma'; "
+        "predictions use the model alone. Only with several collections.",
+    ),
+    Field(
         "label_smoothing",
         "Label smoothing",
         "slider",

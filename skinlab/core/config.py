@@ -95,6 +95,12 @@ class RunConfig:
             (:func:`skinlab.train.imbalance.collection_balanced_probabilities`); on top of
             ``imbalance``'s class shares, and only when the training rows come from several
             collections.
+        collection_adjustment: while training, the loss adds ``log p(class | collection)`` of
+            each image's collection to its logits (a bias-balanced loss, Hong & Yang 2021),
+            so the network need not learn which collection means which class; prediction
+            uses the raw logits (:func:`skinlab.train.imbalance.collection_offsets`). Only
+            when the training rows come from several collections; not with
+            ``imbalance="logit_adjustment"``, whose class shares it already holds.
         val_fraction: share of Train held out for validation (hash-grouped, stratified).
         seed: seeds the split, shuffling, initialisation and augmentation.
         patience: early-stopping patience in epochs on validation loss (0 = off).
@@ -160,6 +166,7 @@ class RunConfig:
     crop_area: float = 1.0
     imbalance: str = "none"
     collection_balance: bool = False
+    collection_adjustment: bool = False
     val_fraction: float = 0.2
     seed: int = 123
     patience: int = 0
@@ -228,6 +235,11 @@ class RunConfig:
         if not 0.0 <= self.frame_randomisation <= 1.0:
             raise ValueError(
                 f"frame_randomisation must be in [0, 1], not {self.frame_randomisation}."
+            )
+        if self.collection_adjustment and self.imbalance == "logit_adjustment":
+            raise ValueError(
+                "collection_adjustment already adds each class's share per collection; use it "
+                "without imbalance logit_adjustment."
             )
         if not 0.0 < self.crop_area <= 1.0:
             raise ValueError(f"crop_area must be in (0, 1], not {self.crop_area}.")

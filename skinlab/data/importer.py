@@ -86,8 +86,14 @@ _BAD_NAME_ERRNOS = frozenset(
     {errno.ENAMETOOLONG, errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EILSEQ, errno.EINVAL}
 )
 
-KAGGLE_DATASET = "nodoubttome/skin-cancer9-classesisic"
-KAGGLE_URL = f"https://www.kaggle.com/datasets/{KAGGLE_DATASET}"
+#: The datasets ``data download`` fetches with kagglehub: source name -> (Kaggle handle, title).
+#: HAM10000's Kaggle copy holds HAM10000_images_part_1/ and _part_2/ beside its metadata CSV,
+#: which the import converts to Train/<class>/ (see skinlab.data.label_import).
+KAGGLE_DATASETS: dict[str, tuple[str, str]] = {
+    "isic": ("nodoubttome/skin-cancer9-classesisic", "the ISIC 9-class dataset"),
+    "ham10000": ("kmader/skin-cancer-mnist-ham10000", "HAM10000 (CC BY-NC-SA 4.0)"),
+}
+KAGGLE_DATASET = KAGGLE_DATASETS["isic"][0]
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -212,30 +218,41 @@ def import_dataset(
         return _install(entries, label, target, limits, report, packed=packed)
 
 
-def download_isic(
-    *, name: str = "isic", data_root: Path | None = None, progress: ProgressCallback | None = None
+def download_dataset(
+    source: str = "isic",
+    *,
+    name: str | None = None,
+    data_root: Path | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Path:
-    """Download the Kaggle ISIC dataset with ``kagglehub`` and import it as ``name``.
+    """Download dataset ``source`` (a key of :data:`KAGGLE_DATASETS`) with ``kagglehub`` and
+    import it as ``name`` (default: ``source``).
 
     Returns:
         The new dataset root, as :func:`import_dataset`.
 
     Raises:
+        ValueError: an unknown ``source``.
         DownloadError: kagglehub is missing, offline, lacks credentials or fails otherwise.
         ArchiveError: as :func:`import_dataset` (a taken name is refused before downloading).
     """
+    if source not in KAGGLE_DATASETS:
+        raise ValueError(f"Unknown dataset '{source}'; choose one of {', '.join(KAGGLE_DATASETS)}.")
+    handle, title = KAGGLE_DATASETS[source]
+    name = name or source
     _free_target(data_root or data_dir(), sanitize_name(name))
     report = _Progress(progress)
-    report(0.0, "Downloading the ISIC dataset from Kaggle")
+    report(0.0, f"Downloading {title} from Kaggle")
     try:
         import kagglehub
 
-        folder = kagglehub.dataset_download(KAGGLE_DATASET)
+        folder = kagglehub.dataset_download(handle)
     except Exception as exc:  # noqa: BLE001 - offline, no credentials, API change: one remedy
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
         raise DownloadError(
-            f"Could not download the ISIC dataset from Kaggle ({reason}); download the zip by "
-            f"hand from {KAGGLE_URL} and run `python -m skinlab data import <zip>`."
+            f"Could not download {title} from Kaggle ({reason}); download the zip by hand "
+            f"from https://www.kaggle.com/datasets/{handle} and run "
+            "`python -m skinlab data import <zip or folder>`."
         ) from exc
     return import_dataset(folder, name=name, data_root=data_root, progress=report)
 

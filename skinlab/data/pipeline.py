@@ -145,6 +145,7 @@ def make_dataset(
     *,
     sample_weights: np.ndarray | None = None,
     draw_probabilities: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """Build a batched, prefetched dataset of the table's readable images.
 
@@ -160,6 +161,9 @@ def make_dataset(
             many rows as there are readable ones, with replacement and these probabilities,
             afresh every epoch (seeded by ``spec.seed``), instead of shuffling. Needs the
             memory cache. :func:`skinlab.train.imbalance.balanced_probabilities` balances classes.
+        labels: one integer label per row of ``table`` (unreadable rows included) in place of
+            the class indices (collection adjustment's labels that carry their group,
+            :func:`skinlab.train.losses.encode_groups`).
 
     Returns:
         Batches of ``(images, labels)``: ``float32 (B, H, W, 3)`` in ``0..255`` and
@@ -179,6 +183,8 @@ def make_dataset(
             f"sample_weights has {len(sample_weights)} values but the table has "
             f"{len(table)} rows; give one weight per row."
         )
+    if labels is not None and len(labels) != len(table):
+        raise ValueError(f"labels has {len(labels)} values but the table has {len(table)} rows.")
     if draw_probabilities is not None and (
         len(draw_probabilities) != len(table) or spec.cache != "memory"
     ):
@@ -190,7 +196,12 @@ def make_dataset(
     rows = table[readable]
     if rows.empty:
         raise ValueError("The table has no readable images to build a dataset from.")
-    columns: tuple[np.ndarray, ...] = (label_indices(rows, class_names),)
+    row_labels = (
+        label_indices(rows, class_names)
+        if labels is None
+        else np.asarray(labels, np.int32)[readable]
+    )
+    columns: tuple[np.ndarray, ...] = (row_labels,)
     if sample_weights is not None:
         columns += (np.asarray(sample_weights, np.float32)[readable],)
     size = _height_width(spec.image_size)

@@ -115,6 +115,33 @@ class ShortcutScore:
         """The fields and :attr:`label_predictable`, for ``--json``."""
         return {**asdict(self), "label_predictable": self.label_predictable}
 
+    @property
+    def sentence(self) -> str:
+        """The two scores and what they mean, in one sentence (the model card's): ``"20
+        numbers that never look at the lesion (...) predict the class with balanced accuracy
+        0.46 (chance 0.11) and the collection with accuracy 0.92 (...): ..."``."""
+        text = (
+            f"{len(FEATURES)} numbers that never look at the lesion (colour of the image and "
+            "its border, darkness of its corners, size) predict the class with balanced "
+            f"accuracy {self.class_balanced_accuracy:.2f} (chance {self.class_chance:.2f})"
+        )
+        accuracy, base = self.collection_accuracy, self.collection_base_rate
+        if accuracy is not None and base is not None:
+            text += (
+                f" and the collection with accuracy {accuracy:.2f} (always guessing the "
+                f"commonest {base:.2f})"
+            )
+        if not self.label_predictable:
+            return (
+                text + ": close to chance, so these simple shortcuts give the labels little away."
+            )
+        if accuracy is not None and base is not None and accuracy - base >= WELL_ABOVE:
+            return text + ": the labels can be told apart by where the images came from."
+        return text + (
+            ": the labels can be told apart by the frame, colour cast and size of the "
+            "photographs, without the lesion."
+        )
+
 
 def collection_table(table: pd.DataFrame, dataset_name: str) -> pd.DataFrame:
     """Images per class (rows, sorted) and collection (columns, largest first), as ``int``.
@@ -158,8 +185,12 @@ def one_collection_warnings(counts: pd.DataFrame) -> list[str]:
 
 
 def collections(table: pd.DataFrame, dataset_name: str) -> pd.Series:
-    """The collection of each row of ``table`` (index kept), from its ``relpath`` (else
-    ``path``) and original ``width`` and ``height`` when the table has them."""
+    """The collection of each row of ``table`` (index kept): its ``collection`` column when it
+    has one (a run's rows, :func:`skinlab.data.run_split.split_for_run`, extra collections
+    included), else from its ``relpath`` (else ``path``) and original ``width`` and ``height``
+    when the table has them."""
+    if "collection" in table:
+        return pd.Series(table["collection"].astype(str), name="collection", dtype=object)
     names = table["relpath"] if "relpath" in table else table["path"]
     widths = table["width"] if "width" in table else pd.Series(None, index=table.index)
     heights = table["height"] if "height" in table else pd.Series(None, index=table.index)

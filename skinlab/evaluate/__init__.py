@@ -11,5 +11,7 @@
 * :mod:`skinlab.evaluate.out_of_fold`: out-of-fold predictions for the review queue
 * :mod:`skinlab.evaluate.review`: the review queue: the images to doubt, ranked
 * :mod:`skinlab.evaluate.masking`: the lesion-masked test: does a run look at the lesion?
-* :mod:`skinlab.evaluate.saved_checks`: a run's external scores and masked test, as saved
+* :mod:`skinlab.evaluate.run_shortcuts`: can a run's training labels be told without the lesion?
+* :mod:`skinlab.evaluate.saved_checks`: a run's external scores, masked test and shortcut
+  check, as saved
 """

@@ -1,23 +1,29 @@
 """What a run keeps of the checks made beyond its own splits, in its ``metrics.json``: each
-external set it was scored on (:func:`skinlab.evaluate.external.evaluate_external`) and its
-lesion-masked test (:func:`skinlab.evaluate.masking.lesion_masked_test`), so the Runs page
-and the model card show them without scoring again.
+external set it was scored on (:func:`skinlab.evaluate.external.evaluate_external`), its
+lesion-masked test (:func:`skinlab.evaluate.masking.lesion_masked_test`) and the shortcut
+check of its training images (:func:`skinlab.evaluate.run_shortcuts.shortcut_check_for_run`),
+so the Runs page and the model card show them without scoring again.
 
 Contract:
 
 * ``metrics.json["external"]`` is a list of :meth:`ExternalSummary.to_dict`, newest first, one
   per external set's folder name (a new score of a set replaces its old one), at most
-  :data:`MAX_SAVED`; ``metrics.json["lesion_masked"]`` is one :meth:`MaskedSummary.to_dict`.
+  :data:`MAX_SAVED`; ``metrics.json["lesion_masked"]`` is one :meth:`MaskedSummary.to_dict`
+  and ``metrics.json["shortcuts"]`` one :meth:`ShortcutSummary.to_dict`.
 * Writes go through :func:`skinlab.core.atomic.write_json` (read, add, write, as
   :func:`skinlab.evaluate.familiarity_fit.write_gate` does); the rest of the file is kept.
-* Reads never raise for a malformed entry: :func:`saved_external` and :func:`saved_masked`
-  skip what does not parse.
+* Reads never raise for a malformed entry: :func:`saved_external`, :func:`saved_masked` and
+  :func:`saved_shortcuts` skip what does not parse.
 
 Example::
 
     summary = record_external(paths, evaluate_result)
     summary.sentence   # "On ham10000-external (462 images, from HAM10000) balanced accuracy ..."
     [s.name for s in saved_external(read_run(paths).metrics)]
+
+Why one module: the three checks share one file, one way to write into it and one rule for
+reading it back; a summary each is a short frozen dataclass, and one module is where the
+shape of every saved check reads side by side.
 """
 
 from __future__ import annotations
@@ -30,10 +36,12 @@ from typing import TYPE_CHECKING, Any
 from skinlab.core import atomic, runs
 
 if TYPE_CHECKING:
+    from skinlab.data.shortcuts import ShortcutScore
     from skinlab.evaluate.masking import MaskedTest
 
 EXTERNAL_KEY = "external"
 MASKED_KEY = "lesion_masked"
+SHORTCUTS_KEY = "shortcuts"
 #: External sets kept per run (the newest).
 MAX_SAVED = 20
 
@@ -220,6 +228,43 @@ class MaskedSummary:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ShortcutSummary:
+    """A run's shortcut check as kept in ``metrics.json``: the scores of
+    :class:`~skinlab.data.shortcuts.ShortcutScore` on the rows the run trained and validated
+    on, its :attr:`~skinlab.data.shortcuts.ShortcutScore.sentence` (``"On the 120 images the
+    run trained and validated on, 20 numbers that never look at the lesion ..."``) and when
+    it was made."""
+
+    images: int
+    classes: int
+    class_balanced_accuracy: float
+    class_chance: float
+    collection_accuracy: float | None
+    collection_base_rate: float | None
+    label_predictable: bool
+    sentence: str
+    scored: str
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> ShortcutSummary:
+        """Raises KeyError, TypeError or ValueError for a dict of another shape."""
+        return cls(
+            images=int(data["images"]),
+            classes=int(data["classes"]),
+            class_balanced_accuracy=float(data["class_balanced_accuracy"]),
+            class_chance=float(data["class_chance"]),
+            collection_accuracy=_float(data.get("collection_accuracy")),
+            collection_base_rate=_float(data.get("collection_base_rate")),
+            label_predictable=bool(data["label_predictable"]),
+            sentence=str(data["sentence"]),
+            scored=str(data.get("scored") or ""),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def record_external(paths: runs.RunPaths, result: dict[str, Any]) -> ExternalSummary:
     """Save the summary of an external score of the run ``paths`` into its ``metrics.json``
     (replacing the set's earlier one); returns it.
@@ -254,6 +299,21 @@ def record_masked(paths: runs.RunPaths, masked: MaskedTest) -> MaskedSummary:
     return summary
 
 
+def record_shortcuts(paths: runs.RunPaths, score: ShortcutScore) -> ShortcutSummary:
+    """Save the shortcut check ``score`` of the run ``paths``'s training and validation rows
+    into its ``metrics.json`` (replacing an earlier one); returns it.
+
+    Raises:
+        RunFileError: ``metrics.json`` exists but cannot be read.
+    """
+    sentence = f"On the {score.images} images the run trained and validated on, {score.sentence}"
+    found = {**score.to_dict(), "sentence": sentence, "scored": _now()}
+    summary = ShortcutSummary.parse(found)
+    metrics = _read(paths)
+    atomic.write_json(paths.metrics, {**metrics, SHORTCUTS_KEY: summary.to_dict()})
+    return summary
+
+
 def saved_external(metrics: dict[str, Any]) -> list[ExternalSummary]:
     """The external sets saved in a run's parsed ``metrics.json``, newest first."""
     entries = metrics.get(EXTERNAL_KEY)
@@ -270,6 +330,14 @@ def saved_masked(metrics: dict[str, Any]) -> MaskedSummary | None:
     """The lesion-masked test saved in a run's parsed ``metrics.json``, if any."""
     try:
         return MaskedSummary.parse(metrics[MASKED_KEY])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def saved_shortcuts(metrics: dict[str, Any]) -> ShortcutSummary | None:
+    """The shortcut check saved in a run's parsed ``metrics.json``, if any."""
+    try:
+        return ShortcutSummary.parse(metrics[SHORTCUTS_KEY])
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from skinlab.core import atomic, runs
 from skinlab.core.record import read_run
-from skinlab.evaluate.saved_checks import saved_external, saved_masked
+from skinlab.evaluate.saved_checks import saved_external, saved_masked, saved_shortcuts
 from skinlab.model.backbones import BACKBONES
 
 _SECTIONS = (("validation", "Validation split"), ("test", "Test split"))
@@ -169,9 +169,11 @@ def _evaluation(metrics: dict[str, Any], names: list[str]) -> list[str]:
 
 
 def _other_collections(metrics: dict[str, Any]) -> list[str]:
-    """The external sets the run was scored on and its lesion-masked test, as saved in
-    ``metrics.json`` (:mod:`skinlab.evaluate.saved_checks`); nothing when it has neither."""
+    """The external sets the run was scored on, the shortcut check of its training images and
+    its lesion-masked test, as saved in ``metrics.json`` (:mod:`skinlab.evaluate.saved_checks`);
+    nothing when it has none of them."""
     external, masked = saved_external(metrics), saved_masked(metrics)
+    shortcuts = saved_shortcuts(metrics)
     lines: list[str] = []
     if external:
         lines += [
@@ -182,6 +184,8 @@ def _other_collections(metrics: dict[str, Any]) -> list[str]:
             *(f"- {summary.sentence}" for summary in external),
             "",
         ]
+    if shortcuts:
+        lines += ["## Shortcuts in the training data", "", shortcuts.sentence, ""]
     if masked:
         lines += ["## Lesion-masked test", "", masked.sentence, ""]
     return lines

@@ -158,6 +158,51 @@ def collection_balanced_probabilities(
     return weights / weights.sum()
 
 
+def collection_offsets(
+    labels: np.ndarray,
+    collections: np.ndarray,
+    num_classes: int,
+    draw_probabilities: np.ndarray | None = None,
+) -> tuple[np.ndarray, list[list[float]]]:
+    """Each training row's collection group and the table of ``log p(class | collection)``:
+    the ``RunConfig.collection_adjustment`` remedy (Hong & Yang's bias-balanced loss,
+    NeurIPS 2021, with the collection as the bias).
+
+    Added to a row's logits inside the loss, the offsets of its collection stand in for
+    what the collection says about the class, so the network need not learn that cue;
+    prediction uses the raw logits, as if the class did not depend on the collection.
+    Shares are those of the rows as training draws them (``draw_probabilities``, else each
+    row once); a class a collection lacks gets half a row's share, so offsets stay finite.
+
+    Returns:
+        ``groups`` (``int32 (N,)``, 1-based: group ``k`` is row ``k`` of the table) and the
+        table, ``1 + number of collections`` rows of ``num_classes`` floats; row 0 is all
+        zeros, for rows (validation) that get no offsets.
+
+    Raises:
+        ValueError: ``labels`` is empty or not class indices, or ``collections`` or
+            ``draw_probabilities`` is not one value per row.
+    """
+    labels = _labels(labels)
+    collections = np.asarray(collections).astype(str)
+    weights = (
+        np.full(len(labels), 1.0 / len(labels))
+        if draw_probabilities is None
+        else np.asarray(draw_probabilities, np.float64)
+    )
+    if collections.shape != labels.shape or weights.shape != labels.shape:
+        raise ValueError("collections and draw probabilities must hold one value per row.")
+    names, groups = np.unique(collections, return_inverse=True)
+    table = [[0.0] * num_classes]
+    for k in range(len(names)):
+        rows = groups == k
+        mass = np.bincount(labels[rows], weights=weights[rows], minlength=num_classes)
+        half_row = 0.5 * weights[rows].mean()
+        mass = np.where(mass > 0, mass, half_row)
+        table.append(np.log(mass / mass.sum()).tolist())
+    return (groups + 1).astype(np.int32), table
+
+
 def logit_offsets(labels: np.ndarray, num_classes: int) -> list[float]:
     """``log`` of each class's share of the training rows: the ``"logit_adjustment"`` remedy.
 

@@ -58,10 +58,11 @@ from skinlab.train.imbalance import (
     balanced_probabilities,
     class_weights,
     collection_balanced_probabilities,
+    collection_offsets,
     logit_offsets,
     oversample_indices,
 )
-from skinlab.train.losses import SmoothedCrossentropy
+from skinlab.train.losses import GroupedAccuracy, SmoothedCrossentropy, encode_groups
 from skinlab.train.preflight import preflight
 from skinlab.train.schedules import OneCycle
 
@@ -94,6 +95,11 @@ class _Data:
     class_weight: dict[int, float] | None
     logit_offsets: list[float] | None = None
     extra: tuple[ExtraCount, ...] = ()
+    #: Per-row draw probabilities of the training side (balanced or collection-balanced).
+    draw_probabilities: np.ndarray | None = None
+    #: Collection adjustment: the training labels with their group, and the offsets table.
+    label_codes: np.ndarray | None = None
+    group_offsets: list[list[float]] | None = None
 
 
 def prepare_data(config: RunConfig) -> _Data:
@@ -120,6 +126,12 @@ def prepare_data(config: RunConfig) -> _Data:
     elif config.imbalance == "logit_adjustment":
         offsets = logit_offsets(labels, len(class_names))
     after = np.bincount(label_indices(train, class_names), minlength=len(class_names))
+    draws, codes, groups = _draws_and_groups(config, train, class_names)
+    if weights is not None and groups is not None:
+        # Keras looks class weights up by label, and these labels carry their group.
+        weights = {
+            code: weights[code % len(class_names)] for code in range(len(class_names) * len(groups))
+        }
     return _Data(
         dataset=dataset,
         class_names=class_names,
@@ -130,7 +142,35 @@ def prepare_data(config: RunConfig) -> _Data:
         class_weight=weights,
         logit_offsets=offsets,
         extra=rows.extra,
+        draw_probabilities=draws,
+        label_codes=codes,
+        group_offsets=groups,
     )
+
+
+def _draws_and_groups(
+    config: RunConfig, train: pd.DataFrame, class_names: list[str]
+) -> tuple[np.ndarray | None, np.ndarray | None, list[list[float]] | None]:
+    """The training side's draw probabilities (``balanced_sampling``, ``collection_balance``)
+    and, with ``collection_adjustment``, its labels carrying their collection group and the
+    table of ``log p(class | collection)`` offsets under those draws."""
+    labels = label_indices(train, class_names)
+    several = "collection" in train and train["collection"].nunique() > 1
+    draws = None
+    if config.collection_balance and several:
+        draws = collection_balanced_probabilities(
+            labels,
+            train["collection"].to_numpy(),
+            balance_classes=config.imbalance == "balanced_sampling",
+        )
+    elif config.imbalance == "balanced_sampling":
+        draws = balanced_probabilities(labels)
+    if not (config.collection_adjustment and several):
+        return draws, None, None
+    groups, table = collection_offsets(
+        labels, train["collection"].to_numpy(), len(class_names), draws
+    )
+    return draws, encode_groups(labels, groups, len(class_names)), table
 
 
 def _schedule(
@@ -162,7 +202,13 @@ def _optimizer(
     return keras.optimizers.Adam(**common)
 
 
-def _loss(config: RunConfig, logit_offsets: list[float] | None = None) -> keras.losses.Loss:
+def _loss(
+    config: RunConfig,
+    logit_offsets: list[float] | None = None,
+    group_offsets: list[list[float]] | None = None,
+) -> keras.losses.Loss:
+    if group_offsets is not None:
+        return SmoothedCrossentropy(config.label_smoothing, group_offsets=group_offsets)
     if config.label_smoothing or logit_offsets is not None:
         return SmoothedCrossentropy(config.label_smoothing, logit_offsets)
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -174,16 +220,19 @@ def _compile(
     learning_rate: float,
     total_steps: int,
     logit_offsets: list[float] | None = None,
+    group_offsets: list[list[float]] | None = None,
 ) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """Compile ``model`` for ``total_steps`` of training; returns its learning-rate schedule.
 
-    ``logit_offsets`` (``prepare_data``'s, for ``imbalance="logit_adjustment"``) go into
-    the loss only."""
+    ``logit_offsets`` (``prepare_data``'s, for ``imbalance="logit_adjustment"``) and
+    ``group_offsets`` (for ``collection_adjustment``; the training labels then carry their
+    group) go into the loss only."""
     lr = _schedule(config, learning_rate, total_steps)
+    classes = model.output_shape[-1]
     model.compile(
         optimizer=_optimizer(config, lr),
-        loss=_loss(config, logit_offsets),
-        metrics=["accuracy"],
+        loss=_loss(config, logit_offsets, group_offsets),
+        metrics=["accuracy" if group_offsets is None else GroupedAccuracy(classes)],
     )
     _build_training_state(model)
     return lr
@@ -411,17 +460,13 @@ def _setup_fit(config: RunConfig, data: _Data) -> _Fit:
     spec = PipelineSpec(
         image_size=config.image_size, batch_size=config.batch_size, shuffle=True, seed=config.seed
     )
-    draws = None
-    labels = label_indices(data.train, data.class_names)
-    if config.collection_balance and data.train["collection"].nunique() > 1:
-        draws = collection_balanced_probabilities(
-            labels,
-            data.train["collection"].to_numpy(),
-            balance_classes=config.imbalance == "balanced_sampling",
-        )
-    elif config.imbalance == "balanced_sampling":
-        draws = balanced_probabilities(labels)
-    train_ds = make_dataset(data.train, data.class_names, spec, draw_probabilities=draws)
+    train_ds = make_dataset(
+        data.train,
+        data.class_names,
+        spec,
+        draw_probabilities=data.draw_probabilities,
+        labels=data.label_codes,
+    )
     val_spec = dataclasses.replace(spec, shuffle=False)
     val_ds = make_dataset(data.val, data.class_names, val_spec) if len(data.val) else None
     steps = int(train_ds.cardinality())
@@ -463,6 +508,7 @@ def _fit_phases(
                 phase.learning_rate,
                 fit.steps * (phase.last_epoch - phase.first_epoch),
                 data.logit_offsets,
+                data.group_offsets,
             )
         monitor = RunMonitor(
             paths,
@@ -548,6 +594,9 @@ def _finish(
         metrics["feature_cache"] = cached.summary
     if data.extra:
         metrics["extra_data"] = [dataclasses.asdict(count) for count in data.extra]
+    if data.group_offsets is not None:  # the loss's log p(class | collection), for the record
+        names = sorted(data.train["collection"].astype(str).unique())
+        metrics["collection_offsets"] = {"collections": names, "table": data.group_offsets}
     _write_outputs(model, data, config, paths, metrics, best)
     if len(data.val):
         gate, metrics[METRICS_KEY] = fit_gate(
