@@ -226,7 +226,7 @@ def test_a_tiny_run_trains_with_extra_data_and_records_it(
     ham = _ham(tmp_path / "ham", rows)
     config = preset("quick", data_root=str(demo), extra_data=(str(ham),), epochs=1)
     with environ(SKINLAB_MODELS_DIR=tmp_path / "models"):
-        result = train(config.replace(collection_balance=True, collection_adjustment=True))
+        result = train(config.replace(collection_balance=True, collection_adjustment=1.0))
     assert result.state == "finished"
     # Two collections (the demo's and HAM10000): the loss carried a collection's offsets.
     offsets = result.metrics["collection_offsets"]

@@ -204,19 +204,21 @@ def test_a_runs_rows_carry_the_collection_their_isic_ids_say(tmp_path):
     assert by_name["other.jpg"] == "ds"
 
 
-def test_collection_offsets_are_log_class_shares_within_each_collection():
+def test_collection_offsets_are_what_each_collection_says_about_the_class_clipped():
     from skinlab.train.imbalance import collection_offsets
 
     labels = np.array([0, 0, 0, 1, 1, 1, 1, 2])
     collections = np.array(["A", "A", "A", "A", "B", "B", "B", "B"])
-    groups, table = collection_offsets(labels, collections, 3)
+    groups, table = collection_offsets(labels, collections, 3, cap=10.0)
     assert groups.tolist() == [1, 1, 1, 1, 2, 2, 2, 2]
     assert table[0] == [0.0, 0.0, 0.0]
-    a, b = np.exp(table[1]), np.exp(table[2])
+    overall = np.array([3, 4, 1]) / 8
     # A: 3 of class 0, 1 of class 1, none of class 2 (half a row): 3 : 1 : 0.5.
-    assert a == pytest.approx(np.array([3, 1, 0.5]) / 4.5)
-    assert b == pytest.approx(np.array([0.5, 3, 1]) / 4.5)
-    # Under draw probabilities the shares are those of the draws.
-    draws = np.array([1, 1, 1, 3, 1, 1, 1, 3], float)
-    _, drawn = collection_offsets(labels, collections, 3, draws / draws.sum())
-    assert np.exp(drawn[1])[:2] == pytest.approx(np.array([3, 3]) / (6 + 0.5 * 1.5))
+    np.testing.assert_allclose(table[1], np.log(np.array([3, 1, 0.5]) / 4.5 / overall))
+    np.testing.assert_allclose(table[2], np.log(np.array([0.5, 3, 1]) / 4.5 / overall))
+    # The clip keeps every offset within ±cap.
+    _, clipped = collection_offsets(labels, collections, 3, cap=0.5)
+    assert np.abs(clipped).max() == pytest.approx(0.5)
+    assert clipped[1][0] == pytest.approx(0.5) and clipped[1][1] == pytest.approx(-0.5)
+    with pytest.raises(ValueError, match="cap"):
+        collection_offsets(labels, collections, 3, cap=0.0)

@@ -304,12 +304,15 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "collection_adjustment",
-        "Adjust for each collection's classes",
-        "toggle",
+        "Adjust for each collection's classes (logits)",
+        "slider",
         "Data and regularisation",
-        "While training, tell the loss which classes each image's collection holds (a "
-        "bias-balanced loss), so the model need not learn 'this archive means melanoma'; "
-        "predictions use the model alone. Only with several collections.",
+        "While training, tell the loss (up to this many logits) which classes each image's "
+        "collection favours, so the model gains less by learning 'this archive means "
+        "melanoma'; predictions use the model alone. 0 = off; only with several collections.",
+        min=0.0,
+        max=3.0,
+        step=0.5,
     ),
     Field(
         "label_smoothing",

@@ -95,12 +95,12 @@ class RunConfig:
             (:func:`skinlab.train.imbalance.collection_balanced_probabilities`); on top of
             ``imbalance``'s class shares, and only when the training rows come from several
             collections.
-        collection_adjustment: while training, the loss adds ``log p(class | collection)`` of
-            each image's collection to its logits (a bias-balanced loss, Hong & Yang 2021),
-            so the network need not learn which collection means which class; prediction
-            uses the raw logits (:func:`skinlab.train.imbalance.collection_offsets`). Only
-            when the training rows come from several collections; not with
-            ``imbalance="logit_adjustment"``, whose class shares it already holds.
+        collection_adjustment: while training, the loss adds to each image's logits what its
+            collection says about the class, ``log p(class | collection) - log p(class)``
+            clipped to ``±`` this many logits (after Hong & Yang's bias-balanced loss, 2021),
+            so the network gains less by learning which collection means which class;
+            prediction uses the raw logits (:func:`skinlab.train.imbalance.collection_offsets`).
+            0 = off; only when the training rows come from several collections.
         val_fraction: share of Train held out for validation (hash-grouped, stratified).
         seed: seeds the split, shuffling, initialisation and augmentation.
         patience: early-stopping patience in epochs on validation loss (0 = off).
@@ -166,7 +166,7 @@ class RunConfig:
     crop_area: float = 1.0
     imbalance: str = "none"
     collection_balance: bool = False
-    collection_adjustment: bool = False
+    collection_adjustment: float = 0.0
     val_fraction: float = 0.2
     seed: int = 123
     patience: int = 0
@@ -236,10 +236,9 @@ class RunConfig:
             raise ValueError(
                 f"frame_randomisation must be in [0, 1], not {self.frame_randomisation}."
             )
-        if self.collection_adjustment and self.imbalance == "logit_adjustment":
+        if not 0.0 <= self.collection_adjustment <= 10.0:
             raise ValueError(
-                "collection_adjustment already adds each class's share per collection; use it "
-                "without imbalance logit_adjustment."
+                f"collection_adjustment must be in [0, 10] logits, not {self.collection_adjustment}."
             )
         if not 0.0 < self.crop_area <= 1.0:
             raise ValueError(f"crop_area must be in (0, 1], not {self.crop_area}.")

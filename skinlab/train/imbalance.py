@@ -163,16 +163,22 @@ def collection_offsets(
     collections: np.ndarray,
     num_classes: int,
     draw_probabilities: np.ndarray | None = None,
+    *,
+    cap: float = 1.0,
 ) -> tuple[np.ndarray, list[list[float]]]:
-    """Each training row's collection group and the table of ``log p(class | collection)``:
-    the ``RunConfig.collection_adjustment`` remedy (Hong & Yang's bias-balanced loss,
+    """Each training row's collection group and the table of what each collection says
+    about the class, ``log p(class | collection) - log p(class)`` clipped to ``±cap``: the
+    ``RunConfig.collection_adjustment`` remedy (after Hong & Yang's bias-balanced loss,
     NeurIPS 2021, with the collection as the bias).
 
     Added to a row's logits inside the loss, the offsets of its collection stand in for
-    what the collection says about the class, so the network need not learn that cue;
-    prediction uses the raw logits, as if the class did not depend on the collection.
+    that cue, so the network gains less by learning it; prediction uses the raw logits.
+    The clip is what makes it work where a class comes from one collection only: unclipped,
+    a class a collection lacks gets an offset so low that the loss never asks the network to
+    tell it from that collection's classes, and the raw logits stop ranking classes across
+    collections (measured on isic9: validation accuracy 0.10-0.28 at epoch 22 against ~0.45).
     Shares are those of the rows as training draws them (``draw_probabilities``, else each
-    row once); a class a collection lacks gets half a row's share, so offsets stay finite.
+    row once); a class a collection lacks gets half a row's share before the clip.
 
     Returns:
         ``groups`` (``int32 (N,)``, 1-based: group ``k`` is row ``k`` of the table) and the
@@ -180,10 +186,12 @@ def collection_offsets(
         zeros, for rows (validation) that get no offsets.
 
     Raises:
-        ValueError: ``labels`` is empty or not class indices, or ``collections`` or
-            ``draw_probabilities`` is not one value per row.
+        ValueError: ``labels`` is empty or not class indices, ``collections`` or
+            ``draw_probabilities`` is not one value per row, or ``cap`` is not positive.
     """
     labels = _labels(labels)
+    if cap <= 0:
+        raise ValueError(f"cap must be positive, not {cap}.")
     collections = np.asarray(collections).astype(str)
     weights = (
         np.full(len(labels), 1.0 / len(labels))
@@ -192,14 +200,15 @@ def collection_offsets(
     )
     if collections.shape != labels.shape or weights.shape != labels.shape:
         raise ValueError("collections and draw probabilities must hold one value per row.")
+    overall = np.bincount(labels, weights=weights, minlength=num_classes)
+    overall = np.log(np.where(overall > 0, overall, 0.5 * weights.mean()) / overall.sum())
     names, groups = np.unique(collections, return_inverse=True)
     table = [[0.0] * num_classes]
     for k in range(len(names)):
         rows = groups == k
         mass = np.bincount(labels[rows], weights=weights[rows], minlength=num_classes)
-        half_row = 0.5 * weights[rows].mean()
-        mass = np.where(mass > 0, mass, half_row)
-        table.append(np.log(mass / mass.sum()).tolist())
+        mass = np.where(mass > 0, mass, 0.5 * weights[rows].mean())
+        table.append(np.clip(np.log(mass / mass.sum()) - overall, -cap, cap).tolist())
     return (groups + 1).astype(np.int32), table
 
 

@@ -168,7 +168,11 @@ def _draws_and_groups(
     if not (config.collection_adjustment and several):
         return draws, None, None
     groups, table = collection_offsets(
-        labels, train["collection"].to_numpy(), len(class_names), draws
+        labels,
+        train["collection"].to_numpy(),
+        len(class_names),
+        draws,
+        cap=config.collection_adjustment,
     )
     return draws, encode_groups(labels, groups, len(class_names)), table
 
