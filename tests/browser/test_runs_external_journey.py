@@ -1,5 +1,9 @@
 """External validation in a real browser (issue 28): the Runs page's External test tab scores
-a run on a tiny set in HAM10000's layout and shows its own score beside the external one."""
+a run on a tiny set in HAM10000's layout and shows its own score beside the external one.
+
+Named to run after test_first_hour.py: it trains the session's shared run, and the first-hour
+journey expects a Runs page whose only run is the one it stopped (with the shared run trained
+first, the page's default comparison left the stopped run out and the journey timed out)."""
 
 from __future__ import annotations
 
