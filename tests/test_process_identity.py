@@ -258,3 +258,56 @@ def test_the_pages_stop_asked_twice_leaves_the_run_stopping_and_alive(run, impos
     # The command line's second stop still kills.
     assert manager.stop_run(run.run_id).state == "stopped"
     assert _wait_gone(proc.trainer), "the training process outlived its group's stop"
+
+
+def test_a_child_checked_the_moment_popen_returns_is_recognised(spawn) -> None:
+    # Popen returns when the child's exec begins; its arguments appear a moment later (on 2
+    # busy cores /proc/<pid>/cmdline read at once was empty for 2 in 3 children), and a run
+    # just started was then marked failed as "disappeared" (seen in CI).
+    from skinlab.core.processes import matches
+
+    for _ in range(30):
+        proc = spawn(["sleep", "30"], start_new_session=True)
+        assert matches(proc.pid, start_time(proc.pid), ["30"], session=proc.pid)
+
+
+def test_arguments_that_read_empty_mid_exec_are_waited_for(spawn, monkeypatch) -> None:
+    from skinlab.core import processes
+
+    proc = spawn(["sleep", "30"], start_new_session=True)
+    real_read = Path.read_bytes
+    empty_reads = []
+
+    def mid_exec(self: Path) -> bytes:
+        if self.name == "cmdline" and len(empty_reads) < 3:
+            empty_reads.append(self)
+            return b""
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", mid_exec)
+    assert processes.matches(proc.pid, start_time(proc.pid), ["30"], session=proc.pid)
+    assert len(empty_reads) == 3
+    assert not processes.matches(proc.pid, start_time(proc.pid), ["31"], session=proc.pid)
+
+
+def test_a_trainer_recorded_before_the_launch_writes_running_is_kept(
+    run, spawn, monkeypatch
+) -> None:
+    # A cold supervisor records its trainer (worker._adopt) as soon as it is up; on a loaded
+    # machine that can come before the scheduler's own "running" write, which then erased it.
+    from skinlab.core import lifecycle
+
+    trainer = spawn(["sleep", "60"])
+    supervisor = spawn(["sleep", "60"], start_new_session=True)
+
+    def quick_supervisor(argv, **kwargs):
+        proc = supervisor
+        lifecycle.change(run, pid=trainer.pid, pid_start=start_time(trainer.pid))
+        return proc
+
+    monkeypatch.setattr(manager.subprocess, "Popen", quick_supervisor)
+    monkeypatch.setenv("SKINLAB_STANDBY", "0")
+    manager._launch(run)
+    status = runs.read_status(run)
+    assert status.state == "running"
+    assert (status.pid, status.pid_start) == (trainer.pid, start_time(trainer.pid))

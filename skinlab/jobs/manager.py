@@ -157,6 +157,10 @@ def _safe_state(paths: runs.RunPaths) -> str:
 
 def _launch(paths: runs.RunPaths) -> None:
     paths.stop_request.unlink(missing_ok=True)
+    # The last attempt's processes are forgotten before the new ones start: a cold supervisor
+    # records its trainer (worker._adopt) as soon as it is up, possibly before the "running"
+    # below is written, and that write must not erase it.
+    lifecycle.change(paths, pid=None, pid_start=None, supervisor_pid=None, supervisor_start=None)
     env = standby.launch_env(paths.root.parent)
     proc = None
     warm = standby.take(paths.root.parent, env)
@@ -171,7 +175,7 @@ def _launch(paths: runs.RunPaths) -> None:
                 env=env,
                 start_new_session=True,  # its own process group: a page reload never kills it
             )
-        # Popen returns after the exec, so the new command line is already in place.
+        # Its start time is fixed at the fork; its arguments may still be settling (processes.matches).
         supervisor: tuple[int, int | None] = (proc.pid, start_time(proc.pid))
     else:
         supervisor = warm
@@ -180,8 +184,6 @@ def _launch(paths: runs.RunPaths) -> None:
         "running",
         supervisor_pid=supervisor[0],
         supervisor_start=supervisor[1],
-        pid=None,
-        pid_start=None,
         error=None,
         finished=None,
     )
