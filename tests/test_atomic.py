@@ -67,7 +67,7 @@ def test_failed_replace_keeps_previous_content_and_leaves_no_temp_file(
     path = tmp_path / "status.json"
     write_json(path, {"version": 1})
 
-    def disk_full(src: object, dst: object) -> None:
+    def disk_full(src: object, dst: object, **dir_fds: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(atomic.os, "replace", disk_full)

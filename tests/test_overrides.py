@@ -124,10 +124,14 @@ def test_an_unknown_version_or_action_is_one_clear_sentence(root: Path) -> None:
 
 
 def test_a_read_only_dataset_refuses_with_a_sentence(root: Path, monkeypatch) -> None:
-    def refuse(*args, **kwargs):
-        raise PermissionError(13, "Permission denied")
+    real_open = overrides.disk.open_file
 
-    monkeypatch.setattr(overrides, "open", refuse, raising=False)
+    def refuse(path, root=None, mode="read"):
+        if mode != "read":
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, root, mode)
+
+    monkeypatch.setattr(overrides.disk, "open_file", refuse)
     with pytest.raises(OverridesError, match="must be writable"):
         record(root, "Train/nevus/n0.jpg", "exclude")
     assert read_log(root) == []

@@ -28,12 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: A fake ``skinlab.jobs.worker``: "supervise" starts a "train" child (printing its pid), as the
 #: real supervisor does, and a "standby" a "standby-train" child; all then sleep instead of
-#: training.
+#: training, in the folder ``FAKE_WORKER_CWD`` when set (a standby handed a run moves there).
 _FAKE_WORKER = """\
-import subprocess, sys, time
+import os, subprocess, sys, time
 child_role = {"supervise": "train", "standby": "standby-train"}.get(sys.argv[1])
 if child_role:
     child = subprocess.Popen([sys.executable, "-m", "skinlab.jobs.worker", child_role, sys.argv[2]])
+if os.environ.get("FAKE_WORKER_CWD"):
+    os.chdir(os.environ["FAKE_WORKER_CWD"])
+if child_role:
     print(child.pid, flush=True)
 time.sleep(60)
 """
@@ -97,9 +100,17 @@ def _mark_running(run: runs.RunPaths, state: str = "running", **pids) -> None:
     write_json(run.status, runs.RunStatus(state, heartbeat=time.time(), **pids).to_dict())
 
 
-def _launched(run: runs.RunPaths, impostor, argv: list[str] | None = None) -> subprocess.Popen:
-    """A fake supervisor and trainer, recorded in ``status.json`` as skinlab records them."""
-    proc = impostor(argv, start_new_session=True)
+def _launched(
+    run: runs.RunPaths, impostor, argv: list[str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen:
+    """A fake supervisor and trainer, recorded in ``status.json`` as skinlab records them;
+    both work in ``cwd`` when given (as a standby and its trainer handed a run do)."""
+    env = {**os.environ, "FAKE_WORKER_CWD": str(cwd)} if cwd else None
+    proc = impostor(argv, start_new_session=True, env=env)
+    deadline = time.monotonic() + 30
+    while cwd and os.readlink(f"/proc/{proc.trainer}/cwd") != str(cwd):
+        assert time.monotonic() < deadline, "the fake trainer never moved into the run"
+        time.sleep(0.01)
     _mark_running(
         run,
         pid=proc.trainer,
@@ -222,8 +233,9 @@ def test_a_foreground_trainer_is_alive_by_the_identity_it_wrote_itself(run) -> N
 def test_a_standby_handed_the_run_is_its_supervisor_and_force_stop_kills_its_group(
     run, impostor
 ) -> None:
-    # A warm standby (skinlab.jobs.standby) of the run's models folder became its supervisor.
-    proc = _launched(run, impostor, worker.command("standby", run.root.parent))
+    # A warm standby (skinlab.jobs.standby) of the run's models folder became its supervisor
+    # and moved into the run's folder.
+    proc = _launched(run, impostor, worker.command("standby", run.root.parent), run.root)
     assert manager.refresh(run).state == "running"
     proc.kill()
     proc.wait()
@@ -231,7 +243,7 @@ def test_a_standby_handed_the_run_is_its_supervisor_and_force_stop_kills_its_gro
     os.kill(proc.trainer, signal.SIGKILL)
     assert _wait_gone(proc.trainer)
     assert manager.refresh(run).state == "failed"
-    live = _launched(run, impostor, worker.command("standby", run.root.parent))
+    live = _launched(run, impostor, worker.command("standby", run.root.parent), run.root)
     assert manager.stop_run(run.run_id, force=True).state == "stopped"
     assert live.wait(timeout=30) == -signal.SIGTERM
     assert _wait_gone(live.trainer)

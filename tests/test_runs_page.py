@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from io import BytesIO
@@ -16,7 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from skinlab.app import compare
-from skinlab.core import runs
+from skinlab.core import processes, runs
 from skinlab.core.config import RunConfig
 from skinlab.core.processes import start_time
 from skinlab.data.demo import generate_demo_dataset
@@ -204,8 +205,13 @@ def test_broken_run_is_listed_with_its_reason(trained: dict) -> None:
 def test_running_run_shows_its_curves_and_refuses_deletion(trained: dict) -> None:
     files = (runs.CONFIG, runs.HISTORY, runs.STATUS)
     live = _copy(trained, trained["ids"][1], "20200101-000000-custom-a1a1a1", files)
-    # A foreground trainer counts as alive by its pid and start time (skinlab.core.processes).
-    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # A foreground trainer counts as alive by its pid and start time while it holds its run
+    # folder open (skinlab.core.processes.hold), as `skinlab train` does.
+    holder = f"import os, time; fd = os.open({str(live)!r}, os.O_RDONLY); time.sleep(60)"
+    worker = subprocess.Popen([sys.executable, "-c", holder])
+    deadline = time.monotonic() + 60
+    while not processes.holds(worker.pid, live) and time.monotonic() < deadline:
+        time.sleep(0.05)
     status = json.loads((live / runs.STATUS).read_text())
     status.update(state="running", pid=worker.pid, pid_start=start_time(worker.pid), phase="train")
     (live / runs.STATUS).write_text(json.dumps(status))

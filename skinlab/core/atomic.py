@@ -24,10 +24,11 @@ import re
 import secrets
 import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path, PurePath
 from typing import Any, BinaryIO
 
+from skinlab.core import disk
 from skinlab.core.errors import SkinlabError
 
 
@@ -39,6 +40,9 @@ class RunFileError(SkinlabError):
 MAX_JSON_BYTES = 4 * 2**20
 #: Deepest nesting read in a JSON file; skinlab writes at most five levels.
 MAX_JSON_DEPTH = 32
+#: Largest whole number (in size) read in a JSON file: what a signed 64-bit integer holds,
+#: as every C call a pid, a count or a time goes to does.
+MAX_JSON_INT = 2**63 - 1
 
 #: ``.<base>.tmp-<writer pid>-<hex><suffixes>``: the writer's pid tells a temporary file
 #: being written from one a killed writer left behind.
@@ -46,7 +50,7 @@ _TEMP_NAME = re.compile(r"^\.[^/]*\.tmp-(\d+)-[0-9a-f]{12}(\.|$)")
 
 
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, root: Path | None = None) -> Iterator[Path]:
     """Yield a fresh temporary path beside ``path``; on success move it onto ``path``.
 
     The temporary name keeps the full suffix of ``path`` (``.weights.h5``, ``.keras``)
@@ -55,38 +59,54 @@ def atomic_path(path: Path) -> Iterator[Path]:
     caller must create the file; it is fsynced and then replaces ``path``. Parent folders
     are created.
 
+    The folder is reached from ``root`` (default :func:`skinlab.core.disk.root_of`: the
+    models or data folder holding ``path``) without following a link
+    (:func:`skinlab.core.disk.folder`), and the move happens in the folder so reached, so
+    a planted ``models/<link>/status.json`` is refused, never written outside. A link at
+    ``path`` itself is replaced, not followed.
+
     Raises:
+        UnsafeFileError: a folder on the way is a link or a file, or ``path`` is outside
+            ``root``; nothing is written.
         OSError: the file could not be written or moved; ``path`` is unchanged.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     base = path.name.split(".", 1)[0]
-    tmp = path.with_name(
-        f".{base}.tmp-{os.getpid()}-{secrets.token_hex(6)}{''.join(path.suffixes)}"
-    )
-    try:
-        yield tmp
-        _fsync(tmp)
-        os.replace(tmp, path)
-    finally:
-        # After a successful replace the name is gone; otherwise this is the cleanup.
-        tmp.unlink(missing_ok=True)
+    tmp = f".{base}.tmp-{os.getpid()}-{secrets.token_hex(6)}{''.join(path.suffixes)}"
+    with disk.folder(path.parent, root, create=True) as parent:
+        try:
+            yield path.with_name(tmp)
+            _fsync(tmp, parent)
+            os.replace(tmp, path.name, src_dir_fd=parent, dst_dir_fd=parent)
+        finally:
+            # After a successful replace the name is gone; otherwise this is the cleanup.
+            with suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=parent)
 
 
-def remove_orphaned_temp_files(folder: Path) -> list[Path]:
+def remove_orphaned_temp_files(folder: Path, root: Path | None = None) -> list[Path]:
     """Delete the temporary files in ``folder`` whose writer process has ended.
 
     A writer killed with SIGKILL never runs its cleanup, and a half-written weights file
     is as big as a whole one. Files of live writers are left alone, so this is safe while
     other processes write into ``folder``. Returns the files removed.
+
+    ``folder`` is reached from ``root`` (default: the models or data folder holding it,
+    else its parent) without following links (:func:`skinlab.core.disk.folder`): a folder
+    that is a link, or lies behind one, is left alone, never swept.
     """
     folder = Path(folder)
     removed = []
-    for entry in folder.iterdir() if folder.is_dir() else ():
-        match = _TEMP_NAME.match(entry.name)
-        if match and not _writer_alive(int(match.group(1))):
-            entry.unlink(missing_ok=True)
-            removed.append(entry)
+    try:
+        with disk.folder(folder, root) as fd:
+            for entry in os.scandir(fd):
+                match = _TEMP_NAME.match(entry.name)
+                if match and not _writer_alive(int(match.group(1))):
+                    with suppress(FileNotFoundError):
+                        os.unlink(entry.name, dir_fd=fd)
+                    removed.append(folder / entry.name)
+    except (FileNotFoundError, NotADirectoryError, disk.UnsafeFileError):
+        return []
     return removed
 
 
@@ -108,18 +128,19 @@ def _writer_alive(pid: int) -> bool:
         return True  # no /proc (macOS): trust kill(0)
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    """Atomically replace ``path`` with ``data`` (see :func:`atomic_path`)."""
-    with atomic_path(path) as tmp, open(tmp, "xb") as handle:
+def write_bytes(path: Path, data: bytes, root: Path | None = None) -> None:
+    """Atomically replace ``path`` with ``data``, never through a link below ``root``
+    (see :func:`atomic_path`)."""
+    with atomic_path(path, root) as tmp, open(tmp, "xb") as handle:
         handle.write(data)
 
 
-def write_text(path: Path, text: str) -> None:
-    """Atomically replace ``path`` with ``text`` encoded as UTF-8."""
-    write_bytes(path, text.encode("utf-8"))
+def write_text(path: Path, text: str, root: Path | None = None) -> None:
+    """Atomically replace ``path`` with ``text`` encoded as UTF-8 (see :func:`write_bytes`)."""
+    write_bytes(path, text.encode("utf-8"), root)
 
 
-def write_json(path: Path, obj: Any) -> None:
+def write_json(path: Path, obj: Any, root: Path | None = None) -> None:
     """Atomically write ``obj`` as indented, key-sorted JSON.
 
     NaN and infinities become ``null`` (strict JSON, readable by any parser); NumPy
@@ -128,7 +149,8 @@ def write_json(path: Path, obj: Any) -> None:
     Raises:
         TypeError: ``obj`` holds something JSON cannot represent; nothing is written.
     """
-    write_text(path, json.dumps(_plain(obj), indent=2, sort_keys=True, allow_nan=False) + "\n")
+    text = json.dumps(_plain(obj), indent=2, sort_keys=True, allow_nan=False)
+    write_text(path, text + "\n", root)
 
 
 def open_regular(path: Path) -> BinaryIO:
@@ -168,13 +190,7 @@ def read_bounded(path: Path, max_bytes: int) -> bytes:
         RunFileError: ``path`` is not a regular file, or is larger than ``max_bytes``.
     """
     with open_regular(path) as handle:
-        data = handle.read(max_bytes + 1)  # one more tells a file that grows past the cap
-    if len(data) > max_bytes:
-        raise RunFileError(
-            f"{path} is larger than {max_bytes / 2**20:g} MB, far more than skinlab writes "
-            "there; delete the run or restore the file."
-        )
-    return data
+        return disk.read_capped(handle, path, max_bytes, RunFileError)
 
 
 def read_json(path: Path, default: Any = None) -> Any:
@@ -182,8 +198,9 @@ def read_json(path: Path, default: Any = None) -> Any:
 
     Raises:
         RunFileError: the file exists but is not a regular file, is larger than
-            :data:`MAX_JSON_BYTES`, is not valid UTF-8 JSON, or nests deeper than
-            :data:`MAX_JSON_DEPTH`.
+            :data:`MAX_JSON_BYTES`, is not valid UTF-8 JSON, nests deeper than
+            :data:`MAX_JSON_DEPTH`, or holds a whole number larger in size than
+            :data:`MAX_JSON_INT`.
     """
     path = Path(path)
     try:
@@ -196,10 +213,11 @@ def read_json(path: Path, default: Any = None) -> Any:
         raise RunFileError(
             f"{path} is not valid JSON ({exc}); delete the run or restore the file."
         ) from exc
+    except ValueError:  # Python converts at most 4,300 digits to a whole number
+        raise _huge_number(path, "over 4,300") from None
     except RecursionError:  # nested deeper than the parser itself can go
         raise _too_deep(path) from None
-    if _depth(value) > MAX_JSON_DEPTH:
-        raise _too_deep(path)
+    _check_parsed(path, value)
     return value
 
 
@@ -210,22 +228,37 @@ def _too_deep(path: Path) -> RunFileError:
     )
 
 
-def _depth(value: Any) -> int:
-    """How deeply lists and dicts nest in ``value`` (0 for a number), without recursion."""
-    deepest, stack = 0, [(value, 0)]
+def _check_parsed(path: Path, value: Any) -> None:
+    """Refuse ``value`` when lists and dicts nest deeper than :data:`MAX_JSON_DEPTH` or a
+    whole number is larger in size than :data:`MAX_JSON_INT` (without recursion).
+
+    Python parses up to 4,300 digits, but a few hundred already overflow ``float()`` and past
+    64 bits ``os.kill`` and NumPy raise ``OverflowError``; skinlab's largest numbers (pids,
+    start times, image counts) are far smaller. Checking here costs one pass over what was
+    parsed, where a ``parse_int`` hook made a file of numbers ten times slower to read.
+    """
+    stack = [(value, 0)]
     while stack:
         item, level = stack.pop()
         if isinstance(item, dict | list):
-            deepest = max(deepest, level + 1)
-            if level + 1 <= MAX_JSON_DEPTH:  # deeper than that is refused anyway
-                children = item.values() if isinstance(item, dict) else item
-                stack.extend((child, level + 1) for child in children)
-    return deepest
+            if level + 1 > MAX_JSON_DEPTH:
+                raise _too_deep(path)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+        elif isinstance(item, int) and abs(item) > MAX_JSON_INT:
+            raise _huge_number(path, f"{len(str(abs(item))):,}")
 
 
-def _fsync(path: Path) -> None:
+def _huge_number(path: Path, digits: str) -> RunFileError:
+    return RunFileError(
+        f"{path} holds a whole number of {digits} digits, beyond the 64 bits skinlab writes; "
+        "delete the run or restore the file."
+    )
+
+
+def _fsync(name: str, parent: int) -> None:
     # A read-only descriptor is enough for fsync on POSIX, but Windows wants write access.
-    fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
+    fd = os.open(name, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=parent)
     try:
         os.fsync(fd)
     finally:

@@ -34,13 +34,12 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from skinlab.core import runs
+from skinlab.core import disk, runs
 from skinlab.core.errors import SkinlabError
 
 #: The steps a run may take; a write that keeps the state is allowed from every state.
@@ -75,6 +74,7 @@ def change(paths: runs.RunPaths, state: str | None = None, **fields: Any) -> run
     Raises:
         TransitionRefused: the machine has no such step from the state that stands.
         RunFileError: ``status.json`` is missing or malformed.
+        UnsafeFileError: the run folder is a link (or lies behind one) in its models folder.
         OSError: the status could not be written (a full disk); the old one stands.
     """
     with _locked(paths):
@@ -94,10 +94,12 @@ def change(paths: runs.RunPaths, state: str | None = None, **fields: Any) -> run
 @contextmanager
 def _locked(paths: runs.RunPaths) -> Iterator[None]:
     """An exclusive lock on the run's folder for one read-check-write (``flock`` on the
-    directory itself, so the run gains no lock file and the lock dies with its holder)."""
-    fd = os.open(paths.root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    directory itself, so the run gains no lock file and the lock dies with its holder).
+
+    The folder is opened as a real folder inside its models folder, never through a link
+    (:func:`skinlab.core.disk.folder`): a planted ``models/<link>`` is refused with one
+    sentence before anything of it is read or written.
+    """
+    with disk.folder(paths.root, paths.root.parent) as fd:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # closing the descriptor releases it
         yield
-    finally:
-        os.close(fd)  # closing releases the lock

@@ -9,6 +9,14 @@ to whatever starts next, and ``status.json`` can be edited by hand. So a process
 started is named by its identity (:func:`matches`): the pid, its start time, its command
 line and its session, all recorded or derived when skinlab launched it. Nothing is signalled
 unless all of them still hold (:func:`terminate_group`).
+
+Two facts no file can forge tie a process to one run folder where its command line does not:
+its working folder (a warm standby, whose command line names only the models folder, moves
+into the run it was handed: :func:`matches`' ``cwd``) and the folders it holds open (a
+foreground trainer, whose command line is a notebook's or a shell's, holds its run folder
+open while it trains: :func:`hold` and :func:`holds`). Anyone who can write ``status.json``
+can name any pid with its real start time (pid 1, the app server); only the process itself
+can change what it works in or holds open.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import os
 import signal
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 
 
@@ -86,10 +95,11 @@ def matches(
     start: int | None,
     argv: Sequence[str] | None = None,
     session: int | None = None,
+    cwd: str | Path | None = None,
 ) -> bool:
     """True when ``pid`` is still the process skinlab recorded: it is alive, started at
     ``start`` (:func:`start_time`) and, when given, runs with the arguments ``argv`` after
-    its interpreter and belongs to ``session``.
+    its interpreter, belongs to ``session`` and works in the folder ``cwd``.
 
     A missing identity (``start`` is ``None``, as in status files of older versions) never
     matches: such a process cannot be told from one that reuses its pid.
@@ -99,10 +109,51 @@ def matches(
     try:
         if session is not None and os.getsid(pid) != session:
             return False
+        if cwd is not None and working_folder(pid) != os.path.realpath(cwd):
+            return False
         cmdline = _command_line(pid)
-    except OSError:
+    except OSError:  # gone, or another user's (its working folder cannot be read)
         return False
     return argv is None or [arg.decode(errors="replace") for arg in cmdline[1:]] == list(argv)
+
+
+def working_folder(pid: int) -> str | None:
+    """The real path of ``pid``'s working folder; ``None`` when it cannot be read (gone, no
+    ``/proc``, another user's process)."""
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None
+
+
+#: Folders this process holds open as the trainer of their run (:func:`hold`).
+_held: dict[str, int] = {}
+
+
+def hold(folder: Path, active: bool) -> None:
+    """Hold ``folder`` (a run folder this process trains) open while ``active``, and let it
+    go otherwise: what :func:`holds` looks for in another process."""
+    key = os.path.realpath(folder)
+    if active and key not in _held:
+        # Unopenable, it counts as not running, as a status without a start time does.
+        with suppress(OSError):
+            _held[key] = os.open(key, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    elif not active and key in _held:
+        os.close(_held.pop(key))
+
+
+def holds(pid: int, folder: Path) -> bool:
+    """Whether process ``pid`` holds ``folder`` open (False when that cannot be read: no
+    ``/proc``, or another user's process)."""
+    target = os.path.realpath(folder)
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with suppress(OSError):  # a descriptor closed meanwhile
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                    return True
+    except OSError:
+        return False
+    return False
 
 
 #: How long :func:`_command_line` waits for a process in the middle of its exec.
@@ -126,21 +177,29 @@ def _command_line(pid: int) -> list[bytes]:
         time.sleep(0.005)
 
 
-def terminate_group(pid: int, start: int, argv: Sequence[str], grace: float = 5.0) -> bool:
+def terminate_group(
+    pid: int,
+    start: int,
+    argv: Sequence[str],
+    grace: float = 5.0,
+    cwd: str | Path | None = None,
+) -> bool:
     """SIGTERM, then after ``grace`` seconds SIGKILL, the process group that ``pid`` leads,
-    but only while ``pid`` is the process described by ``start`` and ``argv`` and leads its
-    own session and group (as a process started with ``start_new_session=True`` does).
+    but only while ``pid`` is the process described by ``start``, ``argv`` and (when given)
+    ``cwd`` and leads its own session and group (as one started with
+    ``start_new_session=True`` does).
 
     Returns whether a signal was sent. The identity is checked again before each signal; a
-    pid reused in the microseconds between a check and its signal is the one race left.
+    pid reused in the microseconds between a check and its signal is the one race left. A
+    group this user may not signal (another user's look-alike) is not ours: nothing is sent.
     """
     sent = False
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        if not (matches(pid, start, argv, session=pid) and _leads_group(pid)):
+        if not (matches(pid, start, argv, session=pid, cwd=cwd) and _leads_group(pid)):
             return sent
         try:
             os.killpg(pid, sig)
-        except ProcessLookupError:
+        except (ProcessLookupError, PermissionError):
             return sent
         sent = True
         deadline = time.monotonic() + grace

@@ -28,6 +28,7 @@ import os
 import re
 import reprlib
 import secrets
+import stat
 import time
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from typing import Any, cast
 
 import pandas as pd
 
+from skinlab.core import disk
 from skinlab.core.atomic import (
     RunFileError,
     open_regular,
@@ -46,7 +48,7 @@ from skinlab.core.atomic import (
 )
 from skinlab.core.config import RunConfig
 from skinlab.core.errors import SkinlabError
-from skinlab.core.manifest import Manifest
+from skinlab.core.manifest import MAX_CLASSES, Manifest
 from skinlab.core.paths import models_dir
 
 CONFIG = "config.json"
@@ -79,6 +81,15 @@ STATES = ("queued", "running", "stopping", "stopped", "finished", "failed")
 MAX_HISTORY_BYTES = 16 * 2**20
 #: Largest ``predictions.csv`` read (about 200 bytes an image: room for 300,000 images).
 MAX_PREDICTIONS_BYTES = 64 * 2**20
+#: Most rows and columns read from ``history.csv`` (a row an epoch: the longest preset
+#: trains 150) and ``predictions.csv`` (a row an image, a column a class): pandas' cost grows
+#: with them, not with bytes alone (a 15 MB header of 1.9 M columns took 192 s and 5.9 GB).
+MAX_HISTORY_ROWS = 10_000
+MAX_HISTORY_COLUMNS = len(HISTORY_COLUMNS)
+MAX_PREDICTIONS_ROWS = 300_000
+MAX_PREDICTIONS_COLUMNS = 16 + MAX_CLASSES
+#: The columns every ``predictions.csv`` has (then ``correct`` and ``p_<class>`` per class).
+PREDICTION_COLUMNS = ("path", "split", "true", "predicted", "confidence")
 
 _ID_TIME = "%Y%m%d-%H%M%S"
 
@@ -204,7 +215,7 @@ def new_run(config: RunConfig, *, root: Path | None = None) -> RunPaths:
         # Status first: list_runs only shows folders that have a config, so a listed run
         # always has a status too.
         write_status(paths, RunStatus("queued", total_epochs=config.total_epochs))
-        write_text(paths.config, config.to_json() + "\n")
+        write_text(paths.config, config.to_json() + "\n", parent)
         return paths
     raise FileExistsError(f"Could not create a unique run folder in {parent}; try again.")
 
@@ -233,15 +244,23 @@ def write_status(paths: RunPaths, status: RunStatus) -> None:
     The writer also records the start time of the processes it can vouch for when the
     status names them without one: itself as ``pid`` and its parent as ``supervisor_pid``.
     That is how the training process of a background run, which knows only the pids, keeps
-    the identity :mod:`skinlab.jobs.manager` checks before it trusts or signals one.
-    """
-    from skinlab.core.processes import start_time
+    the identity :mod:`skinlab.jobs.manager` checks before it trusts or signals one. A
+    process that writes itself as the trainer of an active run also holds the run folder
+    open (:func:`skinlab.core.processes.hold`), which no file can forge for another process.
 
-    if status.pid_start is None and status.pid == os.getpid():
-        status = dataclasses.replace(status, pid_start=start_time(status.pid))
+    The file is written inside the run folder's own models folder, never through a link
+    (:func:`skinlab.core.atomic.atomic_path` with that folder as the root).
+    """
+    from skinlab.core import processes
+
+    if status.pid == os.getpid():
+        if status.pid_start is None:
+            status = dataclasses.replace(status, pid_start=processes.start_time(status.pid))
+        processes.hold(paths.root, status.state in ("queued", "running", "stopping"))
     if status.supervisor_start is None and status.supervisor_pid == os.getppid():
-        status = dataclasses.replace(status, supervisor_start=start_time(status.supervisor_pid))
-    write_json(paths.status, status.to_dict())
+        start = processes.start_time(status.supervisor_pid)
+        status = dataclasses.replace(status, supervisor_start=start)
+    write_json(paths.status, status.to_dict(), paths.root.parent)
 
 
 def read_status(paths: RunPaths) -> RunStatus:
@@ -277,10 +296,16 @@ def append_history(paths: RunPaths, row: dict[str, Any]) -> None:
     """Add one epoch to ``history.csv``, rewriting the whole file atomically.
 
     Keys outside :data:`HISTORY_COLUMNS` are dropped and missing ones left empty. Rows
-    already in the file are kept (re-aligned to the current columns).
+    already in the file are kept (re-aligned to the current columns). The old rows are read
+    without following a link (one to a file outside would copy it into the run).
+
+    Raises:
+        UnsafeFileError: the history or the run folder is a link or a special file, or the
+            history is larger than :data:`MAX_HISTORY_BYTES`.
     """
     try:
-        text = read_bounded(paths.history, MAX_HISTORY_BYTES).decode("utf-8", errors="replace")
+        raw = disk.read_bytes(paths.history, paths.root.parent, MAX_HISTORY_BYTES)
+        text = raw.decode("utf-8", errors="replace")
     except FileNotFoundError:
         text = ""
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
@@ -288,26 +313,84 @@ def append_history(paths: RunPaths, row: dict[str, Any]) -> None:
     writer = csv.DictWriter(out, HISTORY_COLUMNS, restval="", extrasaction="ignore")
     writer.writeheader()
     writer.writerows([*rows, {k: "" if v is None else v for k, v in row.items()}])
-    write_text(paths.history, out.getvalue())
+    write_text(paths.history, out.getvalue(), paths.root.parent)
 
 
 def read_history(paths: RunPaths) -> pd.DataFrame:
     """``history.csv`` as a frame with exactly :data:`HISTORY_COLUMNS` (empty when missing).
 
     Raises:
-        RunFileError: the file cannot be parsed as CSV.
+        RunFileError: the file cannot be parsed as CSV, or has more lines or columns than
+            skinlab writes (:func:`read_table`).
     """
-    try:
-        frame = pd.read_csv(io.BytesIO(read_bounded(paths.history, MAX_HISTORY_BYTES)))
-    except FileNotFoundError:
+    frame = read_table(
+        paths.history, MAX_HISTORY_BYTES, columns=MAX_HISTORY_COLUMNS, rows=MAX_HISTORY_ROWS
+    )
+    if frame is None:
         frame = pd.DataFrame(columns=list(HISTORY_COLUMNS))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise RunFileError(f"{paths.history} is not a valid history table ({exc}).") from exc
     frame = frame.reindex(columns=list(HISTORY_COLUMNS))
     for column in HISTORY_COLUMNS[:-1]:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    # An epoch is a count: a row without a finite one ("inf", text, nothing) is not an epoch
+    # skinlab wrote, and would break every axis and "best epoch" drawn from it.
+    frame = frame[frame["epoch"].abs() < float("inf")].reset_index(drop=True)
     frame["phase"] = frame["phase"].astype("string")
     return frame
+
+
+def read_predictions(paths: RunPaths) -> pd.DataFrame:
+    """``predictions.csv``: one row per evaluated image (empty before evaluation), with at
+    least :data:`PREDICTION_COLUMNS`, ``confidence`` numeric.
+
+    Raises:
+        RunFileError: the file is not a predictions table, or has more lines or columns
+            than skinlab writes (:func:`read_table`).
+    """
+    path = paths.predictions
+    frame = read_table(
+        path, MAX_PREDICTIONS_BYTES, columns=MAX_PREDICTIONS_COLUMNS, rows=MAX_PREDICTIONS_ROWS
+    )
+    if frame is None:
+        return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+    missing = [c for c in PREDICTION_COLUMNS if c not in frame]
+    if missing:
+        raise RunFileError(f"{path} lacks the columns {', '.join(missing)}; retrain the run.")
+    frame["confidence"] = pd.to_numeric(frame["confidence"], errors="coerce")
+    return frame
+
+
+def read_table(path: Path, max_bytes: int, *, columns: int, rows: int) -> pd.DataFrame | None:
+    """The CSV file ``path`` as pandas reads it, or ``None`` when there is none.
+
+    What pandas would build is bounded before it parses anything: the header line's columns
+    and the file's lines are counted in the bytes (a quoted comma or line break, which
+    skinlab never writes, only counts against the file). A longer data line is a parse
+    error the moment pandas meets it.
+
+    Raises:
+        RunFileError: ``path`` is not a regular file, is larger than ``max_bytes``, has more
+            than ``columns`` columns or ``rows`` lines, or is not CSV.
+    """
+    try:
+        raw = read_bounded(path, max_bytes)
+    except FileNotFoundError:
+        return None
+    newline = re.search(rb"[\r\n]", raw)
+    found = raw.count(b",", 0, newline.start() if newline else len(raw)) + 1
+    lines = max(raw.count(b"\n"), raw.count(b"\r"))  # \r\n, \n or a lone \r ends a line
+    for count, most, what in ((found, columns, "columns"), (lines - 1, rows, "rows")):
+        if count > most:
+            raise RunFileError(
+                f"{path} has {count:,} {what}, more than the {most:,} skinlab writes there; "
+                "delete the run or restore the file."
+            )
+    try:
+        return pd.read_csv(io.BytesIO(raw))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise RunFileError(
+            f"{path} is not a table skinlab could have written (its lines do not parse as CSV); "
+            "delete the run or restore the file."
+        ) from exc
 
 
 def file_sha256(path: Path) -> str:
@@ -354,21 +437,28 @@ def read_manifest(paths: RunPaths) -> Manifest:
 
 def request_stop(paths: RunPaths) -> None:
     """Ask the training process of ``paths`` to stop after its current batch."""
-    write_text(paths.stop_request, "")
+    write_text(paths.stop_request, "", paths.root.parent)
 
 
 def list_runs(root: Path | None = None) -> list[RunPaths]:
     """Run folders under ``root`` (default :func:`models_dir`), newest first.
 
-    Hidden folders (temporary ones included) and folders without ``config.json`` are skipped.
+    Hidden folders (temporary ones included) and folders without ``config.json`` are skipped,
+    and so are links: a run is a real folder directly inside ``root``, so what skinlab writes
+    for it stays there (a link to an outside folder holding a "running" status would have the
+    scheduler rewrite that folder's files). So is a name that is not UTF-8 or holds a line
+    break: a run id keys widgets, tables and links, and one such name crashed every page.
     """
     parent = Path(root) if root is not None else models_dir()
     if not parent.is_dir():
         return []
     runs = [
-        RunPaths(folder)
-        for folder in parent.iterdir()
-        if not folder.name.startswith(".") and (folder / CONFIG).is_file()
+        RunPaths(parent / entry.name)
+        for entry in os.scandir(parent)
+        if not entry.name.startswith(".")
+        and entry.name.isprintable()  # no line break, no undecodable byte (a lone surrogate)
+        and entry.is_dir(follow_symlinks=False)
+        and _is_plain_file(parent / entry.name / CONFIG)
     ]
     # Ids have one-second resolution; the config's mtime orders runs made in the same second.
     return sorted(runs, key=lambda p: (_created(p) or 0.0, _mtime(p.config) or 0.0), reverse=True)
@@ -413,15 +503,23 @@ class RunSummary:
         return dataclasses.asdict(self)
 
 
-def run_summary(paths: RunPaths) -> RunSummary:
+def run_summary(paths: RunPaths, *, scores: bool = True) -> RunSummary:
     """One row for a runs table; never raises. A run whose files are missing or malformed
-    gets state ``"broken"`` and the reason in ``error``."""
+    gets state ``"broken"`` and the reason in ``error``.
+
+    Args:
+        scores: read ``history.csv`` and ``metrics.json`` for the row's scores; a picker
+            that needs only the state and the model (the sidebar's, drawn on every page for
+            every run) passes ``False`` and gets ``None`` scores, and a damaged history or
+            metrics file then does not mark the run broken.
+    """
     read: dict[str, Any] = {}
     try:
         read["config"] = read_config(paths)
         read["status"] = read_status(paths)
-        read["history"] = read_history(paths)
-        read["metrics"] = read_json(paths.metrics, default={})
+        if scores:
+            read["history"] = read_history(paths)
+            read["metrics"] = read_json(paths.metrics, default={})
         if paths.manifest.exists():
             read_manifest(paths)  # a run whose model cannot even be described is broken
     except SkinlabError as exc:
@@ -486,7 +584,9 @@ def resolve_run(ref: str | Path, *, root: Path | None = None) -> RunPaths:
             return RunPaths(as_path)
         raise RunNotFoundError(f"{as_path} is not a run folder (it has no {CONFIG}).")
     parent = Path(root) if root is not None else models_dir()
-    if (parent / text / CONFIG).is_file():
+    # An id names a real folder of the models folder, as list_runs lists them: a link planted
+    # there (issue 29) is not a run.
+    if not (parent / text).is_symlink() and (parent / text / CONFIG).is_file():
         return RunPaths(parent / text)
     matches = [p for p in list_runs(parent) if p.run_id.startswith(text)]
     if len(matches) == 1:
@@ -508,6 +608,13 @@ def _read_required(paths: RunPaths, path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise RunFileError(f"{path} does not hold a JSON object; delete the run or restore it.")
     return data
+
+
+def _is_plain_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _created(paths: RunPaths) -> float | None:

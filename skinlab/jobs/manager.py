@@ -35,17 +35,16 @@ from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 
-from skinlab.core import atomic, lifecycle, runs
+from skinlab.core import atomic, disk, lifecycle, runs
 from skinlab.core.config import RunConfig
 from skinlab.core.errors import SkinlabError
 from skinlab.core.lifecycle import RunStateError
 from skinlab.core.paths import PROJECT_ROOT, models_dir
-from skinlab.core.processes import matches, start_time, terminate_group
+from skinlab.core.processes import holds, matches, start_time, terminate_group, working_folder
 from skinlab.jobs import standby, worker
 from skinlab.model.registry import BACKBONES
 
 ACTIVE = ("running", "stopping")
-_LOCK = ".scheduler.lock"
 
 _MARGIN_MB = 100
 #: How much of the end of a run's log :func:`read_log` reads for its last lines.
@@ -65,14 +64,19 @@ def stop_grace_seconds() -> float:
 
 @contextmanager
 def scheduler_lock(root: Path) -> Iterator[None]:
-    """Hold the models folder's scheduling lock (between processes too)."""
+    """Hold the models folder's scheduling lock (between processes too).
+
+    The lock is a ``flock`` on the models folder itself, not on a file in it: a file can be
+    replaced by whoever writes into models/ (a FIFO named ``.scheduler.lock`` made every
+    start wait forever on its open), the folder itself cannot.
+    """
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / _LOCK, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def idempotency_key(config: RunConfig) -> str:
@@ -165,7 +169,7 @@ def _launch(paths: runs.RunPaths) -> None:
     proc = None
     warm = standby.take(paths.root.parent, env)
     if warm is None:
-        with open(paths.log, "ab") as log:
+        with disk.open_file(paths.log, paths.root.parent, "append") as log:
             proc = subprocess.Popen(
                 worker.command("supervise", paths.root),
                 stdout=log,
@@ -179,18 +183,24 @@ def _launch(paths: runs.RunPaths) -> None:
         supervisor: tuple[int, int | None] = (proc.pid, start_time(proc.pid))
     else:
         supervisor = warm
-    lifecycle.change(
-        paths,
-        "running",
-        supervisor_pid=supervisor[0],
-        supervisor_start=supervisor[1],
-        error=None,
-        finished=None,
-    )
-    if proc is None:
-        # After the status: the standby's first act as supervisor is to add its trainer.
+        # Before the status names it: until the standby has moved into the run folder, the
+        # claim is what ties it to this run (_supervisor). It acts on the claim only under the
+        # scheduler lock, held here, so it adds its trainer after the status below.
         standby.hand_over(paths.root.parent, supervisor[0], paths.root)
-    else:
+    try:
+        lifecycle.change(
+            paths,
+            "running",
+            supervisor_pid=supervisor[0],
+            supervisor_start=supervisor[1],
+            error=None,
+            finished=None,
+        )
+    except BaseException:
+        if proc is None:
+            standby.withdraw(paths.root.parent)
+        raise
+    if proc is not None:
         # Reap the supervisor when it ends, so a long-lived app leaves no zombies behind.
         threading.Thread(target=proc.wait, daemon=True).start()
 
@@ -267,32 +277,57 @@ def can_resume(paths: runs.RunPaths) -> bool:
         return False
 
 
-def _supervisor_argv(paths: runs.RunPaths, status: runs.RunStatus) -> list[str] | None:
-    """The command line of the run's supervisor, the process :func:`_launch` started or
-    handed the run to: same pid and start time, ``skinlab.jobs.worker supervise`` of this very
-    run (or ``standby`` of its models folder), leading its own session; ``None`` when no
-    such process is alive."""
-    pid = status.supervisor_pid
-    for argv in (worker.command("supervise", paths.root)[1:], standby.argv(paths.root.parent)):
-        if matches(pid, status.supervisor_start, argv, session=pid):
-            return argv
+def _supervisor(
+    paths: runs.RunPaths, status: runs.RunStatus
+) -> tuple[list[str], str | None] | None:
+    """The command line (and the working folder to check with it, if any) of the run's
+    supervisor, the process :func:`_launch` started or handed the run to: same pid and start
+    time, leading its own session, and either ``skinlab.jobs.worker supervise`` of this very
+    run or a standby of its models folder tied to this run; ``None`` when no such process
+    is alive.
+
+    A standby's command line names only the models folder, so it alone would make the
+    standby every run's supervisor (a crafted run "stopping" with its pid got it killed, and
+    a stop of that run killed the real run the standby trained). It is this run's once it
+    works in this run's folder, and before it entered any run, while the claim handing it
+    this run stands (it enters first, then removes the claim: read in this order, one of the
+    two holds throughout; a crafted claim names a run the idle standby then takes itself).
+    A process's working folder cannot be forged by a file.
+    """
+    pid, start = status.supervisor_pid, status.supervisor_start
+    argv = worker.command("supervise", paths.root)[1:]
+    if pid is None:
+        return None
+    if matches(pid, start, argv, session=pid):
+        return argv, None
+    argv, models = standby.argv(paths.root.parent), os.path.realpath(paths.root.parent)
+    if standby.claimed(paths.root.parent, pid, paths.root):
+        here = working_folder(pid)
+        if here and not Path(here).is_relative_to(models):  # not in a run of its folder yet
+            return (argv, here) if matches(pid, start, argv, session=pid, cwd=here) else None
+    if matches(pid, start, argv, session=pid, cwd=paths.root):
+        return argv, str(paths.root)
     return None
 
 
 def _supervisor_alive(paths: runs.RunPaths, status: runs.RunStatus) -> bool:
-    return _supervisor_argv(paths, status) is not None
+    return _supervisor(paths, status) is not None
 
 
 def _trainer_alive(paths: runs.RunPaths, status: runs.RunStatus) -> bool:
-    """Whether the run's training process is alive and the one that recorded itself."""
-    if status.supervisor_pid is None:  # trained in the foreground (skinlab train, a notebook)
-        return matches(status.pid, status.pid_start)
-    return any(
-        matches(status.pid, status.pid_start, argv, session=status.supervisor_pid)
-        for argv in (
-            worker.command("train", paths.root)[1:],
-            standby.argv(paths.root.parent, "standby-train"),
-        )
+    """Whether the run's training process is alive and the one that recorded itself.
+
+    A foreground trainer (``skinlab train``, a notebook: no supervisor) has no command line
+    to check, so it must hold the run folder open as every trainer does while it trains
+    (:func:`skinlab.core.processes.hold`): a status naming pid 1 or the app server with its
+    real start time then names no run. A standby's trainer must work in the run's folder.
+    """
+    pid, start, session = status.pid, status.pid_start, status.supervisor_pid
+    if session is None:
+        return pid is not None and matches(pid, start) and holds(pid, paths.root)
+    train = worker.command("train", paths.root)[1:]
+    return matches(pid, start, train, session=session) or matches(
+        pid, start, standby.argv(paths.root.parent, "standby-train"), session, paths.root
     )
 
 
@@ -355,10 +390,10 @@ def stop_run(ref: str | Path, *, force: bool = False, escalate: bool = True) -> 
     if force or status.state == "stopping":
         # Only the group of the supervisor skinlab launched for this run; a foreground run
         # (no supervisor) stops at its next batch, as the first stop request asked.
-        argv = _supervisor_argv(paths, status)
+        found = _supervisor(paths, status)
         pid, start = status.supervisor_pid, status.supervisor_start
-        if argv and pid is not None and start is not None:  # argv is only found for both
-            terminate_group(pid, start, argv)
+        if found and pid is not None and start is not None:  # only found for both
+            terminate_group(pid, start, found[0], cwd=found[1])
         killed = lifecycle.change(
             paths,
             "stopped",
@@ -400,6 +435,8 @@ def delete_run(ref: str | Path) -> None:
     state = _safe_state(paths)
     if state in ("queued", *ACTIVE):
         raise RunStateError(f"Run {paths.run_id} is {state}; stop it before deleting it.")
+    if paths.root.is_symlink():  # rmtree would refuse with a traceback
+        raise RunStateError(f"{paths.root} is a link, not a run folder; delete the link itself.")
     shutil.rmtree(paths.root)
 
 

@@ -19,10 +19,18 @@ folder. Two small files in ``ROOT``, both changed only under the scheduler's loc
 * ``.standby-claim.json`` (:data:`CLAIM`, written by :func:`hand_over`): the run the
   standby supervises from now on; the standby deletes it when it takes the run.
 
+Anyone who can write into models/ can write a claim too, so the standby takes only a run
+folder it can confirm itself (:func:`enter`): a real folder (not a link) directly inside its
+own models folder, holding ``config.json`` and ``status.json``. It moves into that folder
+(``fchdir`` on the folder it checked) before it removes the claim, and its trainer does the
+same.
+
 Once claimed, the standby *is* the run's supervisor: ``status.json`` names its pid and
-start time, and :mod:`skinlab.jobs.manager` accepts its command line (:func:`argv`) as the run's,
-so stopping, killing and failure reports work as for a cold start. It trains that one run
-and ends. An unclaimed standby ends itself after :func:`idle_seconds`, or as soon as its
+start time, and :mod:`skinlab.jobs.manager` accepts its command line (:func:`argv`) as that
+run's only while the claim for the run stands or the standby works in the run's folder
+(``/proc/<pid>/cwd``, which no file can forge), so stopping, killing and failure reports
+work as for a cold start, and a crafted run naming the standby gets nothing. It trains that
+one run and ends. An unclaimed standby ends itself after :func:`idle_seconds`, or as soon as its
 record no longer names it (:func:`discard`). ``SKINLAB_STANDBY=0`` turns standbys off.
 
 Example::
@@ -37,11 +45,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import subprocess
 import threading
+from contextlib import suppress
 from pathlib import Path
 
-from skinlab.core import atomic
+from skinlab.core import atomic, disk
+from skinlab.core.errors import SkinlabError
 from skinlab.core.paths import PROJECT_ROOT
 from skinlab.core.processes import matches, start_time, terminate_group
 from skinlab.jobs import worker
@@ -52,6 +63,10 @@ CLAIM = ".standby-claim.json"
 #: :data:`READY_LINE` once it is ready); a claimed standby writes to the run's log.
 LOG = ".standby.log"
 READY_LINE = "standby ready"
+#: How much of :data:`LOG` :func:`ready` reads (TensorFlow's start-up lines are a few kB).
+_LOG_READ_BYTES = 2**20
+#: What a run folder the standby takes must hold (:func:`enter`).
+_RUN_FILES = ("config.json", "status.json")
 
 
 def enabled() -> bool:
@@ -81,8 +96,12 @@ def _fingerprint(env: dict[str, str]) -> str:
 
 
 def _record(root: Path) -> dict | None:
-    """The recorded standby of ``root`` while that process is alive and is a standby."""
-    record = atomic.read_json(Path(root) / RECORD, default=None)
+    """The recorded standby of ``root`` while that process is alive and is a standby; a
+    record that is not what skinlab writes (a pipe, a 5,000-digit pid) counts as none."""
+    try:
+        record = atomic.read_json(Path(root) / RECORD, default=None)
+    except atomic.RunFileError:
+        return None
     if not isinstance(record, dict):
         return None
     pid = record.get("pid")
@@ -100,7 +119,7 @@ def ensure(root: Path, env: dict[str, str]) -> int:
     if record and record.get("env") == _fingerprint(env):
         return record["pid"]
     discard(root)
-    with open(root / LOG, "wb") as log:
+    with disk.open_file(root / LOG, root, "truncate") as log:  # never through a link
         proc = subprocess.Popen(
             worker.command("standby", root),
             stdout=log,
@@ -133,22 +152,66 @@ def hand_over(root: Path, pid: int, run_root: Path) -> None:
     atomic.write_json(Path(root) / CLAIM, {"pid": pid, "run": os.path.realpath(run_root)})
 
 
+def withdraw(root: Path) -> None:
+    """Take back a claim :func:`hand_over` wrote (the run could not be marked running)."""
+    (Path(root) / CLAIM).unlink(missing_ok=True)
+
+
+def claimed(root: Path, pid: int, run_root: Path) -> bool:
+    """Whether the claim of ``root`` hands the standby ``pid`` the run ``run_root``."""
+    try:
+        claim = atomic.read_json(Path(root) / CLAIM, default=None)
+    except SkinlabError:
+        return False
+    return (
+        isinstance(claim, dict)
+        and claim.get("pid") == pid
+        and claim.get("run") == os.path.realpath(run_root)
+    )
+
+
+def enter(root: Path, claim: dict) -> Path | None:
+    """Move this process into the run folder ``claim`` names, if it is one this standby may
+    take: a real folder (not a link), directly inside its models folder ``root``, holding
+    :data:`_RUN_FILES`. Returns the folder, or ``None`` (and stays where it is).
+
+    The folder is checked and entered through one descriptor (``fchdir``), so a folder
+    swapped for a link after the check is never entered.
+    """
+    real = Path(os.path.realpath(root))
+    named = claim.get("run")
+    if not isinstance(named, str) or "\0" in named:
+        return None
+    run = Path(named)
+    if run.parent != real or run.name in ("", ".", "..") or run.name.startswith("."):
+        return None
+    with suppress(OSError, SkinlabError), disk.folder(run, real) as fd:
+        for name in _RUN_FILES:
+            if not stat.S_ISREG(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                return None
+        os.fchdir(fd)
+        return run
+    return None
+
+
 def ready(root: Path) -> bool:
     """Whether ``root`` has a live standby whose training process has finished importing."""
     record = _record(root)
     if record is None:
         return False
     try:
-        return f"{READY_LINE} {record['pid']}" in (Path(root) / LOG).read_text(errors="replace")
-    except OSError:
+        text = disk.read_bytes(Path(root) / LOG, root, _LOG_READ_BYTES).decode(errors="replace")
+    except (OSError, SkinlabError):
         return False
+    return f"{READY_LINE} {record['pid']}" in text
 
 
 def discard(root: Path) -> bool:
     """End ``root``'s unclaimed standby, if any (its whole process group); returns whether
     one was signalled. Call under the scheduler lock."""
     record = _record(root)
-    (Path(root) / RECORD).unlink(missing_ok=True)
+    with suppress(IsADirectoryError):  # a folder planted there is no record: left alone
+        (Path(root) / RECORD).unlink(missing_ok=True)
     if record is None:
         return False
     return terminate_group(record["pid"], record["start"], argv(root), grace=2.0)

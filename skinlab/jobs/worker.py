@@ -120,27 +120,27 @@ def standby_supervise(models: Path) -> int:
     :func:`skinlab.jobs.standby.idle_seconds`, when the record no longer names this process, or
     when the child dies. Returns the run's exit code, or 0 when no run came."""
     child = subprocess.Popen(command("standby-train", models), stdin=subprocess.PIPE)
-    from skinlab.core import atomic
     from skinlab.jobs import standby
     from skinlab.jobs.manager import scheduler_lock
 
-    me, ends = os.getpid(), time.monotonic() + standby.idle_seconds()
-
-    def names_me(name: str) -> dict | None:
-        found = atomic.read_json(models / name, default=None)
-        return found if isinstance(found, dict) and found.get("pid") == me else None
-
+    ends = time.monotonic() + standby.idle_seconds()
     run = None
-    while models.is_dir():  # a deleted models folder will never hand anything over
+    while run is None and models.is_dir():  # a deleted models folder hands nothing over
         time.sleep(_STANDBY_POLL_SECONDS)
         idle = child.poll() is None and time.monotonic() < ends
-        if idle and names_me(standby.RECORD) and not names_me(standby.CLAIM):
+        if idle and _names_me(models, standby.RECORD) and not _names_me(models, standby.CLAIM):
             continue
         with scheduler_lock(models):  # decided as the scheduler sees it, not half-way
-            if claim := names_me(standby.CLAIM):
+            if claim := _names_me(models, standby.CLAIM):
+                # Into the run folder first, then the claim goes: manager._supervisor
+                # ties this process to the run by one or the other at every moment.
+                run = standby.enter(models, claim)
                 (models / standby.CLAIM).unlink()
-                run = Path(claim["run"])
-            elif names_me(standby.RECORD):
+                if run is None:
+                    print(f"standby: refused the claim {claim}: not a run folder of {models}")
+                    if idle and _names_me(models, standby.RECORD):
+                        continue  # still unclaimed: wait for a real hand-over
+            elif _names_me(models, standby.RECORD):
                 (models / standby.RECORD).unlink()
         break
     if run is None:
@@ -157,6 +157,18 @@ def standby_supervise(models: Path) -> int:
     return _watch(run, child)
 
 
+def _names_me(models: Path, name: str) -> dict | None:
+    """The standby record or claim ``name`` in ``models`` when it names this process."""
+    from skinlab.core import atomic
+    from skinlab.core.errors import SkinlabError
+
+    try:
+        found = atomic.read_json(models / name, default=None)
+    except SkinlabError:  # a malformed file names nobody
+        return None
+    return found if isinstance(found, dict) and found.get("pid") == os.getpid() else None
+
+
 def standby_train(models: Path) -> int:
     """Import the training stack, then train the run whose folder arrives on stdin."""
     from skinlab.core.quiet import quiet_tensorflow
@@ -168,17 +180,24 @@ def standby_train(models: Path) -> int:
     line = sys.stdin.readline().strip()
     if not line:
         return 0
+    # The supervisor checked the folder (standby.enter); in it, as the supervisor is, this
+    # process is tied to the run by its working folder (manager._trainer_alive).
+    from skinlab.core import disk
+
+    with disk.folder(Path(line), models) as fd:
+        os.fchdir(fd)
     _write_to_log(Path(line))
     return train(Path(line))
 
 
 def _write_to_log(run: Path) -> None:
-    """Send this process's stdout and stderr to run ``run``'s log from now on."""
-    from skinlab.core import runs
+    """Send this process's stdout and stderr to run ``run``'s log from now on (the log is
+    opened inside the run's models folder, never through a link)."""
+    from skinlab.core import disk, runs
 
     sys.stdout.flush()
     sys.stderr.flush()
-    with open(runs.RunPaths(run).log, "ab") as log:
+    with disk.open_file(runs.RunPaths(run).log, run.parent, "append") as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
 
