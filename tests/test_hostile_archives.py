@@ -92,6 +92,23 @@ CASES: dict[str, tuple[Callable[[], bytes], dict, str]] = {
         {},
         "cannot be written as a file",
     ),
+    # issue 29: a line break or CR in a name forges lines wherever the name is shown.
+    "newline-in-a-name": (
+        lambda: _zip({**_layout(), "Train/a/x\nforged line.jpg": image_bytes()}),
+        {},
+        "'Train/a/x\\nforged line.jpg'); rename it",
+    ),
+    "carriage-return-in-a-folder-name": (
+        lambda: _zip({**_layout(), "Train/a\rb/x.jpg": image_bytes()}),
+        {},
+        "line break or another control character",
+    ),
+    # issue 29: files and folders count, not only bytes (4 files in 3 folders, 2 already there).
+    "data-folder-file-budget": (
+        lambda: _zip(_layout()),
+        {"data_files": 8},
+        "would bring the data folder",
+    ),
 }
 
 
@@ -185,3 +202,13 @@ def test_upload_name_with_a_null_byte_is_imported_under_a_clean_name(sandbox) ->
     root = uploads.import_upload("my\0set.zip", _zip(_layout()))
     assert root == sandbox["data"] / "myset"
     assert not any(sandbox["temp"].iterdir())
+
+
+def test_empty_members_count_against_the_data_folders_file_budget(sandbox) -> None:
+    # 2,000 empty members cost ~20 KB zipped and nothing in bytes, but 2,000 files.
+    archive = sandbox["root"] / "empty.zip"
+    archive.write_bytes(_zip({**_layout(), **{f"Train/a/e{i}.jpg": b"" for i in range(2000)}}))
+    importer.import_dataset(archive, name="first", data_files=3000)
+    with pytest.raises(ArchiveError, match=r"2,007 files and folders\) would bring the data"):
+        importer.import_dataset(archive, name="second", data_files=3000)
+    assert sorted(os.listdir(sandbox["data"])) == ["existing", "first"]

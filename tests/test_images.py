@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import sys
+import threading
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +17,7 @@ from PIL import Image
 
 from skinlab.core.errors import InvalidImageError
 from skinlab.data import images
+from skinlab.data.discovery import discover
 from skinlab.data.images import decode_image, load_rgb_array, probe_image
 
 
@@ -158,3 +163,104 @@ def test_probe_reads_header_and_verify_catches_truncation() -> None:
     probe_image(data[: len(data) // 3])  # header alone is fine
     with pytest.raises(InvalidImageError):
         probe_image(data[: len(data) // 3], verify=True)
+
+
+# --- issue 29 (5, 14): decodes bounded by the header, in memory and in number ---------------
+
+
+def test_sixteen_bit_grey_png_over_4096_px_decodes_small_instead_of_corrupt() -> None:
+    # Pillow cannot reduce "I;16" images: shrinking one raised "image has wrong mode",
+    # which the decoder reported as a corrupt file.
+    ramp = np.linspace(0, 65535, 4096, dtype=np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(np.tile(ramp, (48, 1))).save(buf, "PNG")
+    img = decode_image(buf.getvalue(), max_side=1024)
+    assert img.size == (1024, 12) and img.mode == "RGB"
+    arr = np.asarray(img)
+    assert arr.min() <= 2 and arr.max() >= 253  # the 16-bit range, scaled to 8 bits
+    assert probe_image(buf.getvalue(), verify=True).mode == "I;16"
+
+
+_PEAK = """
+import sys
+from skinlab.data.images import decode_image, probe_image
+
+def status(key):
+    with open("/proc/self/status") as lines:
+        return 1024 * int(next(line for line in lines if line.startswith(key)).split()[1])
+
+data = open(sys.argv[1], "rb").read()
+with open("/proc/self/clear_refs", "w") as reset:
+    reset.write("5")  # the peak (VmHWM) restarts from what is held now
+before = status("VmRSS")
+if sys.argv[2] == "probe":
+    probe_image(data, verify=True)
+else:
+    decode_image(data, max_side=int(sys.argv[2]))
+print(status("VmHWM") - before)
+"""
+
+
+def _peak_bytes(path, how: str) -> int:
+    """Peak memory a fresh process adds to decode ``path`` (``how``: a max side or "probe")."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK, str(path), how],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).resolve().parents[1],  # where `import skinlab` finds this checkout
+    )
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.split()[-1])
+
+
+@pytest.mark.parametrize(("mode", "how"), [("RGBA", "1024"), ("LA", "1024"), ("RGBA", "probe")])
+def test_transparent_png_costs_its_decoded_pixels_once(tmp_path, mode, how) -> None:
+    # 6000 x 4000: Pillow holds RGBA and LA at 4 bytes a pixel, 96 MB; shrinking premultiplied
+    # a whole copy first (2x), converting to RGB before shrinking took ~5x.
+    path = tmp_path / "big.png"
+    Image.new(mode, (6000, 4000), (90, 40, 20, 128)[: len(mode)]).save(path, compress_level=1)
+    decoded = 6000 * 4000 * 4
+    assert _peak_bytes(path, how) < 1.4 * decoded
+
+
+@pytest.mark.parametrize(("mode", "fmt"), [("I;16", "PNG"), ("I", "TIFF")])
+def test_deep_grey_image_is_verified_without_float_copies(tmp_path, mode, fmt) -> None:
+    # The scan verifies every image: a 16/32-bit one was converted whole through float64
+    # (a 79 MP 32-bit TIFF took 2.1 GB); now 8-bit grey, strip by strip.
+    path = tmp_path / f"deep.{fmt.lower()}"
+    values = np.random.default_rng(0).integers(0, 60000, (4000, 6000))
+    Image.fromarray(values.astype(np.uint16 if mode == "I;16" else np.int32)).save(path)
+    assert Image.open(path).mode == mode
+    decoded = 6000 * 4000 * (2 if mode == "I;16" else 4)
+    grey = 6000 * 4000  # the 8-bit copy
+    assert _peak_bytes(path, "probe") < decoded + grey + 64 * 2**20
+
+
+def test_concurrent_decodes_wait_for_their_share_of_the_memory_budget(
+    make_dataset_folder, monkeypatch
+) -> None:
+    # A budget below one image's cost admits one decode at a time, whatever the threads.
+    monkeypatch.setattr(images, "_DECODE_BUDGET", images._MemoryBudget(1))
+    active, most, lock, second = [0], [0], threading.Lock(), threading.Event()
+    waited: list[bool] = []
+    to_rgb = images._to_rgb
+
+    def counting(img):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+            first = not waited
+            waited.append(True)
+            if active[0] > 1:
+                second.set()
+        if first:
+            second.wait(timeout=5)  # gives another thread every chance to come in
+        with lock:
+            active[0] -= 1
+        return to_rgb(img)
+
+    monkeypatch.setattr(images, "_to_rgb", counting)
+    dataset = discover(make_dataset_folder({"Train": {"nevus": 6}}), workers=4)
+    assert dataset.unreadable.empty and len(dataset.table) == 6
+    assert most[0] == 1

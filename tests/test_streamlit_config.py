@@ -19,7 +19,7 @@ def settings() -> dict:
 
 def test_uploads_are_capped_and_protected_against_cross_site_posts(settings) -> None:
     server = settings["server"]
-    assert server["maxUploadSize"] == 1024  # MB: room for the Kaggle ISIC zip, no more
+    assert server["maxUploadSize"] == 50  # MB
     assert server["enableXsrfProtection"] is True
     assert server["enableCORS"] is True
     assert server["enableStaticServing"] is False
@@ -42,3 +42,12 @@ def test_every_key_is_a_streamlit_option(settings) -> None:
     known = set(config._config_options)
     keys = {f"{section}.{key}" for section, values in settings.items() for key in values}
     assert keys <= known, keys - known
+
+
+def test_the_upload_limit_is_what_skinlab_accepts(settings) -> None:
+    # One number: Streamlit refuses bigger files in the browser and on the server (which
+    # holds uploads in memory), and nothing under it is refused later for its size.
+    from skinlab.app.uploads import MAX_UPLOAD_MB
+    from skinlab.data.images import MAX_FILE_BYTES
+
+    assert settings["server"]["maxUploadSize"] == MAX_UPLOAD_MB == MAX_FILE_BYTES // 2**20

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from helpers import image_bytes
 
+from skinlab.app import uploads
 from skinlab.app.catalog import available_datasets
-from skinlab.app.uploads import import_upload
+from skinlab.app.uploads import MAX_UPLOAD_MB, import_upload, safe_upload_name
 from skinlab.core.errors import ArchiveError
 
 
@@ -54,3 +55,31 @@ def test_uploaded_zip_escaping_its_folder_is_refused_with_one_sentence(session_d
     assert message.startswith("evil.zip is unsafe") and "nothing was imported" in message
     assert message.count(". ") == 0  # one sentence
     assert not (session_dirs["data"] / "evil").exists()
+
+
+def test_upload_name_over_255_bytes_is_imported_under_a_shortened_name(session_dirs) -> None:
+    data = dataset_zip({f"Train/melanoma/{i}.jpg": image_bytes(seed=i) for i in range(2)})
+    filename = "é" * 200 + ".zip"  # 405 bytes in UTF-8: no file system takes the name
+    root = import_upload(filename, data)
+    assert root.parent == session_dirs["data"] and root.name.startswith("e")
+    assert len(safe_upload_name(filename).encode()) <= 120
+    assert safe_upload_name(filename).endswith(".zip")
+
+
+def test_upload_name_loses_line_breaks_and_control_characters() -> None:
+    assert safe_upload_name("my\nforged\r\x1bset.zip") == "myforgedset.zip"
+    assert safe_upload_name("../../.hidden.zip") == "hidden.zip"
+
+
+def test_upload_over_the_limit_is_refused_before_anything_is_imported(
+    session_dirs, monkeypatch
+) -> None:
+    data = dataset_zip({"Train/melanoma/a.jpg": image_bytes()})
+    monkeypatch.setattr(uploads, "MAX_FILE_BYTES", len(data) - 1)
+    before = _leftover_uploads()
+    for source in (data, io.BytesIO(data)):
+        with pytest.raises(ArchiveError) as caught:
+            import_upload("big.zip", source, name="big")
+        assert str(caught.value).startswith(f"big.zip is over the {MAX_UPLOAD_MB} MB upload limit")
+    assert not (session_dirs["data"] / "big").exists()
+    assert _leftover_uploads() == before

@@ -5,8 +5,8 @@ Everything here reads a :class:`~skinlab.data.discovery.Dataset` table (or a sli
 returns plain data (DataFrames, JPEG bytes, arrays), so the page only renders and tests
 need no Streamlit. Only readable rows are sampled: unreadable files are the audit's
 business, not the gallery's. Images are decoded through :func:`skinlab.data.images.decode_image`
-at a reduced scale, so a thumbnail of a 4000 px photo costs about as much as one of a
-180 px crop.
+at a reduced scale (JPEGs by draft, other formats reduced before conversion), so a thumbnail
+of a 4000 px photo costs little more than one of a 180 px crop.
 
 Example::
 
@@ -115,8 +115,7 @@ def thumbnail(path: str | Path, size: int = THUMB_SIZE) -> bytes:
     Raises:
         InvalidImageError: the file cannot be decoded (it changed since the scan).
     """
-    img = decode_image(path, draft_size=(size, size))
-    img.thumbnail((size, size), Image.Resampling.LANCZOS)
+    img = decode_image(path, max_side=size)  # reduced while decoding, whatever the format
     canvas = Image.new("RGB", (size, size), THUMB_BACKGROUND)
     canvas.paste(img, ((size - img.width) // 2, (size - img.height) // 2))
     out = io.BytesIO()
@@ -142,9 +141,13 @@ def problem_groups(report: AuditReport) -> dict[str, tuple[DuplicateGroup, ...]]
 
 
 def imbalance_sentences(report: AuditReport) -> list[str]:
-    """One sentence per split with images, e.g. ``"**Train**: the largest class, nevus
-    (357), has 4.6× the images of the smallest, dermatofibroma (77)."`` or
-    ``"**Test**: balanced, 10 images in each class."``"""
+    """One markdown sentence per split with images, e.g. ``"**Train**: the largest class,
+    nevus (357), has 4.6× the images of the smallest, dermatofibroma (77)."`` or
+    ``"**Test**: balanced, 10 images in each class."``; class names are folder names, so
+    they are shown as text (:func:`skinlab.app.ui.literal`)."""
+    # Imported here: ui imports caches, which imports this module.
+    from skinlab.app.ui import literal
+
     sentences = []
     for split, imb in report.imbalance.items():
         if imb.ratio is None or imb.largest is None or imb.smallest is None:  # all or none
@@ -154,8 +157,8 @@ def imbalance_sentences(report: AuditReport) -> list[str]:
             sentences.append(f"**{split}**: balanced, {counts[imb.largest]} images in each class.")
             continue
         sentences.append(
-            f"**{split}**: the largest class, {imb.largest} ({counts[imb.largest]}), has "
-            f"{imb.ratio:.1f}× the images of the smallest, {imb.smallest} "
+            f"**{split}**: the largest class, {literal(imb.largest)} ({counts[imb.largest]}), "
+            f"has {imb.ratio:.1f}× the images of the smallest, {literal(imb.smallest)} "
             f"({counts[imb.smallest]})."
         )
     return sentences

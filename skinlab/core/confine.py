@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from skinlab.core import paths, runs
@@ -72,13 +73,27 @@ def confine(path: str | Path, what: str, *, remedy: str | None = None) -> Path:
     )
 
 
-def within(path: str | Path) -> Path | None:
+def within(path: str | Path, roots: Sequence[Path] | None = None) -> Path | None:
     """``path`` resolved if it lies in an allowed folder, else ``None``: for listings and
-    galleries, which skip what :func:`confine` would refuse instead of stopping."""
+    galleries, which skip what :func:`confine` would refuse instead of stopping.
+
+    Args:
+        roots: the folders to check against, resolved (default :func:`allowed_roots`); a
+            walk computes them once with :func:`walk_roots`.
+    """
     if "\0" in str(path):
         return None  # no file name holds one, and the OS calls would raise ValueError
     resolved = _resolved(path)
-    return resolved if any(resolved.is_relative_to(r) for r in allowed_roots()) else None
+    roots = allowed_roots() if roots is None else roots
+    return resolved if any(resolved.is_relative_to(r) for r in roots) else None
+
+
+def walk_roots(top: str | Path) -> list[Path]:
+    """The folders every level of a walk of ``top`` must stay in: the allowed folders and
+    ``top`` itself, resolved. For the app ``top`` is already confined, so this is the
+    allowed folders; the command line (unconfined) may scan any ``top``, but a link inside
+    it still may not lead elsewhere. Check each level with ``within(entry, roots)``."""
+    return list(dict.fromkeys([*allowed_roots(), _resolved(top)]))
 
 
 def confine_run(ref: str) -> runs.RunPaths:

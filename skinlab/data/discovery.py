@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +32,9 @@ from pathlib import Path
 import pandas as pd
 
 from skinlab.core.classes import closest_isic_class, is_isic_class, normalise_class_name
+from skinlab.core.confine import walk_roots, within
 from skinlab.core.errors import DatasetLayoutError, InvalidImageError
-from skinlab.data.images import IMAGE_SUFFIXES, probe_image
+from skinlab.data.images import IMAGE_SUFFIXES, open_image_file, probe_file
 
 #: Canonical split names, in display order.
 SPLITS: tuple[str, ...] = ("Train", "Val", "Test")
@@ -63,6 +65,12 @@ COLUMNS: tuple[str, ...] = (
 )
 
 _MAX_SEARCH_DEPTH = 2
+_HASH_CHUNK = 2**20
+#: Why a wrapper, split, class folder or file was skipped for leading outside.
+_OUTSIDE = (
+    "a symbolic link leading outside the folders this app may read (and outside the "
+    "dataset); skipped, never read"
+)
 
 
 @dataclass(frozen=True)
@@ -126,7 +134,9 @@ def is_hidden(name: str) -> bool:
     return name.startswith(".") or name.startswith("__MACOSX") or name == "Thumbs.db"
 
 
-def _split_dirs(folder: Path) -> dict[str, Path]:
+def _split_dirs(
+    folder: Path, roots: Sequence[Path], notes: list[Note] | None = None
+) -> dict[str, Path]:
     found: dict[str, Path] = {}
     try:
         entries = sorted(folder.iterdir())
@@ -134,9 +144,19 @@ def _split_dirs(folder: Path) -> dict[str, Path]:
         return found
     for entry in entries:
         split = canonical_split(entry.name)
-        if split and entry.is_dir() and split not in found:
+        if split and entry.is_dir() and split not in found and _inside(entry, roots, notes):
             found[split] = entry
     return found
+
+
+def _inside(entry: Path, roots: Sequence[Path], notes: list[Note] | None = None) -> bool:
+    """True when ``entry`` resolves inside ``roots`` (:func:`confine.walk_roots`); otherwise
+    a link leads elsewhere: noted (when ``notes`` is given) and never read."""
+    if within(entry, roots) is not None:
+        return True
+    if notes is not None:
+        notes.append(Note(str(entry), _OUTSIDE))
+    return False
 
 
 def resolve_root(path: str | Path) -> Path:
@@ -152,9 +172,10 @@ def resolve_root(path: str | Path) -> Path:
         raise DatasetLayoutError(f"The folder {root} does not exist; check the path.")
     if not root.is_dir():
         raise DatasetLayoutError(f"{root} is a file, not a folder; give the dataset's folder.")
+    roots = walk_roots(root)
     frontier = [root]
     for _ in range(_MAX_SEARCH_DEPTH + 1):
-        with_splits = [f for f in frontier if _split_dirs(f)]
+        with_splits = [f for f in frontier if _split_dirs(f, roots)]
         if len(with_splits) == 1:
             return with_splits[0]
         if len(with_splits) > 1:
@@ -166,7 +187,7 @@ def resolve_root(path: str | Path) -> Path:
             child
             for f in frontier
             for child in sorted(f.iterdir())
-            if child.is_dir() and not is_hidden(child.name)
+            if child.is_dir() and not is_hidden(child.name) and _inside(child, roots)
         ]
     raise DatasetLayoutError(
         f"No Train or Test folder was found in {root}; a dataset must look like "
@@ -175,20 +196,22 @@ def resolve_root(path: str | Path) -> Path:
 
 
 def _hash_and_probe(path: Path) -> dict:
+    """File size, content hash and header facts of one dataset file, or its ``error``.
+
+    Only a regular file of at most :data:`~skinlab.data.images.MAX_FILE_BYTES` is read (a
+    FIFO, a device or a 3 GB sparse file is an error row, unread), hashed in 1 MiB chunks,
+    and then verified from the same open file."""
     row: dict = {"file_size": 0, "width": None, "height": None, "mode": None, "format": None}
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        row.update(
-            content_hash=None, error=f"{path.name} could not be read ({exc.strerror or exc})."
-        )
-        return row
-    row["file_size"] = len(data)
-    row["content_hash"] = hashlib.blake2b(data, digest_size=16).hexdigest()
-    try:
-        probe = probe_image(data, verify=True)
+        with open_image_file(path) as handle:
+            digest = hashlib.blake2b(digest_size=16)
+            while chunk := handle.read(_HASH_CHUNK):
+                digest.update(chunk)
+                row["file_size"] += len(chunk)
+            row["content_hash"] = digest.hexdigest()
+            probe = probe_file(handle, path.name, verify=True)
     except InvalidImageError as exc:
-        row["error"] = str(exc).replace("The image", path.name, 1)
+        row.update(content_hash=row.get("content_hash"), error=str(exc))
         return row
     row.update(
         width=probe.width, height=probe.height, mode=probe.mode, format=probe.format, error=None
@@ -260,10 +283,14 @@ def discover(path: str | Path, *, workers: int | None = None) -> Dataset:
 def _list_files(root: Path, notes: list[Note]) -> list[tuple[Path, str, str]]:
     """``(file, split, label)`` of every image file in the class folders of ``root``."""
     files: list[tuple[Path, str, str]] = []
-    for split, split_dir in sorted(_split_dirs(root).items(), key=lambda kv: SPLITS.index(kv[0])):
+    roots = walk_roots(root)
+    splits = _split_dirs(root, roots, notes)
+    for split, split_dir in sorted(splits.items(), key=lambda kv: SPLITS.index(kv[0])):
         before = len(files)
         for entry in sorted(split_dir.iterdir()):
-            if is_hidden(entry.name):
+            if is_hidden(entry.name) or _undecodable(entry, notes):
+                continue
+            if not _inside(entry, roots, notes):
                 continue
             if not entry.is_dir():
                 notes.append(Note(str(entry), "file outside any class folder; skipped"))
@@ -274,7 +301,9 @@ def _list_files(root: Path, notes: list[Note]) -> list[tuple[Path, str, str]]:
                 dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
                 for name in sorted(filenames):
                     file = Path(dirpath) / name
-                    if is_hidden(name):
+                    if is_hidden(name) or _undecodable(file, notes):
+                        continue
+                    if file.is_symlink() and not _inside(file, roots, notes):
                         continue
                     if file.suffix.lower() not in IMAGE_SUFFIXES:
                         notes.append(
@@ -290,6 +319,22 @@ def _list_files(root: Path, notes: list[Note]) -> list[tuple[Path, str, str]]:
         if len(files) == before:
             notes.append(Note(str(split_dir), f"the {split} folder holds no images"))
     return files
+
+
+def _undecodable(path: Path, notes: list[Note]) -> bool:
+    """Whether ``path``'s name holds a byte that is not UTF-8 (noted, with each such byte
+    shown as U+FFFD): every table and page carries a dataset's paths as text, which pandas,
+    Arrow and Streamlit send as UTF-8 only, so one such name would fail every page."""
+    raw = os.fsencode(path)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        shown = raw.decode("utf-8", "replace")
+        notes.append(
+            Note(shown, "name is not valid UTF-8 (shown with \ufffd); rename it to use it")
+        )
+        return True
+    return False
 
 
 def _noter(notes: list[Note]):
@@ -328,5 +373,8 @@ def fingerprint(path: str | Path) -> str:
                 st = os.stat(os.path.join(dirpath, name))
             except OSError:
                 continue
-            digest.update(f"{dirpath}/{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            # The name as its bytes: one that is not UTF-8 holds a lone surrogate (PEP 383),
+            # which encode() refuses.
+            digest.update(os.fsencode(os.path.join(dirpath, name)))
+            digest.update(f"\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()

@@ -18,15 +18,17 @@ Contract:
   place only once the layout is checked and one image decodes; that folder is always
   removed. Every refusal is an :class:`~skinlab.core.errors.ArchiveError` with one sentence.
 * Refused: members escaping the archive (``../``, absolute paths, drive letters),
-  symbolic-link members, nested archives, encrypted members, more than ``max_files``
-  files or ``max_bytes`` bytes, a member *or the whole archive* compressed over
-  :data:`MAX_COMPRESSION_RATIO` times (zip bombs: many small members add up), a data
-  folder that would grow past ``data_budget`` (every dataset in it counted, so repeated
-  imports cannot fill the disk), a disk that would keep less than
-  :data:`FREE_SPACE_MARGIN` free, no dataset layout, member names the file system cannot hold (too long, a file
-  named like a folder), a source file that cannot be read (named in the message), and a
-  name already taken (never overwritten nor silently renamed; the message suggests a free
-  ``<name>-2``). Sizes are checked on the headers *and* while writing: headers can lie.
+  symbolic-link members, nested archives, encrypted members, names holding a line break or
+  another control character, more than ``max_files`` files and folders or ``max_bytes``
+  bytes, a member *or the whole archive* compressed over :data:`MAX_COMPRESSION_RATIO` times
+  (zip bombs: many small members add up), a data folder that would grow past ``data_budget``
+  bytes or ``data_files`` files and folders (every dataset in it counted, so repeated
+  imports cannot fill the disk, nor its inodes with empty files), a disk that would keep
+  less than :data:`FREE_SPACE_MARGIN` free, no dataset layout, member names the file system
+  cannot hold (too long, a file named like a folder), a source file that cannot be read
+  (named in the message), and a name already taken (never overwritten nor silently renamed;
+  the message suggests a free ``<name>-2``). Sizes are checked on the headers *and* while
+  writing: headers can lie.
 
 Example::
 
@@ -70,6 +72,9 @@ DEFAULT_MAX_BYTES = 20 * 2**30
 DEFAULT_MAX_FILES = 200_000
 #: Largest total size of everything in the data folder once an import is done.
 DEFAULT_DATA_BUDGET = 40 * 2**30
+#: Most files and folders in the data folder once an import is done (every dataset counted):
+#: bytes alone let a 5 MB zip of 50,000 empty members add 100,000 files and folders.
+DEFAULT_DATA_FILES = 2 * DEFAULT_MAX_FILES
 #: Free space an import must leave on the data folder's disk.
 FREE_SPACE_MARGIN = 2**30
 #: Members above 1 MiB, or archives above 1 MiB in all, that compress more than this are
@@ -78,6 +83,9 @@ MAX_COMPRESSION_RATIO = 200
 _RATIO_MIN_BYTES = 2**20
 _ARCHIVE_SUFFIXES = frozenset({".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar"})
 _MAX_NAME_LENGTH = 64
+#: Characters no member name may hold: a line break or CR would forge lines in every list,
+#: log and CSV that shows the name.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BLOCK = 4096  # smallest space a file takes on disk, for the free-space estimate
 _CHUNK = 2**20
 #: Errors that mean a member's *name* cannot be a file here (too long, a file where a
@@ -105,6 +113,7 @@ class _Limits:
     max_bytes: int
     max_files: int
     data_budget: int
+    data_files: int
 
 
 @dataclass(frozen=True)
@@ -168,6 +177,7 @@ def import_dataset(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_files: int = DEFAULT_MAX_FILES,
     data_budget: int = DEFAULT_DATA_BUDGET,
+    data_files: int = DEFAULT_DATA_FILES,
     progress: ProgressCallback | None = None,
 ) -> Path:
     """Import a zip archive or a dataset folder into ``data_root/<name>``.
@@ -178,9 +188,11 @@ def import_dataset(
             zip's stem or the folder's name.
         data_root: where datasets live (default :func:`skinlab.core.paths.data_dir`); created
             when missing.
-        max_bytes, max_files: refuse sources that unpack to more bytes or files.
-        data_budget: refuse a source that would bring everything in ``data_root`` (the
-            datasets already there included) over this many bytes.
+        max_bytes, max_files: refuse sources that unpack to more bytes, or to more files
+            and folders.
+        data_budget, data_files: refuse a source that would bring everything in
+            ``data_root`` (the datasets already there included) over this many bytes, or
+            over this many files and folders.
         progress: called with a fraction (strictly increasing, ending at 1.0) and a
             short message.
 
@@ -199,7 +211,7 @@ def import_dataset(
     )
     report = _Progress(progress)
     report(0.0, f"Checking {label}")
-    limits = _Limits(max_bytes, max_files, data_budget)
+    limits = _Limits(max_bytes, max_files, data_budget, data_files)
     if source.is_dir():
         entries, note = _folder_source(source, label)
         return _install(entries, label, target, limits, report, note=note)
@@ -383,10 +395,17 @@ def _check(entries: list[_Entry], label: str, limits: _Limits, packed: int | Non
                 f"{label} holds another archive ('{entry.name}'), and nested archives are refused; "
                 "unpack it and import the folder."
             )
-    if len(entries) > limits.max_files:
+    for entry in entries:
+        if any(_CONTROL.search(part) for part in entry.parts):
+            shown = entry.name.encode("unicode_escape").decode("ascii")[:80]
+            raise ArchiveError(
+                f"{label} holds a file whose name has a line break or another control "
+                f"character ('{shown}'); rename it and import again."
+            )
+    if (count := _count(entries)) > limits.max_files:
         raise ArchiveError(
-            f"{label} holds {len(entries):,} files, more than the {limits.max_files:,} files "
-            "limit; import a smaller dataset."
+            f"{label} holds {count:,} files and folders, more than the {limits.max_files:,} "
+            "files limit; import a smaller dataset."
         )
     total = sum(entry.size for entry in entries)
     if packed is not None and total > _ratio_limit(packed):
@@ -413,11 +432,19 @@ def _ratio_limit(packed: int) -> int:
     return max(packed * MAX_COMPRESSION_RATIO, _RATIO_MIN_BYTES)
 
 
-def _folder_size(folder: Path) -> int:
-    """Bytes of the regular files under ``folder`` (links not followed), staging folders of
-    imports still running included, so two imports at once count each other."""
-    total = 0
-    for dirpath, _, filenames in os.walk(folder):
+def _count(entries: list[_Entry]) -> int:
+    """Files and folders ``entries`` create: an empty file costs an inode all the same."""
+    folders = {entry.parts[:i] for entry in entries for i in range(1, len(entry.parts))}
+    return len(entries) + len(folders)
+
+
+def _folder_size(folder: Path) -> tuple[int, int]:
+    """Bytes of the regular files under ``folder`` (links not followed) and how many files
+    and folders it holds, staging folders of imports still running included, so two
+    imports at once count each other."""
+    total = count = 0
+    for dirpath, dirnames, filenames in os.walk(folder):
+        count += len(dirnames) + len(filenames)
         for filename in filenames:
             try:
                 info = os.lstat(os.path.join(dirpath, filename))
@@ -425,13 +452,22 @@ def _folder_size(folder: Path) -> int:
                 continue  # removed meanwhile
             if stat.S_ISREG(info.st_mode):
                 total += info.st_size
-    return total
+    return total, count
 
 
-def _write_limit(total: int, label: str, data_root: Path, limits: _Limits, n_files: int) -> int:
-    """Refuse an import the data folder's budget or disk cannot take; return the bytes the
+def _write_limit(
+    total: int, label: str, data_root: Path, limits: _Limits, entries: list[_Entry]
+) -> int:
+    """Refuse an import the data folder's budgets or disk cannot take; return the bytes the
     import may write (its headers are checked again against this while writing)."""
-    used = _folder_size(data_root)
+    used, files = _folder_size(data_root)
+    if files + (count := _count(entries)) > limits.data_files:
+        raise ArchiveError(
+            f"{label} ({count:,} files and folders) would bring the data folder {data_root} to "
+            f"{files + count:,} files and folders, over its {limits.data_files:,} budget; "
+            "delete datasets you no longer need, or import a smaller one."
+        )
+    n_files = len(entries)
     if used + total > limits.data_budget:
         raise ArchiveError(
             f"{label} ({_human(total)}) would bring the data folder {data_root} to "
@@ -469,7 +505,7 @@ def _install(
     total = _check(entries, label, limits, packed)
     data_root = target.parent
     data_root.mkdir(parents=True, exist_ok=True)
-    limit = _write_limit(total, label, data_root, limits, len(entries))
+    limit = _write_limit(total, label, data_root, limits, entries)
     if packed is not None:
         limit = min(limit, _ratio_limit(packed))
     needed = total + _BLOCK * len(entries)
