@@ -20,6 +20,7 @@ Why one module: the Runs page's table, figures and example images all read the s
 from __future__ import annotations
 
 import dataclasses
+import html
 import io
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -35,9 +36,10 @@ from PIL import Image
 
 from skinlab.app import curves
 from skinlab.core import runs
-from skinlab.core.atomic import RunFileError, read_bounded
+from skinlab.core.atomic import RunFileError, open_regular
 from skinlab.core.confine import confine_run, within
 from skinlab.core.errors import InvalidImageError, SkinlabError
+from skinlab.core.manifest import MAX_CLASSES
 from skinlab.core.record import RunRecord, read_run
 from skinlab.data.images import decode_image
 from skinlab.data.overrides import RAW
@@ -46,8 +48,9 @@ from skinlab.evaluate.calibration import separation_note
 #: Splits the evaluation sections can show; Test first because it is never trained on.
 SPLITS: tuple[str, ...] = ("Test", "Val")
 _SECTIONS = {"Val": "validation", "Test": "test"}
-_PREDICTION_COLUMNS = ("path", "split", "true", "predicted", "confidence")
 _PALETTE = px.colors.qualitative.Plotly
+#: Most bins a reliability table may have (skinlab's have 10 or 15).
+_MAX_BINS = 100
 #: The numeric columns of :func:`metrics_table`, and whether higher is better.
 METRIC_COLUMNS: dict[str, bool] = {
     "Accuracy": True,
@@ -93,6 +96,7 @@ def _metrics_problem(record: RunRecord) -> str | None:
     ``metrics.json`` becomes one sentence instead of an exception halfway through the page.
     """
     try:
+        _check_sizes(record.metrics)
         for split in SPLITS:
             metrics_table([record], split)
             per_class_recall([record], split)
@@ -103,6 +107,31 @@ def _metrics_problem(record: RunRecord) -> str | None:
     except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
         return f"{record.paths.metrics} is not in the shape skinlab writes ({exc}); its scores are left out."
     return None
+
+
+def _check_sizes(metrics: dict[str, Any]) -> None:
+    """Refuse metrics whose per-class parts are larger than any model's, before anything is
+    built from them: the page's work grows with what the file claims (a bar per class, a
+    confusion matrix of the class count squared cells; 1,000 classes took 457 s).
+
+    Raises:
+        ValueError: the reason, as the end of a sentence; TypeError: a part is not a list.
+    """
+    for split in SPLITS:
+        scores = metrics.get(_SECTIONS[split])
+        if not isinstance(scores, dict):
+            continue
+        side = len(scores.get("class_names") or ())
+        for part in ("class_names", "per_class"):
+            if len(scores.get(part) or ()) > MAX_CLASSES:
+                raise ValueError(f"its {split} {part} has more than {MAX_CLASSES} classes")
+        matrix = scores.get("confusion_matrix")
+        if matrix is not None and (len(matrix) != side or any(len(r) != side for r in matrix)):
+            raise ValueError(f"its {split} confusion matrix is not one row and column a class")
+    calibration = found if isinstance(found := metrics.get("calibration"), dict) else {}
+    for when in ("before", "after"):
+        if len(calibration.get(f"reliability_{when}") or ()) > _MAX_BINS:
+            raise ValueError(f"its reliability table has more than {_MAX_BINS} bins")
 
 
 def load_runs(run_ids: Iterable[str]) -> list[RunRecord]:
@@ -245,6 +274,12 @@ def recall_figure(frame: pd.DataFrame, colour: dict[str, str] | None = None) -> 
         color_discrete_sequence=_PALETTE,
         color_discrete_map=colour or {},
     )
+    # Plotly Express writes each run's label into its hover text, which no escaping of the
+    # data reaches: the hover names the trace instead (its name is escaped where drawn).
+    fig.update_traces(
+        hovertemplate="Run=%{fullData.name}<br>Class=%{x}<br>Recall=%{y}<br>"
+        "Support=%{customdata[0]}<extra></extra>"
+    )
     classes = list(dict.fromkeys(frame["Class"]))
     fig.update_xaxes(title=None, tickvals=classes, ticktext=[_wrap(c) for c in classes])
     fig.update_layout(
@@ -335,13 +370,15 @@ def confusion_figure(
 def clicked_cell(event: Any) -> tuple[str, str] | None:
     """``(true, predicted)`` of the cell clicked in :func:`confusion_figure`, if any.
 
-    ``event`` is what ``st.plotly_chart(..., on_select="rerun")`` returns (or a dict).
+    ``event`` is what ``st.plotly_chart(..., on_select="rerun")`` returns (or a dict). The
+    figure is drawn through :func:`skinlab.app.ui.plain_figure`, so the browser sends the
+    class names back escaped (``&lt;b&gt;``): they are unescaped to the names the run uses.
     """
     selection = event.get("selection") if hasattr(event, "get") else None
     points = (selection or {}).get("points") or []
     for point in points:
         if "x" in point and "y" in point:
-            return str(point["y"]), str(point["x"])
+            return html.unescape(str(point["y"])), html.unescape(str(point["x"]))
     return None
 
 
@@ -418,23 +455,12 @@ def reliability_figure(records: Sequence[RunRecord]) -> go.Figure:
 
 
 def read_predictions(record: RunRecord) -> pd.DataFrame:
-    """``predictions.csv`` of a run (empty before evaluation).
+    """``predictions.csv`` of a run (:func:`skinlab.core.runs.read_predictions`).
 
     Raises:
         RunFileError: the file is not a predictions table.
     """
-    path = record.paths.predictions
-    try:
-        frame = pd.read_csv(io.BytesIO(read_bounded(path, runs.MAX_PREDICTIONS_BYTES)))
-    except FileNotFoundError:
-        return pd.DataFrame(columns=list(_PREDICTION_COLUMNS))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise RunFileError(f"{path} is not a valid predictions table ({exc}).") from exc
-    missing = [c for c in _PREDICTION_COLUMNS if c not in frame]
-    if missing:
-        raise RunFileError(f"{path} lacks the columns {', '.join(missing)}; retrain the run.")
-    frame["confidence"] = pd.to_numeric(frame["confidence"], errors="coerce")
-    return frame
+    return runs.read_predictions(record.paths)
 
 
 def image_root(record: RunRecord) -> Path | None:
@@ -477,10 +503,12 @@ def examples(
 
 
 def thumbnail(path: str | Path, size: int = 160) -> Image.Image | None:
-    """A small RGB copy of the image at ``path``, or ``None`` when it cannot be read."""
+    """A small RGB copy of the image at ``path``, or ``None`` when it cannot be read or is not
+    a regular file (a ``predictions.csv`` row can name a pipe, whose read never ends)."""
     try:
-        image = decode_image(path, draft_size=(size, size))
-    except InvalidImageError:
+        with open_regular(Path(path)) as handle:
+            image = decode_image(handle, draft_size=(size, size))
+    except (InvalidImageError, RunFileError, OSError):
         return None
     image.thumbnail((size, size))
     return image

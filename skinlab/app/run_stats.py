@@ -39,7 +39,8 @@ def split_predictions(record: RunRecord, split: str) -> pd.DataFrame:
 def run_intervals(record: RunRecord, split: str) -> dict[str, Any] | None:
     """:func:`skinlab.evaluate.intervals.intervals_from_predictions` of the run on ``split``, over
     the model's classes; None when the run has no readable predictions there (the
-    confusion tab says why a ``predictions.csv`` cannot be read)."""
+    confusion tab says why a ``predictions.csv`` cannot be read) or they name more classes
+    than a model can have."""
     try:
         frame = split_predictions(record, split)
     except SkinlabError:
@@ -47,10 +48,13 @@ def run_intervals(record: RunRecord, split: str) -> dict[str, Any] | None:
     if frame.empty:
         return None
     names = list(record.manifest.class_names) if record.manifest else None
-    try:
-        return intervals_from_predictions(frame, names)
-    except ValueError:
-        return intervals_from_predictions(frame)  # a manifest that does not fit: its own
+    # A manifest that does not fit: the table's own classes (if no more than a model has).
+    for classes in (names, None) if names else (None,):
+        try:
+            return intervals_from_predictions(frame, classes)
+        except ValueError:
+            continue
+    return None  # more classes than a model can have
 
 
 def _cell(interval: dict[str, float | None]) -> str:

@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from skinlab.core.errors import SkinlabError
+
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "plateau", "one_cycle")
 AUGMENTATIONS = ("none", "light", "strong", "notebook", "dermoscopy")
@@ -33,6 +35,15 @@ KEEP_WEIGHTS = ("best", "last")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 #: Kept in step with skinlab.model.views.MAX_TTA (written out: this module loads no NumPy).
 MAX_TTA = 32
+#: Longest run name: it shows in pickers, captions and legends, and lives in config.json
+#: (a rename to 4.3 M characters made the file too big to read, so the run was broken and
+#: could not be renamed back).
+MAX_NAME_CHARS = 200
+
+
+class RunNameError(SkinlabError, ValueError):
+    """A run name longer than :data:`MAX_NAME_CHARS` (a ``ValueError``, as every invalid
+    option is, and a :class:`SkinlabError`, so a rename shows it as one sentence)."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +235,11 @@ class RunConfig:
             raise ValueError(
                 f"image_size must be between 16 and 1024 pixels, not {self.image_size}."
             )
+        if isinstance(self.name, str) and len(self.name) > MAX_NAME_CHARS:
+            raise RunNameError(
+                f"A run name can be at most {MAX_NAME_CHARS} characters long, not "
+                f"{len(self.name):,}; choose a shorter one."
+            )
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {self.batch_size}.")
         if self.epochs < 0:
@@ -274,9 +290,16 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        """Build from a dict, ignoring unknown keys (configs written by newer versions)."""
+        """Build from a dict, ignoring unknown keys (configs written by newer versions).
+
+        A name longer than :data:`MAX_NAME_CHARS` (written before names were bounded, or by
+        hand) is shortened, so the run stays readable and can be renamed.
+        """
         known = {f.name for f in fields(cls)}
         given = {k: v for k, v in data.items() if k in known}
+        name = given.get("name")
+        if isinstance(name, str) and len(name) > MAX_NAME_CHARS:
+            given["name"] = name[: MAX_NAME_CHARS - 1] + "…"
         if "extra_data" in given:  # a JSON list (a lone string is one path)
             paths = given["extra_data"]
             given["extra_data"] = (paths,) if isinstance(paths, str) else tuple(map(str, paths))

@@ -24,6 +24,13 @@ INPUT_CONTRACT = "RGB, float32 or uint8, 0..255, shape (N, size, size, 3)"
 #: A run trained on the dataset folder as it is, without review decisions (the same word
 #: as :data:`skinlab.data.overrides.RAW`).
 RAW_VERSION = "raw"
+#: Most classes a model may have: the nine ISIC classes, or another dataset's few. Every
+#: reader builds per-class work (a head, a confusion matrix of this side squared, a bar per
+#: class) from a file anyone with the models folder can edit: a manifest of 500,000 names
+#: built a 3.3 GB head, a 1,000-class confusion matrix took the Runs page 457 s.
+MAX_CLASSES = 100
+#: Longest class name (a folder name: at most 255 bytes on common file systems).
+MAX_CLASS_NAME = 255
 
 
 @dataclass(frozen=True)
@@ -90,8 +97,9 @@ class Manifest:
         Raises:
             ValueError: what makes it unusable for a model, as the end of a sentence that
                 starts "the manifest": not an object, no backbone, fewer than two distinct
-                class names, a size that is not a positive whole number, a temperature that
-                is not a positive number.
+                class names or more than :data:`MAX_CLASSES` (or one longer than
+                :data:`MAX_CLASS_NAME`), a size that is not a positive whole number, a
+                temperature that is not a positive number.
         """
         if not isinstance(data, Mapping):
             raise ValueError("is not a JSON object")
@@ -99,10 +107,12 @@ class Manifest:
         if not isinstance(backbone, str) or not backbone:
             raise ValueError(f"names no backbone ({backbone!r})")
         names = data.get("class_names")
+        if isinstance(names, list) and len(names) > MAX_CLASSES:
+            raise ValueError(f"lists {len(names):,} classes, more than the {MAX_CLASSES} allowed")
         if (
             not isinstance(names, list)
             or len(names) < 2
-            or not all(isinstance(n, str) and n for n in names)
+            or not all(isinstance(n, str) and 0 < len(n) <= MAX_CLASS_NAME for n in names)
             or len(set(names)) != len(names)
         ):
             raise ValueError("does not list two or more distinct class names")
@@ -122,8 +132,10 @@ class Manifest:
             weights_sha256=_text(data.get("weights_sha256")) or "",
             weights_file=_text(data.get("weights_file")) or cls.weights_file,
             preprocessing=_text(data.get("preprocessing")) or "",
-            train_counts=_counts(data.get("train_counts")),
-            train_counts_after_rebalancing=_counts(data.get("train_counts_after_rebalancing")),
+            train_counts=_counts(data.get("train_counts"), names),
+            train_counts_after_rebalancing=_counts(
+                data.get("train_counts_after_rebalancing"), names
+            ),
             val_count=_whole(data.get("val_count")),
             best_epoch=_whole(data.get("best_epoch")),
             data_root=_text(data.get("data_root")),
@@ -151,7 +163,9 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _counts(value: Any) -> dict[str, int]:
+def _counts(value: Any, names: list[str]) -> dict[str, int]:
+    """The image count of each of ``names`` that ``value`` gives (other keys are dropped, so
+    the record never holds more entries than the model has classes)."""
     if not isinstance(value, Mapping):
         return {}
-    return {str(k): int(v) for k, v in value.items() if _is_int(v)}
+    return {n: int(value[n]) for n in names if _is_int(value.get(n))}

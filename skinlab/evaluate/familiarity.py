@@ -39,6 +39,8 @@ one object that must be saved and loaded whole; its fitting is apart, in
 from __future__ import annotations
 
 import json
+import math
+import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +50,7 @@ from PIL import Image
 
 from skinlab.core import atomic
 from skinlab.core.errors import SkinlabError
+from skinlab.core.manifest import MAX_CLASSES
 
 #: The gate's file in the run folder.
 FILE = "familiarity.npz"
@@ -63,8 +66,18 @@ MAX_BANK = 4000
 #: Largest unpacked gate file read: a bank of MAX_BANK images is ~2 MB, so anything near
 #: this was not written by skinlab (a hand-made archive that would fill the memory).
 MAX_FILE_BYTES = 256 * 2**20
+#: Largest gate file opened (compressed, it is smaller than what it unpacks to).
+MAX_ARCHIVE_BYTES = 256 * 2**20
 #: Similar training cases shown per prediction.
 SIMILAR = 5
+#: Numbers :func:`image_statistics` gives per image (the detector's inputs after the features).
+STATISTICS = 20
+#: Widest feature vector a gate may hold (the widest backbone pools 2,560 numbers).
+MAX_FEATURES = 8192
+#: Most arrays in a gate file (:func:`save_gate` writes 13) and the longest meta it writes
+#: (a few hundred bytes, and a class list).
+_MAX_MEMBERS = 64
+_MAX_META_BYTES = 2**20
 
 
 class FamiliarityFileError(SkinlabError):
@@ -332,57 +345,135 @@ def save_gate(path: Path, gate: FamiliarityGate) -> None:
 def load_gate(path: Path, weights_sha256: str | None = None) -> FamiliarityGate:
     """Read a gate written by :func:`save_gate`.
 
+    The file comes with the run folder, which anyone with the models folder can replace, so
+    every array is checked against what :func:`save_gate` writes before it is used: each
+    ``.npy`` header before its data is read (:func:`_read_npz`), then the shapes, kinds and
+    label range (:func:`_gate_from`).
+
     Raises:
         FileNotFoundError: there is none.
-        FamiliarityFileError: the file is damaged, or ``weights_sha256`` is given and the
-            gate was fitted on other weights (a retrained run).
+        FamiliarityFileError: the file is damaged or not a gate skinlab could have written, or
+            ``weights_sha256`` is given and the gate was fitted on other weights (a retrained
+            run).
     """
     try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ValueError("it is not an .npz archive")
-        with data:
-            assert data.zip is not None  # an NpzFile holds its archive until closed
-            unpacked = sum(info.file_size for info in data.zip.infolist())
-            if unpacked > MAX_FILE_BYTES:
-                raise ValueError(f"it unpacks to {unpacked / 2**20:.0f} MB")
-            arrays = {name: data[name] for name in data.files}
-        meta = json.loads(str(arrays["meta"]))
-        bank = FeatureBank(
-            features=arrays["features"],
-            labels=arrays["labels"],
-            relpaths=arrays["relpaths"],
-            class_names=tuple(meta["class_names"]),
-        )
-        validation = None
-        if "val_lesion_scores" in arrays:
-            validation = GateValidation(
-                **{k.removeprefix("val_"): v for k, v in arrays.items() if k.startswith("val_")}
-            )
-        detector = Detector(
-            mean=arrays["detector_mean"],
-            scale=arrays["detector_scale"],
-            weights=arrays["detector_weights"],
-            bias=float(meta["bias"]),
-        )
-        gate = FamiliarityGate(
-            bank=bank,
-            detector=detector,
-            threshold=float(meta["threshold"]),
-            far_distance=float(meta["far_distance"]),
-            quantile=float(meta["quantile"]),
-            weights_sha256=str(meta["weights_sha256"]),
-            validation=validation,
-        )
+        gate = _gate_from(_read_npz(Path(path)))
     except FileNotFoundError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+    except atomic.RunFileError as exc:  # a pipe or a device in its place: already a sentence
+        raise FamiliarityFileError(str(exc)) from exc
+    except (OSError, ValueError, KeyError, TypeError, OverflowError, zipfile.BadZipFile) as exc:
         raise FamiliarityFileError(
             f"{path} cannot be read ({exc}); refit it with `python -m skinlab familiarity RUN`."
         ) from exc
+    except RecursionError:  # its meta nests deeper than the JSON parser can go
+        raise FamiliarityFileError(
+            f"{path} cannot be read (its meta nests too deeply); refit it with "
+            "`python -m skinlab familiarity RUN`."
+        ) from None
     if weights_sha256 is not None and gate.weights_sha256 != weights_sha256:
         raise FamiliarityFileError(
             f"{path} was fitted on other weights than the run's; refit it with "
             "`python -m skinlab familiarity RUN`."
         )
     return gate
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` archive ``path`` by name, each member's ``.npy`` header read
+    and checked before any of its data: the sizes in a zip's headers are whatever its maker
+    wrote, and ``np.load`` trusts the ``.npy`` header (one claiming 200,000 x 200,000 floats
+    passed the unpacked-size check and ran out of memory)."""
+    with atomic.open_regular(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > MAX_ARCHIVE_BYTES:  # before zipfile reads a directory of any claimed size
+            raise ValueError(f"it is {size / 2**20:.0f} MB")
+        if handle.read(4) != b"PK\x03\x04":
+            raise ValueError("it is not an .npz archive")
+        with zipfile.ZipFile(handle) as archive:
+            members = archive.infolist()
+            unpacked = sum(info.file_size for info in members)
+            if unpacked > MAX_FILE_BYTES or len(members) > _MAX_MEMBERS:
+                raise ValueError(f"it unpacks to {unpacked / 2**20:.0f} MB in {len(members)} files")
+            return {m.filename.removesuffix(".npy"): _read_member(archive, m) for m in members}
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    name = info.filename
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version not in ((1, 0), (2, 0)):  # what numpy writes; 3.0 only for odd field names
+            raise ValueError(f"{name} is in .npy format {version}")
+        read_header = getattr(np.lib.format, f"read_array_header_{version[0]}_0")
+        shape, fortran, dtype = read_header(member)
+        if dtype.kind not in "biufU" or dtype.hasobject or dtype.names:
+            raise ValueError(f"{name} holds {dtype} values, not numbers or text")
+        size = math.prod(shape) * dtype.itemsize
+        if min(shape, default=1) < 0 or size > info.file_size:
+            raise ValueError(f"{name} claims shape {shape} but holds {info.file_size} bytes")
+        data = member.read(size)
+    if len(data) != size:
+        raise ValueError(f"{name} ends before its {shape} values")
+    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def _gate_from(arrays: dict[str, np.ndarray]) -> FamiliarityGate:
+    """The gate :func:`save_gate` wrote as ``arrays``.
+
+    Raises:
+        KeyError, ValueError: an array is missing, or its shape, kind or values are not what
+            :func:`save_gate` writes (labels outside the class list, a detector of another
+            width than the bank's features plus :data:`STATISTICS`).
+    """
+    meta_text = arrays["meta"]
+    _expect(meta_text, "meta", (), "U")
+    if meta_text.dtype.itemsize > _MAX_META_BYTES:
+        raise ValueError("its meta is larger than skinlab writes")
+    meta = json.loads(str(meta_text))
+    names = meta["class_names"]
+    if not (isinstance(names, list) and 2 <= len(names) <= MAX_CLASSES):
+        raise ValueError(f"it does not list 2 to {MAX_CLASSES} class names")
+    features = arrays["features"]
+    _expect(features, "features", (len(features), -1), "f")
+    rows, width = features.shape
+    if not (0 < rows <= MAX_BANK and 0 < width <= MAX_FEATURES):
+        raise ValueError(f"its feature bank is {rows} x {width}")
+    labels = _expect(arrays["labels"], "labels", (rows,), "iu")
+    if labels.min() < 0 or labels.max() >= len(names):
+        raise ValueError(f"its labels lie outside the {len(names)} classes")
+    mean, scale, weights = (
+        _expect(arrays[f"detector_{k}"], k, (width + STATISTICS,), "f")
+        for k in ("mean", "scale", "weights")
+    )
+    return FamiliarityGate(
+        bank=FeatureBank(
+            features, labels, _expect(arrays["relpaths"], "relpaths", (rows,), "U"), tuple(names)
+        ),
+        detector=Detector(mean, scale, weights, bias=float(meta["bias"])),
+        threshold=float(meta["threshold"]),
+        far_distance=float(meta["far_distance"]),
+        quantile=float(meta["quantile"]),
+        weights_sha256=str(meta["weights_sha256"]),
+        validation=_validation(arrays) if "val_lesion_scores" in arrays else None,
+    )
+
+
+def _validation(arrays: dict[str, np.ndarray]) -> GateValidation:
+    values = {k.removeprefix("val_"): v for k, v in arrays.items() if k.startswith("val_")}
+    lesions, negatives = len(values["lesion_scores"]), len(values["negative_scores"])
+    for key, value in values.items():
+        count = lesions if key.startswith("lesion") else negatives
+        kinds = "U" if key in ("negative_names", "negative_families") else "biuf"
+        # Names and families may be empty (a gate saved before they were kept).
+        _expect(value, key, (0,) if kinds == "U" and not len(value) else (count,), kinds)
+    return GateValidation(**values)
+
+
+def _expect(array: np.ndarray, name: str, shape: tuple[int, ...], kinds: str) -> np.ndarray:
+    """``array`` when it has ``shape`` (-1: any length) and a dtype kind in ``kinds``."""
+    fits = array.ndim == len(shape) and all(
+        n in (-1, m) for n, m in zip(shape, array.shape, strict=True)
+    )
+    if not fits or array.dtype.kind not in kinds:
+        raise ValueError(f"its {name} are {array.dtype} of shape {array.shape}")
+    return array

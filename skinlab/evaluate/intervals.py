@@ -19,6 +19,9 @@ Example::
     intervals["balanced_accuracy"]    # {"estimate": 0.61, "low": 0.52, "high": 0.70}
     paired = paired_from_predictions(frame_a, frame_b)
     paired["verdict"]                 # one sentence
+
+Why one module: the intervals of one run and the paired test of two share one resampling,
+one vectorised scoring and the bounds on both (classes, memory), which must not drift apart.
 """
 
 from __future__ import annotations
@@ -30,12 +33,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from skinlab.core.manifest import MAX_CLASSES
+
 #: Bootstrap resamples (percentile intervals are stable to about ±0.5 point at 2,000).
 ROUNDS = 2000
 #: Coverage of every interval.
 LEVEL = 0.95
 #: The scores :func:`bootstrap_intervals` reports, with their display names.
 SCORES = {"accuracy": "Accuracy", "balanced_accuracy": "Balanced accuracy", "macro_f1": "Macro F1"}
+#: Resampled indices and confusion counts held at once (~64 MB each as int64): resamples are
+#: drawn in chunks of this size, so a 300,000-row predictions table costs time, not 5 GB.
+_CHUNK = 8_000_000
 
 
 def _scores(y: np.ndarray, pred: np.ndarray, classes: int) -> dict[str, np.ndarray]:
@@ -77,6 +85,21 @@ def _check(y_true: np.ndarray, *preds: np.ndarray, classes: int) -> list[np.ndar
     return arrays
 
 
+def _resampled(
+    y: np.ndarray, preds: list[np.ndarray], classes: int, rounds: int, seed: int
+) -> list[dict[str, np.ndarray]]:
+    """:func:`_scores` of each of ``preds`` on the same ``rounds`` resamples of the images,
+    drawn :data:`_CHUNK` numbers at a time (one draw, the same as ever, for small sets)."""
+    rng, n = np.random.default_rng(seed), len(y)
+    step = max(1, _CHUNK // (n + classes * classes))
+    chunks: list[list[dict[str, np.ndarray]]] = [[] for _ in preds]
+    for start in range(0, rounds, step):
+        index = rng.integers(0, n, size=(min(step, rounds - start), n))
+        for found, pred in zip(chunks, preds, strict=True):
+            found.append(_scores(y[index], pred[index], classes))
+    return [{k: np.concatenate([c[k] for c in found]) for k in found[0]} for found in chunks]
+
+
 def _interval(estimate: float, draws: np.ndarray, level: float) -> dict[str, float | None]:
     draws = draws[np.isfinite(draws)]
     if not np.isfinite(estimate) or draws.size == 0:
@@ -108,9 +131,8 @@ def bootstrap_intervals(
     """
     c = len(class_names)
     y, pred = _check(y_true, y_pred, classes=c)
-    index = np.random.default_rng(seed).integers(0, len(y), size=(rounds, len(y)))
     point = _scores(y[None], pred[None], c)
-    draws = _scores(y[index], pred[index], c)
+    (draws,) = _resampled(y, [pred], c, rounds, seed)
     out: dict[str, Any] = {
         name: _interval(float(point[name][0]), draws[name], level) for name in SCORES
     }
@@ -154,9 +176,8 @@ def paired_comparison(
     """
     c = len(class_names)
     y, a, b = _check(y_true, pred_a, pred_b, classes=c)
-    index = np.random.default_rng(seed).integers(0, len(y), size=(rounds, len(y)))
     point_a, point_b = _scores(y[None], a[None], c), _scores(y[None], b[None], c)
-    draws_a, draws_b = _scores(y[index], a[index], c), _scores(y[index], b[index], c)
+    draws_a, draws_b = _resampled(y, [a, b], c, rounds, seed)
     difference = {
         name: _interval(
             float(point_a[name][0] - point_b[name][0]), draws_a[name] - draws_b[name], level
@@ -212,6 +233,17 @@ def verdict(
     )
 
 
+def _few(names: list[str]) -> list[str]:
+    """``names``, when no more than a model can have: the resamples hold a confusion matrix
+    of their count squared each (1,000 classes: 16 GB)."""
+    if len(names) > MAX_CLASSES:
+        raise ValueError(
+            f"The predictions name {len(names):,} classes, more than the {MAX_CLASSES} a model "
+            "can have."
+        )
+    return names
+
+
 def _indices(frame: pd.DataFrame, class_names: Sequence[str], column: str) -> np.ndarray:
     lookup = {name: k for k, name in enumerate(class_names)}
     return frame[column].map(lookup).to_numpy(dtype=np.int64)
@@ -232,13 +264,16 @@ def intervals_from_predictions(
     one split of ``predictions.csv``) over ``class_names`` (default: the classes in it).
 
     Raises:
-        ValueError: as :func:`bootstrap_intervals`, or a class outside ``class_names``.
+        ValueError: as :func:`bootstrap_intervals`, a class outside ``class_names``, or more
+            than :data:`~skinlab.core.manifest.MAX_CLASSES` classes.
     """
     frame = frame.astype({"true": str, "predicted": str})
-    names = list(class_names) if class_names is not None else prediction_classes(frame)
-    unknown = set(prediction_classes(frame)) - set(names)
+    found = prediction_classes(frame)
+    names = _few(list(class_names) if class_names is not None else found)
+    unknown = sorted(set(found) - set(names))
     if unknown:
-        raise ValueError(f"The predictions name classes the model lacks: {sorted(unknown)}.")
+        shown = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3:,} more" if unknown[3:] else "")
+        raise ValueError(f"The predictions name classes the model lacks: {shown}.")
     return bootstrap_intervals(
         _indices(frame, names, "true"), _indices(frame, names, "predicted"), names, **kwargs
     )
@@ -251,7 +286,8 @@ def paired_from_predictions(
     (joined on ``path``; images whose true class differs between them are dropped).
 
     Raises:
-        ValueError: the two tables share no image.
+        ValueError: the two tables share no image, or name more than
+            :data:`~skinlab.core.manifest.MAX_CLASSES` classes.
     """
     joined = frame_a[["path", "true", "predicted"]].merge(
         frame_b[["path", "true", "predicted"]], on="path", suffixes=("_a", "_b")
@@ -260,7 +296,9 @@ def paired_from_predictions(
     if joined.empty:
         raise ValueError("The two runs share no scored image, so they cannot be paired.")
     joined = joined.astype(str)
-    names = sorted(set(joined["true_a"]) | set(joined["predicted_a"]) | set(joined["predicted_b"]))
+    names = _few(
+        sorted(set(joined["true_a"]) | set(joined["predicted_a"]) | set(joined["predicted_b"]))
+    )
     return {
         **paired_comparison(
             _indices(joined, names, "true_a"),

@@ -78,9 +78,16 @@ def _collect(result: cv.CVResult, models_root: Path | None) -> OutOfFold | None:
     for fold in result.folds:
         try:
             paths = runs.resolve_run(fold.run_id, root=models_root)
-            predictions = pd.read_csv(paths.predictions)
-        except (SkinlabError, OSError, ValueError):
-            return None  # a fold run was deleted or never finished
+            predictions = runs.read_table(
+                paths.predictions,
+                runs.MAX_PREDICTIONS_BYTES,
+                columns=runs.MAX_PREDICTIONS_COLUMNS,
+                rows=runs.MAX_PREDICTIONS_ROWS,
+            )
+        except SkinlabError:
+            return None  # a fold run was deleted, or its table is damaged
+        if predictions is None or not {"path", "split"} <= set(predictions):
+            return None  # the fold never finished
         frames.append(predictions[predictions["split"] == "Val"])
     rows = pd.concat(frames, ignore_index=True).drop_duplicates("path", keep="last")
     names = tuple(c[2:] for c in rows.columns if c.startswith("p_"))

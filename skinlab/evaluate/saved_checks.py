@@ -315,10 +315,11 @@ def record_shortcuts(paths: runs.RunPaths, score: ShortcutScore) -> ShortcutSumm
 
 
 def saved_external(metrics: dict[str, Any]) -> list[ExternalSummary]:
-    """The external sets saved in a run's parsed ``metrics.json``, newest first."""
+    """The external sets saved in a run's parsed ``metrics.json``, newest first (the first
+    :data:`MAX_SAVED`, all skinlab keeps: the file can be edited to hold thousands)."""
     entries = metrics.get(EXTERNAL_KEY)
     out = []
-    for entry in entries if isinstance(entries, list) else []:
+    for entry in entries[:MAX_SAVED] if isinstance(entries, list) else []:
         try:
             out.append(ExternalSummary.parse(entry))
         except (KeyError, TypeError, ValueError, AttributeError):

@@ -129,9 +129,9 @@ class Predictor:
         self.class_names = loaded.class_names
         self.size = loaded.image_size
         self.temperature = loaded.temperature
-        self.gate, self.gate_problem = _gate(loaded)
-        self.ood_threshold = self.gate.threshold if self.gate else loaded.manifest.ood_threshold
         pooled = feature_model(loaded.model)
+        self.gate, self.gate_problem = _gate(loaded, int(pooled.outputs[0].shape[-1]))
+        self.ood_threshold = self.gate.threshold if self.gate else loaded.manifest.ood_threshold
         spec = tf.TensorSpec([None, self.size, self.size, 3], tf.float32)
         # One traced graph for any batch size: the warm single-image path is a direct call.
         self._call = tf.function(lambda x: pooled(x, training=False), input_signature=[spec])
@@ -265,8 +265,10 @@ class Predictor:
         return self.predict_sources([(str(f), f) for f in files], tta=tta, batch_size=batch_size)
 
 
-def _gate(loaded: LoadedModel) -> tuple[FamiliarityGate | None, str | None]:
-    """The run's familiarity gate and, when its file exists but cannot be used, why."""
+def _gate(loaded: LoadedModel, width: int) -> tuple[FamiliarityGate | None, str | None]:
+    """The run's familiarity gate and, when its file exists but cannot be used, why; ``width``
+    is how many pooled features the model gives (a gate of another width would fail at the
+    first prediction)."""
     path = loaded.paths.root / FAMILIARITY_FILE
     try:
         gate = load_gate(path, loaded.manifest.weights_sha256)
@@ -276,6 +278,11 @@ def _gate(loaded: LoadedModel) -> tuple[FamiliarityGate | None, str | None]:
         return None, str(exc)
     if gate.bank.class_names != tuple(loaded.class_names):
         return None, f"{path} lists other classes than the run's model; refit it."
+    if gate.bank.features.shape[1] != width:
+        return None, (
+            f"{path} holds {gate.bank.features.shape[1]} features an image where the run's "
+            f"model gives {width}; refit it."
+        )
     return gate, None
 
 

@@ -15,7 +15,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
 import time
@@ -36,6 +35,9 @@ from skinlab.core.paths import models_dir
 METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1")
 _TITLES = {"accuracy": "Accuracy", "balanced_accuracy": "Balanced accuracy", "macro_f1": "Macro-F1"}
 _TIME = "%Y%m%d-%H%M%S"
+#: Most folds a saved result is read with: a file in models/cv/ can be edited by anyone with
+#: the models folder, and the review queue reads every fold run's predictions.
+MAX_FOLDS = 100
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,11 @@ class CVResult:
         """Parse :meth:`to_dict`'s output (``mean``/``sd`` are recomputed from the folds).
 
         Raises:
-            KeyError, TypeError, ValueError: ``data`` is not a CV result.
+            KeyError, TypeError, ValueError: ``data`` is not a CV result, or lists more than
+                :data:`MAX_FOLDS` folds (each would be a run whose predictions are read).
         """
+        if len(data["folds"]) > MAX_FOLDS:
+            raise ValueError(f"a CV result of more than {MAX_FOLDS} folds")
         folds = tuple(
             FoldResult(
                 fold=int(f["fold"]),
@@ -106,7 +111,9 @@ class CVResult:
         )
         if not folds:
             raise ValueError("a CV result without folds")
-        return cls(str(data["preset"]), dict(data["config"]), folds, str(data["created"]))
+        created = str(data["created"])
+        datetime.strptime(created, _TIME)  # a ValueError now, not in every later label
+        return cls(str(data["preset"]), dict(data["config"]), folds, created)
 
     def summary(self) -> str:
         """``accuracy 0.650 ± 0.020, balanced accuracy 0.612 ± 0.031, macro-F1 ...``."""
@@ -206,8 +213,10 @@ def load_results(root: Path | None = None) -> list[CVResult]:
     found = []
     for path in sorted(folder.glob("*.json"), reverse=True) if folder.is_dir() else []:
         try:
-            found.append(CVResult.from_dict(json.loads(path.read_text(encoding="utf-8"))))
-        except (OSError, ValueError, KeyError, TypeError):
+            # read_json, not read_text: a pipe, a device or 100,000 nested lists in place of
+            # a result is refused in bounded time and memory (issue 29).
+            found.append(CVResult.from_dict(atomic.read_json(path)))
+        except (OSError, SkinlabError, ValueError, KeyError, TypeError):
             continue  # half-written by hand or by an older version: not worth a crash
     return sorted(found, key=lambda r: r.created, reverse=True)
 
