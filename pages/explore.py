@@ -19,7 +19,7 @@ def page() -> None:
     if not root:
         st.info("Type a dataset folder in the sidebar, pick the demo dataset, or import one.")
     else:
-        st.caption(f"Dataset: {catalog.describe(root)}")
+        st.caption(f"Dataset: {ui.literal(catalog.describe(root))}")
         try:
             with st.spinner("Scanning the dataset…"):
                 dataset, report = ui.load_scan(root)

@@ -25,7 +25,7 @@ def sample_picker() -> list[pv.Item]:
     if not options:
         st.info("The active dataset has no readable Test images.")
         return []
-    st.caption(f"Test split of {catalog.describe(root)}: {len(options)} images.")
+    st.caption(f"Test split of {ui.literal(catalog.describe(root))}: {len(options)} images.")
     pv.keep_valid_samples(options)
     count, pick = st.columns([1, 3], vertical_alignment="bottom")
     count.number_input("How many", 1, 16, 4, key="predict_random_n")
@@ -91,7 +91,12 @@ def page() -> None:
         "Grad-CAM opacity", 0.0, 1.0, 0.4, 0.05, key="predict_opacity", disabled=not gradcam
     )
 
-    items = pv.uploaded_items(files) + pv.uploaded_items([shot], name="camera.jpg") + samples
+    try:
+        uploads = pv.uploaded_items(files)
+    except SkinlabError as exc:  # too many files: none was read
+        ui.show_error(exc)
+        uploads = []
+    items = uploads + pv.uploaded_items([shot], name="camera.jpg") + samples
     if not items:
         st.info("Drop images above, pick Test samples, or take a picture to see predictions.")
         return

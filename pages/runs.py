@@ -28,7 +28,10 @@ def page() -> None:
     rv.keep_known("compare_runs", list(readable))
     st.session_state.setdefault("compare_runs", compare.default_selection(summaries))
     chosen = st.multiselect(
-        "Runs to compare", list(readable), format_func=readable.get, key="compare_runs"
+        "Runs to compare",
+        list(readable),
+        format_func=lambda run: ui.plain(readable[run]),  # names anyone may set
+        key="compare_runs",
     )
     records = compare.load_runs(chosen)
     for record in records:
@@ -66,16 +69,17 @@ def page() -> None:
             rv.scores(records, split)
     if evaluated:
         per_class = compare.per_class_recall(evaluated, split)
-        recall.plotly_chart(compare.recall_figure(per_class, compare.colours(records)))
-        recall.plotly_chart(run_stats.recall_intervals_figure(evaluated, split))
+        figure = compare.recall_figure(per_class, compare.colours(records))
+        recall.plotly_chart(ui.plain_figure(figure))
+        recall.plotly_chart(ui.plain_figure(run_stats.recall_intervals_figure(evaluated, split)))
         recall.caption("Dots: recall on all images; bars: 95% bootstrap interval.")
         with mistakes:
             rv.mistakes(evaluated, split)
     if calibrated:
         calibration.caption("Temperature fitted and reliability measured on the validation split.")
-        calibration.plotly_chart(compare.reliability_figure(records))
+        calibration.plotly_chart(ui.plain_figure(compare.reliability_figure(records)))
         for record, note in compare.separation_notes(calibrated):
-            calibration.warning(f"{record.label}: {note}", icon=":material/info:")
+            calibration.warning(ui.literal(f"{record.label}: {note}"), icon=":material/info:")
     for tab, shown in ((scores, records), (recall, evaluated), (mistakes, evaluated)):
         if not shown:
             tab.info(missing)

@@ -66,7 +66,7 @@ def _watched_run(summaries: list[RunSummary]) -> None:
         list(labels),
         index=list(labels).index(run_id),
         key=key,
-        format_func=labels.get,
+        format_func=lambda run: ui.plain(labels[run]),  # names anyone may set
         on_change=lambda: _watch(st.session_state[key]),
     )
     with st.container(border=True):
@@ -85,7 +85,7 @@ def _new_run(root: str) -> None:
     train_widgets.form(values)
     train_lr_find.lr_finder(root)
     train_widgets.previews(dataset, values)
-    review_view.version_picker(root)
+    review_view.version_picker(str(dataset.root))
     train_widgets.seed_repeats(_REPEATS)
     st.button(
         "Start training",
@@ -105,7 +105,7 @@ def page() -> None:
     if not root:
         st.info("Type a dataset folder in the sidebar, or pick the demo dataset.")
         return
-    st.caption(f"Dataset: {catalog.describe(root)}")
+    st.caption(f"Dataset: {ui.literal(catalog.describe(root))}")
     every = train_monitor.refresh_seconds(manager.list_summaries())
     if every == train_monitor.IDLE_REFRESH_SECONDS:
         manager.ensure_standby()  # TensorFlow loads while the user picks the settings

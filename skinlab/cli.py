@@ -493,10 +493,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         )
     if args.csv:
         from skinlab.core import atomic
+        from skinlab.core.spreadsheet import csv_text
 
-        atomic.write_text(
-            Path(args.csv), results_frame(results, predictor.class_names).to_csv(index=False)
-        )
+        # Image and class names become cells: one named "=..." must not run as a formula.
+        atomic.write_text(Path(args.csv), csv_text(results_frame(results, predictor.class_names)))
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:

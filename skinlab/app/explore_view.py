@@ -24,8 +24,11 @@ GROUPS_PER_PAGE = 6
 def _grid(
     rows: pd.DataFrame, captions: list[str], columns: int = GRID, min_width: int = 100
 ) -> None:
+    """Thumbnails of ``rows``, each with its caption as :func:`ui.literal` text (captions name
+    files and class folders)."""
     with st.grid(columns, min_column_width=min_width):
-        for path, digest, text in zip(rows["path"], rows["content_hash"], captions, strict=True):
+        for path, digest, caption in zip(rows["path"], rows["content_hash"], captions, strict=True):
+            text = ui.literal(caption)
             if (image := caches.thumbnail(path, digest)) is None:
                 st.caption(f"{text}: this file no longer decodes; rescan the dataset.")
             else:
@@ -49,7 +52,7 @@ def summary(dataset, report) -> None:
 def _distribution(dataset, report) -> None:
     percent = st.toggle("Show percentages of each split", key="counts_percent")
     counts = dataset.counts()
-    st.plotly_chart(caches.counts_figure(counts, percent), width="stretch")
+    st.plotly_chart(ui.plain_figure(caches.counts_figure(counts, percent)), width="stretch")
     for sentence in gallery.imbalance_sentences(report):
         st.caption(sentence)
     st.dataframe(charts.class_counts_table(counts, percent=percent), width="stretch")
@@ -71,7 +74,9 @@ def _gallery(dataset, report) -> None:
     label = pick.selectbox(
         "Class",
         dataset.class_names,
-        format_func=lambda c: f"{class_info(c).display_name} ({per_class.get(c, 0)} images)",
+        format_func=lambda c: ui.plain(
+            f"{class_info(c).display_name} ({per_class.get(c, 0)} images)"
+        ),
         key="gallery_class",
     )
     split = where.selectbox("Split", ["All splits", *dataset.splits], key="gallery_split")
@@ -105,9 +110,11 @@ def _audit(dataset, report) -> None:
             for number in range(first, min(first + GROUPS_PER_PAGE, len(groups) + 1)):
                 files = members[members["group"] == number]
                 with st.container(border=True):
-                    st.markdown(f"**{number}/{len(groups)}** · {files['labels'].iloc[0]}")
+                    labels = ui.literal(files["labels"].iloc[0])  # class folder names
+                    st.markdown(f"**{number}/{len(groups)}** · {labels}")
                     _grid(files, [f"{f}/" for f in files["folder"]], len(files), min_width=60)
-                    st.caption(" = ".join(dict.fromkeys(files["relpath"].map(gallery.file_name))))
+                    names = dict.fromkeys(files["relpath"].map(gallery.file_name))
+                    st.caption(ui.literal(" = ".join(names)))
         with st.expander(f"All {len(groups)} as a table, with their folders"):
             st.dataframe(members[["group", "split", "label", "relpath"]], hide_index=True)
     render_shortcuts(dataset)
@@ -146,7 +153,9 @@ def _linked(dataset, report) -> None:
     rows = linked_views.selected(frame, event.selection)
     text, send = st.columns([4, 1], vertical_alignment="center")
     text.markdown(
-        f"**{len(rows)} of {len(frame)} images** · {linked_views.describe(event.selection)}"
+        # The selection comes back from the browser: class names, or whatever a visitor sends.
+        f"**{len(rows)} of {len(frame)} images** · "
+        + ui.literal(linked_views.describe(event.selection))
     )
     send.button(
         "Review these",
@@ -173,12 +182,12 @@ def _sizes_and_colours(dataset, report) -> None:
     st.subheader("Image sizes")
     tally = ", ".join(f"{k} {n}" for k, n in {**stats["modes"], **stats["formats"]}.items())
     st.caption(
-        f"{stats['distinct_sizes']} distinct size(s); modes and formats: {tally}. Every image is "
+        f"{stats['distinct_sizes']} distinct size(s); modes and formats: {ui.literal(tally)}. Every image is "
         "resized to the model's square input, so unusual aspect ratios get squashed."
     )
     size_figure, common = caches.sizes(dataset.table)
     if stats["distinct_sizes"] > 1:
-        st.plotly_chart(size_figure, width="stretch")
+        st.plotly_chart(ui.plain_figure(size_figure), width="stretch")
     st.dataframe(common, hide_index=True, width=320)
     st.subheader("Colours per class")
     profile, means_figure, histogram_figure = caches.colour_profile(dataset.table)
@@ -186,12 +195,12 @@ def _sizes_and_colours(dataset, report) -> None:
         f"From up to {caches.COLOUR_SAMPLE} images per class. A class that differs only in colour or "
         "brightness invites a model to learn the camera rather than the lesion."
     )
-    st.plotly_chart(means_figure, width="stretch")
+    st.plotly_chart(ui.plain_figure(means_figure), width="stretch")
     st.markdown("**The average image of each class**")
     with st.grid(max(GRID, len(profile.mean_images)), min_column_width=80):
         for label, mean in profile.mean_images.items():
-            st.image(mean, caption=class_info(label).display_name, width="stretch")
-    st.plotly_chart(histogram_figure, width="stretch")
+            st.image(mean, caption=ui.literal(class_info(label).display_name), width="stretch")
+    st.plotly_chart(ui.plain_figure(histogram_figure), width="stretch")
 
 
 def import_tab() -> None:
@@ -226,7 +235,7 @@ def import_tab() -> None:
         ui.show_error(exc)
         return
     st.session_state["import_done"] = (
-        f"Imported **{root.name}**; it is now in the sidebar's Dataset list: pick it to explore it."
+        f"Imported **{ui.literal(root.name)}**; it is now in the sidebar's Dataset list: pick it to explore it."
     )
     st.rerun()  # so the sidebar lists the new dataset
 

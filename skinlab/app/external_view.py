@@ -50,7 +50,9 @@ def external_tab(records: list[compare.RunRecord]) -> None:
         return
     labels = {r.run_id: r.label for r in records}
     keep_known(RUN_KEY, list(labels))
-    run_id = st.selectbox("Run", list(labels), format_func=labels.__getitem__, key=RUN_KEY)
+    run_id = st.selectbox(
+        "Run", list(labels), format_func=lambda run: ui.plain(labels[run]), key=RUN_KEY
+    )
     record = next(r for r in records if r.run_id == run_id)
     saved = st.container()  # filled last: a score made in this run is saved by then
     _score_form(record)
@@ -121,7 +123,7 @@ def _show_score(record: compare.RunRecord, typed: str, tta: int) -> None:
         st.markdown(f"**{title}**: {ui.literal(text)}" if title else ui.literal(text))
     counts = np.asarray(result["confusion_matrix"], dtype=float)
     figure = compare.confusion_figure(counts, result["class_names"], title="External set")
-    st.plotly_chart(figure, key=f"external_cm_{record.run_id}")
+    st.plotly_chart(ui.plain_figure(figure), key=f"external_cm_{record.run_id}")
     _gallery(record.run_id, Path(result["data_root"]), mistakes, _melanoma(result["class_names"]))
 
 

@@ -70,7 +70,7 @@ def render_similar(predictor: Predictor, result: Prediction) -> None:
     gate = predictor.gate
     warning = far_warning(result.similar, gate.far_distance) if gate else None
     if warning:
-        st.warning(warning, icon=":material/travel_explore:")
+        st.warning(ui.literal(warning), icon=":material/travel_explore:")
     root = predictor.loaded.manifest.data_root
     files = similar_images(root, result.similar)
     pictures = [thumbnail(f, _THUMB_PX) if f else None for f in files]

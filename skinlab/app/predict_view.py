@@ -45,6 +45,8 @@ from skinlab.app.prediction_report import (
 )
 from skinlab.core import runs
 from skinlab.core.confine import confine_run
+from skinlab.core.errors import SkinlabError
+from skinlab.core.spreadsheet import csv_text
 from skinlab.data.discovery import Dataset
 from skinlab.data.images import IMAGE_SUFFIXES, ImageSource, decode_image
 from skinlab.predict.explain import DISPLAY_PX
@@ -100,25 +102,46 @@ def model_caption(predictor: Predictor) -> str:
     """One line naming the run, backbone, input size, temperature and training data."""
     manifest = predictor.loaded.manifest
     name = runs.run_summary(predictor.loaded.paths).name
-    named = f" ({name})" if name and name != predictor.run_id else ""  # never "run X (X)"
+    # Anyone can rename a run, and the run folder, backbone and data path come from files:
+    # each is literal text, the data path shortened.
+    named = f" ({ui.literal(name)})" if name and name != predictor.run_id else ""
     data = manifest.data_root
-    trained_on = f" · trained on {catalog.describe(data)}" if data else ""
+    trained_on = f" · trained on {ui.literal(catalog.describe(data))}" if data else ""
     return (
-        f"Model: run `{predictor.run_id}`{named} · backbone {manifest.backbone} · "
-        f"{predictor.size} px input · temperature {predictor.temperature:.2f} (probabilities "
-        f"calibrated on its validation split){trained_on}"
+        f"Model: run `{ui.literal(predictor.run_id)}`{named} · backbone "
+        f"{ui.literal(manifest.backbone)} · {predictor.size} px input · temperature "
+        f"{predictor.temperature:.2f} (probabilities calibrated on its validation "
+        f"split){trained_on}"
     )
 
 
 # --- inputs ------------------------------------------------------------------------------
 
 
+#: Most files one upload may hold. Streamlit keeps every dropped file in memory until the
+#: session ends and each is predicted in this script run, so the count is bounded as the
+#: size of each is (``server.maxUploadSize``); 20 is more than a screen of results shows.
+MAX_UPLOAD_FILES = 20
+
+
+class TooManyFilesError(SkinlabError):
+    """More files were dropped at once than :data:`MAX_UPLOAD_FILES`."""
+
+
 def uploaded_items(files: Iterable | None, *, name: str | None = None) -> list[Item]:
-    """Items from ``st.file_uploader`` / ``st.camera_input`` files (``None`` entries skipped)."""
+    """Items from ``st.file_uploader`` / ``st.camera_input`` files (``None`` entries skipped).
+
+    Raises:
+        TooManyFilesError: more than :data:`MAX_UPLOAD_FILES` files; none of them was read.
+    """
+    files = [file for file in files or [] if file is not None]
+    if len(files) > MAX_UPLOAD_FILES:
+        raise TooManyFilesError(
+            f"{len(files)} files were dropped and at most {MAX_UPLOAD_FILES} are predicted at "
+            "once; remove some (the x beside each) or drop them in smaller batches."
+        )
     out = []
-    for file in files or []:
-        if file is None:
-            continue
+    for file in files:
         data = file.getvalue()
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
         out.append(Item(name or file.name, data, f"bytes:{digest}"))
@@ -144,8 +167,8 @@ def sample_items(dataset: Dataset, relpaths: Sequence[str]) -> list[Item]:
 
 
 def sample_label(relpath: str, label: str) -> str:
-    """How the sample picker lists one image."""
-    return f"{display_name(label)} · {relpath.rsplit('/', 1)[-1]}"
+    """How the sample picker lists one image (plain text: a multiselect shows it as typed)."""
+    return ui.plain(f"{display_name(label)} · {relpath.rsplit('/', 1)[-1]}")
 
 
 def keep_valid_samples(options: Iterable[str]) -> None:
@@ -233,8 +256,10 @@ def table_columns(frame: pd.DataFrame) -> dict:
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """The table as UTF-8 CSV for ``st.download_button``."""
-    return frame.to_csv(index=False).encode("utf-8")
+    """The table as UTF-8 CSV for ``st.download_button``, every text cell shown as text
+    (:func:`skinlab.core.spreadsheet.csv_text`: file names and class names come from
+    uploads and folders)."""
+    return csv_text(frame).encode("utf-8")
 
 
 # --- rendering ---------------------------------------------------------------------------
@@ -265,17 +290,17 @@ def render_result(
                     "Grad-CAM for",
                     predictor.class_names,
                     index=predictor.class_names.index(result.top_class),
-                    format_func=display_name,
+                    format_func=lambda name: ui.plain(display_name(name)),
                     # The top class in the key: a new answer (other TTA, other model) resets
                     # the picker to it instead of keeping a stale choice.
                     key=f"predict_cam_{index}_{item.key}_{result.top_class}",
                 )
                 picture, has_signal = gradcam_image(predictor, item, cam_class, opacity)
+                shown = ui.literal(display_name(cam_class))
                 caption = (
-                    f"Where the model looked for {display_name(cam_class)}"
+                    f"Where the model looked for {shown}"
                     if has_signal
-                    else f"Grad-CAM is empty: nothing pushed the model towards "
-                    f"{display_name(cam_class)}"
+                    else f"Grad-CAM is empty: nothing pushed the model towards {shown}"
                 )
                 heat.image(picture, caption=caption, width="stretch")
         with words:
@@ -284,8 +309,11 @@ def render_result(
                 st.markdown(truth_text(result, item.truth))
             st.markdown(f"{top_k_text(result)}  \n{tier_text(result)}  \n{malignant_text(result)}")
             for warning in warnings_for(result, threshold):
-                st.warning(warning, icon=":material/warning:")
-            st.plotly_chart(probability_figure(result), key=f"predict_chart_{index}_{item.key}")
+                st.warning(ui.literal(warning), icon=":material/warning:")
+            st.plotly_chart(
+                ui.plain_figure(probability_figure(result)),
+                key=f"predict_chart_{index}_{item.key}",
+            )
             st.caption(uncertainty_text(result))
         render_similar(predictor, result)
         st.caption(result.notice)

@@ -51,22 +51,24 @@ def _key(relpath: str) -> str:
 def _decide(root: str, relpath: str, action: str, label: str = "", reason: str = "") -> None:
     try:
         overrides.record(root, relpath, action, label=label, reason=reason)
+        _remember_version(root)
     except SkinlabError as exc:
-        st.session_state["review_error"] = str(exc)
+        st.session_state["review_error"] = exc
 
 
 def _undo(root: str, relpath: str | None) -> None:
     try:
         overrides.undo_last(root, relpath)
+        _remember_version(root)
     except SkinlabError as exc:
-        st.session_state["review_error"] = str(exc)
+        st.session_state["review_error"] = exc
 
 
 def render_review(dataset: Dataset, thumb: Thumb) -> None:
     """The Review tab of ``dataset``: version line, filters, then a page of cards."""
     root = str(dataset.root)
     if error := st.session_state.pop("review_error", None):
-        st.error(error, icon=":material/error:")
+        ui.show_error(error)
     try:
         queue = load_queue(root)
         decided = overrides.current(root)
@@ -150,6 +152,11 @@ def _selected_only(queue: ReviewQueue, selected: set[str], rows) -> list[ReviewC
     ]
 
 
+def _name(label: str) -> str:
+    """A class's display name for markdown: a class is a folder name, an archive's choice."""
+    return ui.literal(class_info(label).display_name)
+
+
 def _title(reason: str) -> str:
     return "Selected" if reason == SELECTED else REASONS[reason].split(":")[0]
 
@@ -159,13 +166,13 @@ def _card(root, card: ReviewCard, decision, dataset: Dataset, rows, thumb: Thumb
     image = thumb(card.path, rows.loc[card.relpath, "content_hash"])
     if image is not None:
         picture.image(image, width="stretch")
-    about.markdown(f"**{class_info(card.label).display_name}** · {card.split}")
+    about.markdown(f"**{_name(card.label)}** · {ui.literal(card.split)}")
     about.caption(ui.literal(card.relpath))
     for reason, detail in zip(card.reasons, card.details, strict=True):
         about.markdown(f"{_title(reason)}: {ui.literal(detail)}")
     if card.probabilities:
         top = sorted(card.probabilities.items(), key=lambda kv: -kv[1])[:_TOP]
-        about.caption("Out of fold: " + " · ".join(f"{k} {v:.0%}" for k, v in top))
+        about.caption("Out of fold: " + " · ".join(f"{_name(k)} {v:.0%}" for k, v in top))
     copies = [c for c in card.copies if c in rows.index][:4]
     if copies:
         st.caption("Its copies:")
@@ -174,7 +181,7 @@ def _card(root, card: ReviewCard, decision, dataset: Dataset, rows, thumb: Thumb
                 if (
                     small := thumb(rows.loc[relpath, "path"], rows.loc[relpath, "content_hash"])
                 ) is not None:
-                    st.image(small, caption=relpath.split("/")[-2], width="stretch")
+                    st.image(small, caption=ui.literal(relpath.split("/")[-2]), width="stretch")
     decision_controls(
         root,
         card.relpath,
@@ -199,8 +206,10 @@ def decision_controls(
     in force with its Undo; recorded in ``root``'s overrides with ``why`` as the reason."""
     key = _key(relpath)
     if decision is not None:
+        # Every field is a cell of overrides.csv, which anyone who can write data/ can edit.
         target = f" → {decision.label}" if decision.action == "relabel" else ""
-        st.success(f"Decided: {decision.action}{target} ({decision.who}, {decision.time[:16]} UTC)")
+        said = f"{decision.action}{target} ({decision.who}, {decision.time[:16]} UTC)"
+        st.success(f"Decided: {ui.literal(said)}")
         st.button(
             "Undo",
             key=f"review_undo_{key}",
@@ -219,7 +228,9 @@ def decision_controls(
         else 0
     )
     new, relabel, exclude, keep = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
-    chosen = new.selectbox("New class", names, index=default, key=f"review_label_{key}")
+    chosen = new.selectbox(
+        "New class", names, index=default, key=f"review_label_{key}", format_func=ui.plain
+    )
     relabel.button(
         "Relabel",
         key=f"review_relabel_{key}",
@@ -245,7 +256,7 @@ def act_on_mistakes(root: str | None, frame, class_names, limit: int = 12) -> No
     if not root or frame.empty:
         return
     if error := st.session_state.pop("review_error", None):
-        st.error(error, icon=":material/error:")
+        ui.show_error(error)
     try:
         decided = overrides.current(root)
     except SkinlabError as exc:
@@ -258,7 +269,8 @@ def act_on_mistakes(root: str | None, frame, class_names, limit: int = 12) -> No
         )
         for row in frame.head(limit).itertuples():
             st.markdown(
-                f"`{ui.literal(row.path)}`: filed as **{row.true}**, predicted **{row.predicted}** ({row.confidence:.0%})"
+                f"{ui.literal(row.path)}: filed as **{_name(row.true)}**, predicted "
+                f"**{_name(row.predicted)}** ({row.confidence:.0%})"
             )
             decision_controls(
                 root,
@@ -273,26 +285,55 @@ def act_on_mistakes(root: str | None, frame, class_names, limit: int = 12) -> No
 
 #: Session key of the Train page's dataset-version choice.
 VERSION_KEY = "train_data_version"
+#: Session key of ``{dataset root: version id}``: the version this session last chose in the
+#: picker or made with its own review decisions, per dataset (its root as the scan found it,
+#: ``Dataset.root``). Not the picker's own key, which Streamlit forgets whenever a page without
+#: the picker runs.
+_SESSION_VERSIONS = "dataset_versions"
+
+
+def _remember_version(root: str, version_id: str | None = None) -> None:
+    """Make ``version_id`` (default: the one the overrides now leave in force, after this
+    session's decision) this session's version of the dataset at ``root``."""
+    version_id = version_id or overrides.current_version(root).id
+    chosen = st.session_state.setdefault(_SESSION_VERSIONS, {})
+    chosen[str(root)] = version_id
+
+
+def default_version(root: str, found: list[overrides.DatasetVersion]) -> str:
+    """The version the Train page's picker starts on: the one this session chose or made
+    with its own review decisions, if it still exists, else :data:`overrides.RAW`.
+
+    Not the newest version: the overrides file is shared, so the newest holds whatever any
+    visitor clicked last (a stray Relabel or Exclude), and it would silently become what the
+    next visitor trains on. The folder as it is changes only when its files do; training on
+    reviewed data is a choice made in the picker (or by reviewing in the same session), and
+    the run records the version's id either way.
+    """
+    mine = st.session_state.get(_SESSION_VERSIONS, {}).get(str(root))
+    return mine if mine in {v.id for v in found} else overrides.RAW
 
 
 def version_picker(root: str) -> None:
-    """The Train page's "Dataset version" choice, once the dataset has review decisions;
-    it starts on the version the decisions leave in force."""
+    """The Train page's "Dataset version" choice for the dataset at ``root`` (``Dataset.root``),
+    once it has review decisions; it starts on :func:`default_version`."""
     try:
         found = overrides.versions(root)
+        if len(found) < 2:
+            st.session_state[VERSION_KEY] = overrides.RAW
+            return  # only the folder as it is: nothing to choose
+        labels = {v.id: ui.plain(v.label()) for v in found}  # its time is a cell of the file
+        if st.session_state.get(VERSION_KEY) not in labels:
+            st.session_state[VERSION_KEY] = default_version(root, found)
     except SkinlabError as exc:
         ui.show_error(exc)
         return
-    if len(found) < 2:
-        return  # only the folder as it is: nothing to choose
-    labels = {v.id: v.label() for v in found}
-    if st.session_state.get(VERSION_KEY) not in labels:
-        st.session_state[VERSION_KEY] = found[0].id
     st.selectbox(
         "Dataset version",
         list(labels),
         format_func=labels.__getitem__,
         key=VERSION_KEY,
+        on_change=lambda: _remember_version(root, st.session_state[VERSION_KEY]),
         help="The folder with the relabels and exclusions decided on the Explore page's "
         "Review tab, as they stood at that moment; the run records the version's id.",
     )

@@ -57,11 +57,12 @@ def live_panel(run_id: str) -> None:
         return
     status = view.status
     st.badge(status.state, color=train_monitor.STATE_COLOURS.get(status.state, "gray"))
-    st.caption(f"{view.name}: {train_form.describe_config(view.config)}")
+    # The name anyone may set, the settings read from the run's config.json: text only.
+    st.caption(ui.literal(f"{view.name}: {train_form.describe_config(view.config)}"))
     if status.state == "queued":
         st.info("Queued: it starts when the run ahead of it ends.")
     for fraction, text in train_monitor.progress_lines(status):
-        st.progress(fraction, text=text)
+        st.progress(fraction, text=ui.literal(text))  # its phase is a field of status.json
     _curves(view)
     if view.config.repeat_group:
         _repeat_bands(view.config.repeat_group)
@@ -85,7 +86,7 @@ def _curves(view: train_monitor.RunView) -> None:
     left, right = st.columns(2)
     for column, metric in ((left, "loss"), (right, "accuracy")):
         figure = curves.learning_curve_figure(view.history, metric, in_progress=running[metric])
-        column.plotly_chart(figure, width="stretch")
+        column.plotly_chart(ui.plain_figure(figure), width="stretch")
     if signal := curves.overfitting_signal(view.history):
         st.warning(signal, icon=":material/trending_up:")
 
@@ -96,7 +97,7 @@ def _repeat_bands(group: str) -> None:
     histories = repeats.member_histories(members)
     done = sum(not h.empty for h in histories)
     st.markdown(
-        f"**Seed repeats** ({group}): {len(members)} runs of these settings with different "
+        f"**Seed repeats** ({ui.literal(group)}): {len(members)} runs of these settings with different "
         f"seeds, {done} with a whole epoch. The band is mean ± sd across them: a difference "
         "between two settings smaller than it may be only noise."
     )
@@ -111,7 +112,9 @@ def _repeat_bands(group: str) -> None:
         }
         title = f"{metric.capitalize()}, mean ± sd over {done} seeds"
         figure = curves.band_figure(bands, title=title, yaxis=metric)
-        column.plotly_chart(figure, width="stretch", key=f"repeat_{group}_{metric}")
+        column.plotly_chart(
+            ui.plain_figure(figure), width="stretch", key=f"repeat_{group}_{metric}"
+        )
 
 
 def _outcome(view: train_monitor.RunView) -> None:

@@ -14,6 +14,7 @@ import streamlit as st
 
 from skinlab.app import compare, cv_view, review_view, run_stats, ui
 from skinlab.core import runs
+from skinlab.core.config import MAX_NAME_CHARS
 from skinlab.core.confine import confine_run
 from skinlab.core.errors import SkinlabError
 from skinlab.jobs import manager
@@ -68,8 +69,11 @@ def scores(records: list[compare.RunRecord], split: str) -> None:
     _uncertainty(records, split)
     train = st.toggle("Show training curves too", key="runs_train_curves")
     left, right = st.columns(2)
-    left.plotly_chart(compare.curves_figure(records, "accuracy", include_train=train))
-    right.plotly_chart(compare.curves_figure(records, "loss", include_train=train))
+    # Run names (the legend) are anyone's to set: every figure is drawn as plain text.
+    left.plotly_chart(
+        ui.plain_figure(compare.curves_figure(records, "accuracy", include_train=train))
+    )
+    right.plotly_chart(ui.plain_figure(compare.curves_figure(records, "loss", include_train=train)))
 
 
 def _uncertainty(records: list[compare.RunRecord], split: str) -> None:
@@ -89,13 +93,13 @@ def _uncertainty(records: list[compare.RunRecord], split: str) -> None:
     keep_known("runs_paired_b", list(labels))
     left, right = st.columns(2)
     a = left.selectbox(
-        "Is run A", list(labels), format_func=labels.__getitem__, key="runs_paired_a"
+        "Is run A", list(labels), format_func=lambda r: ui.plain(labels[r]), key="runs_paired_a"
     )
     b = right.selectbox(
         "better than run B",
         list(labels),
         index=1,
-        format_func=labels.__getitem__,
+        format_func=lambda r: ui.plain(labels[r]),
         key="runs_paired_b",
     )
     if a == b:
@@ -124,9 +128,9 @@ def familiarity(records: list[compare.RunRecord]) -> None:
             continue
         shown += 1
         st.markdown(f"**{ui.literal(record.label)}**")
-        st.markdown(ood_report.summary_text(summary))
+        st.markdown(ood_report.summary_text(summary, text=ui.literal))
         st.plotly_chart(
-            ood_report.score_figure(gate.validation, gate.threshold),
+            ui.plain_figure(ood_report.score_figure(gate.validation, gate.threshold)),
             key=f"runs_ood_{record.run_id}",
         )
     if not shown:
@@ -149,7 +153,7 @@ def mistakes(records: list[compare.RunRecord], split: str) -> None:
     keep_known("gallery_run", list(labels))
     left, right = st.columns([2, 1], vertical_alignment="bottom")
     shown = left.selectbox(
-        "Images of", list(labels), format_func=labels.__getitem__, key="gallery_run"
+        "Images of", list(labels), format_func=lambda r: ui.plain(labels[r]), key="gallery_run"
     )
     normalise = right.toggle("Row-normalised (share of each true class)", key="runs_normalise")
     st.caption("Click a cell of a confusion matrix to see its images under it.")
@@ -157,7 +161,9 @@ def mistakes(records: list[compare.RunRecord], split: str) -> None:
         matrix = compare.confusion(record, split)
         if matrix is None:  # the page passes evaluated runs only
             continue
-        fig = compare.confusion_figure(*matrix, normalise=normalise, title=record.label)
+        fig = ui.plain_figure(
+            compare.confusion_figure(*matrix, normalise=normalise, title=record.label)
+        )
         st.plotly_chart(fig, key=keys[record.run_id], on_select="rerun", selection_mode="points")
         if record.run_id == shown:
             _gallery(record, split, matrix[1])
@@ -165,8 +171,13 @@ def mistakes(records: list[compare.RunRecord], split: str) -> None:
 
 def _gallery(record: compare.RunRecord, split: str, classes: list[str]) -> None:
     cols = st.columns(2)
-    true = cols[0].selectbox("True class", [_ANY, *classes], key="gallery_true")
-    predicted = cols[1].selectbox("Predicted class", [_ANY, *classes], key="gallery_predicted")
+    # Class names come from metrics.json, a file anyone with the models folder can edit.
+    true = cols[0].selectbox(
+        "True class", [_ANY, *classes], key="gallery_true", format_func=ui.plain
+    )
+    predicted = cols[1].selectbox(
+        "Predicted class", [_ANY, *classes], key="gallery_predicted", format_func=ui.plain
+    )
     try:
         frame = compare.examples(
             record,
@@ -182,7 +193,7 @@ def _gallery(record: compare.RunRecord, split: str, classes: list[str]) -> None:
     label = ui.literal(record.label)
     st.caption(f"{len(frame)} {kind} {split} images of {label}, most confident first.")
     if images:
-        st.image(images, caption=captions, width=160)
+        st.image(images, caption=[ui.literal(c) for c in captions], width=160)
         review_view.act_on_mistakes(str(compare.image_root(record) or ""), frame, classes)
     if unreadable:
         st.warning(
@@ -195,12 +206,14 @@ def manage(summaries: list[runs.RunSummary], first: str | None) -> None:
     keep_known("manage_run", list(labels))
     if first:
         st.session_state.setdefault("manage_run", first)
-    run_id = st.selectbox("Run", list(labels), format_func=labels.__getitem__, key="manage_run")
+    run_id = st.selectbox(
+        "Run", list(labels), format_func=lambda r: ui.plain(labels[r]), key="manage_run"
+    )
     if run_id is None:  # a selectbox with options always has a choice
         return
     summary = next(s for s in summaries if s.run_id == run_id)
     error = f". {ui.literal(summary.error)}" if summary.error else ""
-    st.caption(f"State: {summary.state}{error}")
+    st.caption(f"State: {ui.literal(summary.state)}{error}")
     usable = run_id in {s.run_id for s in ui.usable_runs()}
     active = ui.active_model() == run_id
     cols = st.columns(3)
@@ -230,7 +243,12 @@ def manage(summaries: list[runs.RunSummary], first: str | None) -> None:
         no.button("Cancel", on_click=st.session_state.pop, args=(_CONFIRM, None))
     with st.form("runs_rename", border=False):
         field, submit = st.columns([3, 1], vertical_alignment="bottom")
-        field.text_input("New name", key="runs_new_name", placeholder="baseline, strong aug…")
+        field.text_input(
+            "New name",
+            key="runs_new_name",
+            placeholder="baseline, strong aug…",
+            max_chars=MAX_NAME_CHARS,
+        )
         submit.form_submit_button("Rename", on_click=_rename, args=(run_id,), width="stretch")
 
 
@@ -246,7 +264,7 @@ def cross_validation() -> None:
     shown = st.selectbox(
         "Cross-validation",
         range(len(results)),
-        format_func=lambda i: cv.result_label(results[i]),
+        format_func=lambda i: ui.plain(cv.result_label(results[i])),
         key="runs_cv",
     )
     result = results[shown]

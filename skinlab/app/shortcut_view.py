@@ -103,4 +103,4 @@ def show_score(score: ShortcutScore) -> None:
             help="Accuracy, cross-validated; always guessing the commonest collection scores "
             "its share.",
         )
-    st.write(score.explanation)
+    st.write(ui.literal(score.explanation))  # it names classes, read back from a run's files

@@ -35,7 +35,7 @@ def extra_options(root: str | Path | None) -> dict[str, str]:
     return {
         str(entry.root): entry.label
         for entry in catalog.available_datasets()
-        if not entry.is_demo and entry.root.resolve() != own
+        if not entry.is_demo and entry.root.resolve() != own and ui.decodable(str(entry.root))
     }
 
 
@@ -50,7 +50,7 @@ def picker(preset_name: str | None) -> None:
     st.multiselect(
         "Also train on (other collections)",
         list(options),
-        format_func=options.__getitem__,
+        format_func=lambda root: ui.plain(options[root]),
         key=PICKED_KEY,
         persist_state="session",
         help="Their Train images are added to the training side only: validation stays this "
@@ -72,7 +72,7 @@ def picker(preset_name: str | None) -> None:
         ui.show_error(exc)
         extra = ()
     if warning := multi_collection_warning(preset_name, extra):
-        st.warning(warning, icon=":material/warning:")
+        st.warning(ui.literal(warning), icon=":material/warning:")
 
 
 def chosen() -> tuple[str, ...]:

@@ -80,7 +80,7 @@ def lr_finder(root: str) -> None:
     result: LRFindResult | None = st.session_state.get(_RESULT)
     if result is None:
         return
-    st.plotly_chart(figure(result), key="train_lr_find_chart")
+    st.plotly_chart(ui.plain_figure(figure(result)), key="train_lr_find_chart")
     rate = form_rate(result.suggestion)
     stop = (
         f"the loss diverged at {result.diverged_lr:.1e}"

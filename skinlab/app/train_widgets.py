@@ -130,7 +130,8 @@ def previews(dataset: Dataset, values: dict[str, Any]) -> None:
         except SkinlabError as exc:  # a file changed since the dataset was scanned
             ui.show_error(exc)
             return
-        st.image(list(originals), caption=list(picks["caption"]), width=110)
+        captions = [ui.literal(caption) for caption in picks["caption"]]  # class folder names
+        st.image(list(originals), caption=captions, width=110)
         for view in views:
             st.image(list(view), width=110)
         st.button(
@@ -144,7 +145,8 @@ def previews(dataset: Dataset, values: dict[str, Any]) -> None:
         counts = train_preview.balance_counts(
             train, strategy, values["val_fraction"], values["seed"]
         )
-        st.plotly_chart(train_preview.balance_figure(counts, strategy), width="stretch")
+        figure = train_preview.balance_figure(counts, strategy)
+        st.plotly_chart(ui.plain_figure(figure), width="stretch")
         st.caption(train_preview.balance_note(strategy))
 
 

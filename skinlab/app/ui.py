@@ -3,15 +3,24 @@ errors shown as one sentence.
 
 Pages import from here instead of touching files, Pillow or Keras themselves, so each
 page stays a short function that reads widgets, calls the library and renders.
+
+Text that comes from a file, a folder name or a visitor reaches the browser only through
+:func:`literal` (markdown), :func:`plain` (plain-text widgets) or :func:`plain_figure` (Plotly).
+
+Why one module: the sidebar, the active dataset and how outside text is shown are what every
+page and view shares, and the sidebar is the first to need the text helpers.
 """
 
 from __future__ import annotations
 
 import gc
+import html
 import os
 import re
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -19,7 +28,7 @@ from skinlab import NOT_A_MEDICAL_DEVICE
 from skinlab.app import caches, catalog, settings
 from skinlab.core import runs
 from skinlab.core.confine import confine
-from skinlab.core.errors import PathNotAllowedError, SkinlabError
+from skinlab.core.errors import DatasetLayoutError, PathNotAllowedError, SkinlabError
 from skinlab.core.paths import data_dir, models_dir
 from skinlab.data.audit import AuditReport
 from skinlab.data.discovery import Dataset, fingerprint
@@ -108,7 +117,8 @@ def dataset_sidebar() -> None:
         labels = [e.label for e in entries] + [_CUSTOM]
         if "dataset_choice" not in st.session_state and remembered.get("dataset_choice") in labels:
             st.session_state["dataset_choice"] = remembered["dataset_choice"]
-        choice = st.selectbox("Dataset", labels, key="dataset_choice")
+        # Folder names are shown with plain(): one that is not UTF-8 cannot be sent as typed.
+        choice = st.selectbox("Dataset", labels, key="dataset_choice", format_func=plain)
         if choice == _CUSTOM:
             typed = st.text_input(
                 "Dataset folder",
@@ -116,23 +126,27 @@ def dataset_sidebar() -> None:
                 placeholder="/path/to/Skin cancer ISIC…",
                 help="A folder holding Train/<class>/ and Test/<class>/ (or a folder wrapping it).",
             )
-            st.session_state[_ROOT_KEY] = _allowed_folder(typed.strip())
+            root = _allowed_folder(typed.strip())
         else:
             entry = entries[labels.index(choice)]
             if entry.is_demo and not entry.root.exists():
                 with st.spinner("Generating the synthetic demo data (first run only)…"):
                     catalog.default_dataset_root()
-            st.session_state[_ROOT_KEY] = str(entry.root)
+            root = str(entry.root)
+        st.session_state[_ROOT_KEY] = _utf8_named(root)
         _model_picker(remembered)
         _default_button(remembered)
         st.caption(NOT_A_MEDICAL_DEVICE)
 
 
 def _choices() -> dict:
-    """This session's dataset and model, as :mod:`skinlab.app.settings` stores them."""
+    """This session's dataset and model, as :mod:`skinlab.app.settings` stores them; a
+    dataset folder the sidebar refused (or none typed yet) is never offered to anyone."""
     state = st.session_state
-    path = state.get("dataset_path") if state.get("dataset_choice") == _CUSTOM else None
-    chosen = {"dataset_choice": state.get("dataset_choice"), "dataset_path": path}
+    chosen = {}
+    if state.get(_ROOT_KEY):
+        path = state.get("dataset_path") if state.get("dataset_choice") == _CUSTOM else None
+        chosen = {"dataset_choice": state.get("dataset_choice"), "dataset_path": path}
     if state.get(_MODEL_KEY):
         chosen["active_model"] = state[_MODEL_KEY]
     return chosen
@@ -153,21 +167,55 @@ def _default_button(remembered: dict) -> None:
 
 
 def _allowed_folder(typed: str) -> str | None:
-    """The typed folder, resolved, or ``None`` (and the reason shown) outside allowed folders."""
+    """The typed or linked folder, resolved, or ``None`` (and the reason shown) when it lies
+    outside the allowed folders or is no folder at all: a ``?dataset=`` link may name
+    anything, and its text is never worth showing as the active dataset."""
     if not typed:
         return None
     try:
-        return str(confine(typed, "The dataset folder"))
-    except PathNotAllowedError as exc:
+        folder = confine(typed, "The dataset folder")
+        if not os.path.isdir(folder):  # never raises, even for a name too long
+            raise DatasetLayoutError(
+                f"The dataset folder {typed} does not exist; type the folder of a dataset or "
+                "pick one in the list."
+            )
+    except (PathNotAllowedError, DatasetLayoutError) as exc:
         show_error(exc)
         return None
+    return str(folder)
+
+
+def _utf8_named(folder: str | None) -> str | None:
+    """``folder``, or ``None`` (and why shown) when its name holds a byte that is not UTF-8:
+    every table, chart and caption of a dataset carries its paths as text, and Streamlit
+    sends text as UTF-8 only, so such a dataset could only fail later, on every page."""
+    if folder is None or decodable(folder):
+        return folder
+    show_error(
+        DatasetLayoutError(
+            f"The folder name {folder} is not valid UTF-8 (shown with �), so the app cannot "
+            "show its images; rename the folder and pick it again."
+        )
+    )
+    return None
+
+
+def decodable(name: str) -> bool:
+    """Whether ``name`` (a path or folder name) is all text: False when a byte of it was not
+    UTF-8, which Python keeps as a lone surrogate and no Streamlit message can carry."""
+    return not _SURROGATES.search(name)
 
 
 def usable_runs() -> list[runs.RunSummary]:
-    """Summaries of runs that can predict (finished or stopped, with weights), newest first."""
+    """Summaries of runs that can predict (finished or stopped, with weights), newest first.
+
+    Drawn on every page for every run, so no run's history or metrics is read: a picker
+    needs the state and the model, and a damaged history does not stop a model predicting
+    (the Runs page shows that run broken and why).
+    """
     out = []
     for paths in runs.list_runs():
-        summary = runs.run_summary(paths)
+        summary = runs.run_summary(paths, scores=False)
         if summary.state in ("finished", "stopped") and paths.manifest.exists():
             out.append(summary)
     return out
@@ -182,7 +230,7 @@ def _model_picker(remembered: dict) -> None:
     if st.session_state.get("active_model") not in options:
         saved = remembered.get("active_model")
         st.session_state["active_model"] = saved if saved in options else options[0]
-    chosen = st.selectbox("Model for predictions", options, key="active_model")
+    chosen = st.selectbox("Model for predictions", options, key="active_model", format_func=plain)
     st.session_state[_MODEL_KEY] = chosen
 
 
@@ -215,21 +263,42 @@ def show_error(error: SkinlabError) -> None:
 # inside a word they never start emphasis. Backticks stay: a code span shows its content
 # as typed, and messages use them for commands.
 _MARKDOWN = re.compile(r"([\\*\[\]<>$|#~]|:(?=//)|@|(?<=www)\.)", re.IGNORECASE)
+# Every character Python's str.splitlines() breaks at: a \r alone starts a new markdown line
+# as surely as \n does.
+_LINE_BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+# A byte a file name could not decode as UTF-8 reaches Python as a lone surrogate
+# (surrogateescape, PEP 383), which no UTF-8 encoder, so no Streamlit message, accepts.
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
-def literal(text: str) -> str:
-    """``text`` from files, file names or run folders, made safe for any element that renders
-    markdown (``st.markdown``, ``st.error``, captions): shown as the characters it is, on one
-    line, with server paths shortened to ``data/...`` and ``models/...``.
+def plain(text: object) -> str:
+    """``text`` from files, file names, run folders or a visitor, as plain text any element
+    can carry: one line, server paths shortened to ``data/...`` and ``models/...``, and each
+    byte a file name could not decode shown as U+FFFD (the real name stays what the code
+    uses). For elements that show text as typed: selectbox and multiselect options
+    (``format_func=ui.plain``), table cells; anything that renders markdown takes
+    :func:`literal`, a Plotly figure :func:`plain_figure`.
+    """
+    return _plain(text, _server_folders())
+
+
+def _plain(text: object, folders: list[tuple[str, str]]) -> str:
+    text = _LINE_BREAKS.sub(" ", str(text))
+    for folder, short in folders:
+        # Not inside a longer name: data-old/ or data.bak stay as they are.
+        text = re.sub(re.escape(folder) + r"(?![\w-]|\.\w)", short, text)
+    return _SURROGATES.sub("\ufffd", text)
+
+
+def literal(text: object) -> str:
+    """:func:`plain` ``text``, made safe for any element that renders markdown
+    (``st.markdown``, ``st.error``, captions, titles, widget labels, radio options): shown as
+    the characters it is.
 
     GitHub-style autolinks (``http://``, ``www.``, e-mail addresses) are broken by escaping
     too, so ``[click](http://evil.invalid)`` shows as typed and is no link.
     """
-    text = " ".join(str(text).split("\n"))
-    for folder, short in _server_folders():
-        # Not inside a longer name: data-old/ or data.bak stay as they are.
-        text = re.sub(re.escape(folder) + r"(?![\w-]|\.\w)", short, text)
-    return _MARKDOWN.sub(r"\\\1", text)
+    return _MARKDOWN.sub(r"\\\1", plain(text))
 
 
 def _server_folders() -> list[tuple[str, str]]:
@@ -239,3 +308,72 @@ def _server_folders() -> list[tuple[str, str]]:
         for spelling in (str(folder), os.path.realpath(folder)):
             pairs[spelling.rstrip("/")] = short
     return sorted(pairs.items(), key=lambda pair: -len(pair[0]))
+
+
+# What a Plotly figure shows of its data: trace names (the legend), category values (tick
+# labels and hover values), texts and the custom data hover templates insert.
+_FIGURE_TEXT = ("name", "x", "y", "text", "hovertext", "customdata", "labels")
+_ESCAPED = "_skinlab_plain"
+_BR_ESCAPED = html.escape("<br>")
+_FIGURE_LOCK = threading.Lock()
+
+
+def plain_figure(figure: Any) -> Any:
+    """``figure`` (a Plotly figure, changed in place and returned) with every text it shows
+    from its data, axes, annotations and titles escaped: ``st.plotly_chart(ui.plain_figure(f))``.
+    Call it where the figure is drawn: a figure shared through ``st.cache_resource`` is
+    escaped once (marked, under a lock), never twice.
+
+    Plotly draws a subset of HTML in all of them, whatever the field: ``<a href>`` links
+    (http, https, mailto), ``<b>``, ``<span style>``, ``<br>`` (and ``\\n`` as ``<br>``), and
+    decodes entities; markdown means nothing to it. Text is :func:`plain` and then ``&``,
+    ``<`` and ``>`` become entities, which Plotly shows as the characters they are; only
+    ``<br>`` stays, a line break being all it can do (figures wrap long class names with it,
+    as tick texts).
+    """
+    with _FIGURE_LOCK:
+        if not getattr(figure, _ESCAPED, False):
+            _escape_figure(figure)
+            setattr(figure, _ESCAPED, True)  # Plotly allows attributes starting with "_"
+    return figure
+
+
+#: What a hover template may keep: Plotly's placeholders, line breaks and the <extra> box.
+_TEMPLATE_PARTS = re.compile(r"(%\{[^}]*\}|<br>|<extra>|</extra>)")
+
+
+def _escape_template(template: str, escape: Any) -> str:
+    """A hover template with its literal text escaped: Plotly Express writes data values into
+    it (``Run=<the run's name>`` for a trace coloured by run), not only placeholders."""
+    parts = _TEMPLATE_PARTS.split(template)
+    return "".join(part if i % 2 else escape(part) for i, part in enumerate(parts))
+
+
+def _escape_figure(figure: Any) -> None:
+    folders = _server_folders()
+
+    def escape(value: Any) -> Any:
+        if isinstance(value, str):
+            return html.escape(_plain(value, folders), quote=False).replace(_BR_ESCAPED, "<br>")
+        if getattr(value, "dtype", None) is not None and value.dtype.kind not in "OUS":
+            return value  # numbers and dates: nothing Plotly could read as markup
+        if isinstance(value, list | tuple) or hasattr(value, "dtype"):
+            return [escape(item) for item in value]
+        return value
+
+    for trace in figure.data:
+        for field in _FIGURE_TEXT:
+            if field in trace and trace[field] is not None:
+                trace[field] = escape(trace[field])
+        if "hovertemplate" in trace and isinstance(trace.hovertemplate, str):
+            trace.hovertemplate = _escape_template(trace.hovertemplate, escape)
+    figure.for_each_annotation(lambda note: note.update(text=escape(note.text)))
+    for axes in (figure.for_each_xaxis, figure.for_each_yaxis):
+        axes(lambda axis: axis.update(title_text=escape(axis.title.text)))
+        axes(lambda axis: axis.update(ticktext=escape(axis.ticktext)))
+        # A category order names the escaped values, or Plotly would add them as new ones.
+        axes(lambda axis: axis.update(categoryarray=escape(axis.categoryarray)))
+    figure.update_layout(
+        title_text=escape(figure.layout.title.text),
+        legend_title_text=escape(figure.layout.legend.title.text),
+    )

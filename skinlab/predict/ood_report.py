@@ -13,6 +13,8 @@ Example::
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,17 +48,36 @@ def rates_text(rates: Rates) -> str:
     )
 
 
-def summary_text(summary: dict[str, Any]) -> str:
-    """The gate's validated rates from ``metrics.json``'s ``ood_validation``, in words."""
-    families = ", ".join(
-        f"{family} {share:.0%}" for family, share in summary.get("detection_by_family", {}).items()
+def summary_text(summary: dict[str, Any], text: Callable[[str], str] = str) -> str:
+    """The gate's validated rates from ``metrics.json``'s ``ood_validation``, in words.
+
+    ``metrics.json`` is a file anyone with the models folder can edit, and a rate is
+    ``None`` where its split had too few images to measure it (a 2-class dataset with 3
+    images per class): whatever is not a number shows as "n/a". ``text`` shows the family
+    names, which come from the file too (the app passes ``ui.literal``).
+    """
+    families = summary.get("detection_by_family")
+    named = ", ".join(
+        f"{text(str(family))} {_number(share, '.0%')}"
+        for family, share in (families.items() if isinstance(families, dict) else ())
     )
     return (
-        f"Held-out lesions flagged: **{summary['held_out_false_alarm']:.1%}** of "
-        f"{summary['lesions']} (each half of the validation split judged by the threshold of "
-        f"the other half). Non-dermoscopy images flagged: **{summary['detection']:.1%}** of "
-        f"{summary['negatives']} ({families}); none of them was used to fit the threshold."
+        f"Held-out lesions flagged: **{_number(summary.get('held_out_false_alarm'), '.1%')}** "
+        f"of {_number(summary.get('lesions'), 'd')} (each half of the validation split judged "
+        "by the threshold of the other half). Non-dermoscopy images flagged: "
+        f"**{_number(summary.get('detection'), '.1%')}** of "
+        f"{_number(summary.get('negatives'), 'd')} ({named or 'n/a'}); none of them was used "
+        "to fit the threshold."
     )
+
+
+def _number(value: object, spec: str) -> str:
+    """``value`` formatted by ``spec``, or "n/a" when it is no finite number of that kind."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**15:
+        return format(value, spec)
+    if isinstance(value, float) and spec != "d" and math.isfinite(value):
+        return format(value, spec)
+    return "n/a"
 
 
 def score_figure(validation: GateValidation, threshold: float) -> go.Figure:
