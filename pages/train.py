@@ -107,8 +107,8 @@ def page() -> None:
         return
     st.caption(f"Dataset: {ui.literal(catalog.describe(root))}")
     every = train_monitor.refresh_seconds(manager.list_summaries())
-    if every == train_monitor.IDLE_REFRESH_SECONDS:
-        manager.ensure_standby()  # TensorFlow loads while the user picks the settings
+    if every == train_monitor.IDLE_REFRESH_SECONDS and (cold := manager.ensure_standby()):
+        st.caption(ui.literal(cold))  # else TensorFlow loads while the user picks the settings
     st.fragment(_live_run, run_every=every)(every)
     _new_run(root)
     table_every = max(every, train_monitor.LIVE_REFRESH_SECONDS)

@@ -6,6 +6,7 @@ nothing is refused and never becomes anyone's default."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -348,3 +349,21 @@ def test_a_run_named_in_html_is_text_in_the_runs_pages_recall_and_calibration_le
         assert not [n for n in names if "<a" in n], names
         assert [n for n in names if n.startswith("&lt;a href=")], names
     assert calibration and recall
+
+
+# GitHub's autolink literals, as mdast-util-gfm-autolink-literal finds them in a text node:
+# Streamlit's markdown looks for them after escapes are read, so "https\://x" was still a link
+# in the browser (seen by hand against `streamlit run`, issue 29).
+_GFM_AUTOLINKS = re.compile(
+    r"(https?://|www(?=\.))[-.\w]+|[-.+\w]+@[-\w]+(?:\.[-\w]+)+", re.IGNORECASE
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [IMAGE, LINK, "see https://evil.invalid/p", "www.evil.invalid", "write to a@evil.invalid"],
+)
+def test_literal_text_holds_no_bare_link_once_escapes_are_read(text: str) -> None:
+    shown = re.sub(r"\\(.)", r"\1", ui.literal(text))  # what markdown reads the escapes as
+    assert not _GFM_AUTOLINKS.search(shown), shown
+    assert shown.replace("\u2060", "") == text  # and it still reads as typed

@@ -92,8 +92,8 @@ def test_a_linked_standby_log_is_refused_and_its_target_untouched(
     # 1(a): the Train page, drawn with no run going, readies a standby and opened this "wb".
     monkeypatch.setenv("SKINLAB_STANDBY", "1")
     (models / standby.LOG).symlink_to(outside / ".bashrc")
-    with pytest.raises(UnsafeFileError, match="is a link"):
-        manager.ensure_standby()
+    said = manager.ensure_standby()  # said on the Train page, which still draws (seen by hand)
+    assert said and said.startswith("Runs start without a warm standby:") and "is a link" in said
     assert (outside / ".bashrc").read_text() == "# the owner's start-up file\n"
     assert atomic.read_json(models / standby.RECORD) is None  # nothing was started
 

@@ -263,6 +263,12 @@ def show_error(error: SkinlabError) -> None:
 # inside a word they never start emphasis. Backticks stay: a code span shows its content
 # as typed, and messages use them for commands.
 _MARKDOWN = re.compile(r"([\\*\[\]<>$|#~]|:(?=//)|@|(?<=www)\.)", re.IGNORECASE)
+# Streamlit's markdown (remark-gfm) finds bare links in the text *after* escapes are read, so
+# "https\://evil.invalid" still became a link in the browser (seen by hand, issue 29). An
+# invisible word joiner inside "://", after "www" and after "@" breaks the patterns GitHub's
+# autolink literals need, and the text still reads as typed.
+_AUTOLINK = re.compile(r"(?<=:)(?=\\?//)|(?<=www)(?=\\?\.)|(?<=@)", re.IGNORECASE)
+_WORD_JOINER = "\u2060"
 # Every character Python's str.splitlines() breaks at: a \r alone starts a new markdown line
 # as surely as \n does.
 _LINE_BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
@@ -298,7 +304,7 @@ def literal(text: object) -> str:
     GitHub-style autolinks (``http://``, ``www.``, e-mail addresses) are broken by escaping
     too, so ``[click](http://evil.invalid)`` shows as typed and is no link.
     """
-    return _MARKDOWN.sub(r"\\\1", plain(text))
+    return _AUTOLINK.sub(_WORD_JOINER, _MARKDOWN.sub(r"\\\1", plain(text)))
 
 
 def _server_folders() -> list[tuple[str, str]]:

@@ -205,16 +205,24 @@ def _launch(paths: runs.RunPaths) -> None:
         threading.Thread(target=proc.wait, daemon=True).start()
 
 
-def ensure_standby(root: Path | None = None) -> None:
+def ensure_standby(root: Path | None = None) -> str | None:
     """Have a warm standby ready for the next run in ``root`` (:mod:`skinlab.jobs.standby`),
     unless standbys are off or a run is queued or going (the scheduler starts those itself,
-    and a standby importing TensorFlow would slow the one training)."""
+    and a standby importing TensorFlow would slow the one training).
+
+    Returns ``None``, or the sentence saying why no standby could be started (its log is a
+    link or a pipe, issue 29): runs then start cold, a few seconds later, and work as ever.
+    """
     root = Path(root) if root else models_dir()
     if not standby.enabled():
-        return
-    with scheduler_lock(root):
-        if not any(_safe_state(p) in ("queued", *ACTIVE) for p in runs.list_runs(root)):
-            standby.ensure(root, standby.launch_env(root))
+        return None
+    try:
+        with scheduler_lock(root):
+            if not any(_safe_state(p) in ("queued", *ACTIVE) for p in runs.list_runs(root)):
+                standby.ensure(root, standby.launch_env(root))
+    except SkinlabError as exc:
+        return f"Runs start without a warm standby: {exc}"
+    return None
 
 
 def observe(paths: runs.RunPaths) -> runs.RunStatus:
