@@ -107,7 +107,13 @@ def _kill_at(
     checkpoints = len(_marks(markers, "checkpoint-start"))
 
     def status() -> runs.RunStatus:
-        return runs.read_status(paths)
+        now = manager.refresh(paths)
+        if now.state in TERMINAL:  # the moment will never come: say why now, not in 10 min
+            raise AssertionError(
+                f"the run ended ({now.state}: {now.error}) before the moment to kill at\n"
+                + manager.read_log(paths, 30)
+            )
+        return now
 
     def this_attempt() -> bool:  # the trainer of this attempt has written its status
         return (status().started or 0) > launched

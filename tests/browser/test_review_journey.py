@@ -75,8 +75,10 @@ def test_relabel_then_retrain_on_the_new_version_then_compare_paired(
     # The user's images are untouched: the decision lives in the overrides file only.
     assert (root / decision.relpath).exists()
     try:
-        _open(page, server, "Train")
-        # The picker starts on the new version.
+        # Within the same browser session (no reload): the picker starts on the version this
+        # session's own review made; a new session would start on the folder as it is.
+        page.locator("[data-testid='stSidebarNav']").get_by_text("Train", exact=True).click()
+        wait_idle(page, timeout=_SLOW)
         assert version.id in _shown(_widget(page, "Dataset version"))
         for label, value in (("Epochs", 2), ("Image size (pixels)", 32)):
             box = page.get_by_label(label, exact=True)

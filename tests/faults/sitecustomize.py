@@ -31,15 +31,15 @@ if _MARKERS:
             handle.write(f"{time.time()} {os.getpid()} {text}\n")
 
     @contextlib.contextmanager
-    def _slow_atomic_path(path):
+    def _slow_atomic_path(path, root=None):
         path = Path(path)
         checkpoint = path.name.endswith(".weights.h5")
         if not checkpoint and path.name not in _OUTPUTS:
-            with _real_atomic_path(path) as tmp:
+            with _real_atomic_path(path, root) as tmp:
                 yield tmp
             return
         _mark("checkpoint-start" if checkpoint else "output-start", path.name)
-        with _real_atomic_path(path) as tmp:
+        with _real_atomic_path(path, root) as tmp:
             yield tmp
             time.sleep(_pause)  # the file is written, not yet in place
         # Which epoch these weights hold: the epoch status.json reports while it is saved.
